@@ -1,0 +1,128 @@
+"""The one box format of cvbench, and its converters.
+
+Inside cvbench a box is always **normalized** ``left, top, width, height`` relative to the
+image as displayed (after EXIF orientation), as Custom Vision defines it:
+
+    0 <= left, 0 <= top, 0 < width, 0 < height, left + width <= 1, top + height <= 1
+
+Conversions to pixels and to corner (xyxy) form live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["Box", "clip_box", "EPS"]
+
+#: Tolerance for floating point noise at the borders (a box at 1.0000000001 is at 1).
+EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class Box:
+    """A normalized box: ``left, top, width, height`` in [0, 1] of the displayed image."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+
+    def __post_init__(self) -> None:
+        vals = (self.left, self.top, self.width, self.height)
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals):
+            raise ValueError(f"box {vals} has a value that is not a finite number")
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(
+                f"box {vals} has zero or negative size (width={self.width}, "
+                f"height={self.height}); width and height must be > 0"
+            )
+        if (
+            self.left < -EPS
+            or self.top < -EPS
+            or self.left + self.width > 1 + EPS
+            or self.top + self.height > 1 + EPS
+        ):
+            raise ValueError(
+                f"box {vals} lies outside the image: boxes are normalized left, top, width, "
+                "height with 0 <= left, 0 <= top, left + width <= 1, top + height <= 1 "
+                "(use clip_box() to clip it)"
+            )
+        # fold border noise so that stored values are exactly inside [0, 1]
+        left = min(max(self.left, 0.0), 1.0)
+        top = min(max(self.top, 0.0), 1.0)
+        object.__setattr__(self, "left", float(left))
+        object.__setattr__(self, "top", float(top))
+        object.__setattr__(self, "width", float(min(self.width, 1.0 - left)))
+        object.__setattr__(self, "height", float(min(self.height, 1.0 - top)))
+
+    # -- conversions -------------------------------------------------------------------
+    @classmethod
+    def from_xyxy(cls, x1: float, y1: float, x2: float, y2: float, *, width: float = 1.0,
+                  height: float = 1.0) -> Box:
+        """From corners, in pixels of an image ``width`` x ``height`` (or normalized)."""
+        return cls(x1 / width, y1 / height, (x2 - x1) / width, (y2 - y1) / height)
+
+    @classmethod
+    def from_pixels(cls, left: float, top: float, w: float, h: float, *, width: float,
+                    height: float) -> Box:
+        """From ``left, top, width, height`` in pixels (COCO's ``bbox``)."""
+        return cls(left / width, top / height, w / width, h / height)
+
+    @classmethod
+    def from_cxcywh(cls, cx: float, cy: float, w: float, h: float) -> Box:
+        """From normalized center and size (YOLO's format)."""
+        return cls(cx - w / 2, cy - h / 2, w, h)
+
+    def to_xyxy(self, width: float = 1.0, height: float = 1.0) -> tuple[float, float, float, float]:
+        """Corners ``x1, y1, x2, y2``, scaled to an image ``width`` x ``height``."""
+        return (
+            self.left * width,
+            self.top * height,
+            (self.left + self.width) * width,
+            (self.top + self.height) * height,
+        )
+
+    def to_pixels(self, width: float, height: float) -> tuple[float, float, float, float]:
+        """``left, top, width, height`` in pixels (COCO's ``bbox``)."""
+        return (self.left * width, self.top * height, self.width * width, self.height * height)
+
+    def to_cxcywh(self) -> tuple[float, float, float, float]:
+        """Normalized center and size (YOLO's format)."""
+        return (self.left + self.width / 2, self.top + self.height / 2, self.width, self.height)
+
+    def area(self) -> float:
+        return self.width * self.height
+
+    def iou(self, other: Box) -> float:
+        ax1, ay1, ax2, ay2 = self.to_xyxy()
+        bx1, by1, bx2, by2 = other.to_xyxy()
+        iw = max(0.0, min(ax2, bx2) - max(ax1, bx1))
+        ih = max(0.0, min(ay2, by2) - max(ay1, by1))
+        inter = iw * ih
+        union = self.area() + other.area() - inter
+        return inter / union if union > 0 else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"left": self.left, "top": self.top, "width": self.width, "height": self.height}
+
+
+def clip_box(left: float, top: float, width: float, height: float) -> tuple[Box | None, bool]:
+    """Clip a normalized box to the image.
+
+    Returns ``(box, clipped)``: ``box`` is None when nothing of it lies inside the image
+    or its size is zero or negative; ``clipped`` says whether the box was changed.
+    """
+    vals = (left, top, width, height)
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals):
+        return None, True
+    if width <= 0 or height <= 0:
+        return None, True
+    x1, y1 = max(left, 0.0), max(top, 0.0)
+    x2, y2 = min(left + width, 1.0), min(top + height, 1.0)
+    if x2 - x1 <= EPS or y2 - y1 <= EPS:
+        return None, True
+    clipped = (
+        left < -EPS or top < -EPS or left + width > 1 + EPS or top + height > 1 + EPS
+    )
+    return Box(x1, y1, x2 - x1, y2 - y1), clipped

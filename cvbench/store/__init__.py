@@ -1,0 +1,1 @@
+"""The project store: SQLite database, content-addressed files, safe image reading."""

@@ -1,0 +1,171 @@
+"""The project database: one SQLite file in WAL mode, with a versioned schema.
+
+Migrations are an ordered list of SQL scripts; ``PRAGMA user_version`` records how many
+have run. A write transaction starts with ``BEGIN IMMEDIATE`` so that two processes
+writing to one project queue behind each other (``busy_timeout``) instead of failing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["connect", "transaction", "MIGRATIONS", "SCHEMA_VERSION", "DB_NAME"]
+
+DB_NAME = "cvbench.db"
+
+MIGRATIONS: list[str] = [
+    # 1: the whole first schema
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE tags (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        type        TEXT NOT NULL CHECK (type IN ('Regular', 'Negative')),
+        description TEXT NOT NULL DEFAULT '',
+        created     TEXT NOT NULL
+    );
+    CREATE TABLE images (
+        id             TEXT PRIMARY KEY,
+        sha256         TEXT NOT NULL UNIQUE,
+        ext            TEXT NOT NULL,
+        width          INTEGER NOT NULL,
+        height         INTEGER NOT NULL,
+        bytes          INTEGER NOT NULL,
+        original_name  TEXT NOT NULL DEFAULT '',
+        created        TEXT NOT NULL,
+        seq            INTEGER NOT NULL,
+        split          TEXT CHECK (split IN ('train', 'validation')),
+        split_override TEXT CHECK (split_override IN ('train', 'validation'))
+    );
+    CREATE INDEX images_seq ON images (seq);
+    CREATE INDEX images_split ON images (split, seq);
+    CREATE TABLE image_tags (
+        image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+        tag_id   TEXT NOT NULL REFERENCES tags (id) ON DELETE CASCADE,
+        PRIMARY KEY (image_id, tag_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX image_tags_tag ON image_tags (tag_id, image_id);
+    CREATE TABLE regions (
+        id       TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+        tag_id   TEXT NOT NULL REFERENCES tags (id) ON DELETE CASCADE,
+        left     REAL NOT NULL,
+        top      REAL NOT NULL,
+        width    REAL NOT NULL,
+        height   REAL NOT NULL
+    );
+    CREATE INDEX regions_image ON regions (image_id);
+    CREATE INDEX regions_tag ON regions (tag_id);
+    CREATE TABLE iterations (
+        id              TEXT PRIMARY KEY,
+        name            TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        mode            TEXT NOT NULL,
+        domain          TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        created         TEXT NOT NULL,
+        trained_seconds REAL NOT NULL DEFAULT 0,
+        settings        TEXT NOT NULL DEFAULT '{}',
+        tags            TEXT NOT NULL DEFAULT '[]',
+        metrics         TEXT NOT NULL DEFAULT '{}',
+        weights         TEXT NOT NULL DEFAULT '',
+        published_name  TEXT UNIQUE
+    );
+    CREATE TABLE iteration_images (
+        iteration_id TEXT NOT NULL REFERENCES iterations (id) ON DELETE CASCADE,
+        image_id     TEXT NOT NULL,
+        split        TEXT NOT NULL,
+        truth        TEXT NOT NULL DEFAULT '[]',
+        predictions  TEXT,
+        PRIMARY KEY (iteration_id, image_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE predictions (
+        id           TEXT PRIMARY KEY,
+        iteration_id TEXT NOT NULL,
+        sha256       TEXT NOT NULL,
+        ext          TEXT NOT NULL,
+        width        INTEGER NOT NULL,
+        height       INTEGER NOT NULL,
+        original_name TEXT NOT NULL DEFAULT '',
+        created      TEXT NOT NULL,
+        uncertainty  REAL NOT NULL DEFAULT 0,
+        predictions  TEXT NOT NULL
+    );
+    CREATE INDEX predictions_uncertainty ON predictions (uncertainty DESC);
+    CREATE TABLE features (
+        sha256 TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (sha256, key)
+    ) WITHOUT ROWID;
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: str | Path, *, create: bool = False) -> sqlite3.Connection:
+    """Open (and migrate) a project database. Autocommit mode; use :func:`transaction`."""
+    path = Path(path)
+    if not create and not path.exists():
+        raise FileNotFoundError(path)
+    conn = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 60000")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":  # pragma: no cover - file systems without shared memory
+        conn.execute("PRAGMA journal_mode = DELETE")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    _migrate(conn)
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"this project was written by a newer cvbench (schema {version}, this one knows "
+            f"{SCHEMA_VERSION}); upgrade cvbench to open it"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+        for i in range(version, SCHEMA_VERSION):
+            for statement in _split_sql(MIGRATIONS[i]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {i + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _split_sql(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on any error).
+
+    Nested use joins the outer transaction.
+    """
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,202 @@
+"""Reading images safely: checks before decoding, and one way to get displayed RGB pixels.
+
+Every image that enters cvbench, for training or for prediction, goes through
+:func:`inspect_image` (refuses with Custom Vision's status words) and is read back with
+:func:`load_rgb` (EXIF orientation applied, first frame, 16-bit scaled, CMYK/palette/alpha
+to RGB), so that the pixels a model sees are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import ImageError
+
+__all__ = ["ImageInfo", "Limits", "inspect_image", "load_rgb", "make_thumbnail", "EXTENSIONS"]
+
+# Pillow's own bomb guard only warns below 2x its limit; cvbench checks the pixel count
+# itself (from the header, before decoding) against the project's limit.
+Image.MAX_IMAGE_PIXELS = None
+
+#: Formats cvbench stores, and the file extension it stores them under.
+EXTENSIONS = {
+    "JPEG": "jpg",
+    "MPO": "jpg",
+    "PNG": "png",
+    "BMP": "bmp",
+    "GIF": "gif",
+    "WEBP": "webp",
+    "TIFF": "tif",
+}
+
+#: EXIF orientations that swap width and height when displayed.
+_TRANSPOSED = {5, 6, 7, 8}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits on what a project accepts; defaults follow Custom Vision's S0 tier."""
+
+    max_image_bytes: int = 6 * 1024 * 1024
+    max_image_pixels: int = 10240 * 10240
+    max_image_side: int = 10240
+    max_tags: int = 500
+    max_images: int = 100_000
+    max_regions_per_image: int = 300
+    max_tags_per_image: int = 100
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> Limits:
+        if not data:
+            return cls()
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(
+                f"unknown limit(s) {sorted(unknown)}; valid limits are {sorted(known)}"
+            )
+        for key, value in data.items():
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"limit {key}={value!r} must be a positive whole number")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str
+    ext: str
+    width: int  # as displayed, after EXIF orientation
+    height: int
+    frames: int
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(0x0112, 1) or 1)
+    except Exception:  # a broken EXIF block must not refuse an otherwise good image
+        return 1
+
+
+def inspect_image(data: bytes, limits: Limits | None = None, *, decode: bool = True) -> ImageInfo:
+    """Check image bytes and return their format and displayed size.
+
+    Refuses (raises :class:`ImageError` with Custom Vision's status) empty, oversized,
+    undecodable and truncated files, and images with too many pixels, *before* decoding
+    their pixels. With ``decode=True`` the whole image is decoded once to catch truncation.
+    """
+    limits = limits or Limits()
+    if len(data) == 0:
+        raise ImageError("ErrorImageFormat", "the file is empty (0 bytes); choose an image file")
+    if len(data) > limits.max_image_bytes:
+        raise ImageError(
+            "ErrorImageSize",
+            f"the file is {len(data) / 1e6:.1f} MB, above the limit of "
+            f"{limits.max_image_bytes / 1e6:.1f} MB; resize or recompress it",
+        )
+    head = data[:512].lstrip().lower()
+    if head.startswith(b"<?xml") or head.startswith(b"<svg") or b"<svg" in head:
+        raise ImageError(
+            "ErrorImageFormat",
+            "SVG (vector) images are not supported; convert it to PNG or JPEG",
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageError(
+            "ErrorImageFormat",
+            "not an image that can be read (supported: JPEG, PNG, BMP, GIF, WebP, TIFF)",
+        ) from None
+    except Exception as exc:
+        raise ImageError("ErrorImageFormat", f"the image header cannot be read: {exc}") from None
+    fmt = img.format or ""
+    if fmt not in EXTENSIONS:
+        raise ImageError(
+            "ErrorImageFormat",
+            f"{fmt or 'this'} images are not supported (supported: JPEG, PNG, BMP, GIF, WebP, "
+            "TIFF); convert it to PNG or JPEG",
+        )
+    w, h = img.size
+    if w < 1 or h < 1:
+        raise ImageError("ErrorImageDimensions", f"the image has no pixels ({w}x{h})")
+    if w * h > limits.max_image_pixels or max(w, h) > limits.max_image_side:
+        raise ImageError(
+            "ErrorImageDimensions",
+            f"the image is {w}x{h} pixels, above the limit of {limits.max_image_side} pixels a "
+            f"side and {limits.max_image_pixels / 1e6:.0f} megapixels; resize it",
+        )
+    frames = int(getattr(img, "n_frames", 1) or 1)
+    if decode:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                img.seek(0)
+                if fmt == "JPEG":
+                    img.draft("RGB", (max(1, w // 8), max(1, h // 8)))
+                img.load()
+        except Exception as exc:
+            raise ImageError(
+                "ErrorImageFormat",
+                f"the image data is truncated or corrupt ({exc}); re-save or re-download it",
+            ) from None
+    if _orientation(img) in _TRANSPOSED:
+        w, h = h, w
+    return ImageInfo(format=fmt, ext=EXTENSIONS[fmt], width=w, height=h, frames=frames)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        if mode == "F":
+            lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+            arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
+        elif mode.startswith("I;16") or arr.max(initial=0) > 255:
+            arr = arr / 257.0
+        arr8 = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr8, "L").convert("RGB")
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def load_rgb(source: str | Path | bytes | Image.Image, *, draft: tuple[int, int] | None = None) -> Image.Image:
+    """The image as displayed, in 8-bit RGB: EXIF orientation applied, first frame.
+
+    ``draft`` lets JPEG decoding skip detail finer than that size (fast thumbnails).
+    """
+    if isinstance(source, Image.Image):
+        img = source
+    else:
+        fp = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(fp)
+            img.seek(0)
+            if draft is not None and img.format == "JPEG":
+                img.draft("RGB", draft)
+            img.load()
+        if not isinstance(source, bytes):
+            fp.close()
+    img = ImageOps.exif_transpose(img) or img
+    return _to_rgb(img)
+
+
+def make_thumbnail(img: Image.Image, size: int = 256, quality: int = 80) -> bytes:
+    """A JPEG thumbnail that fits in ``size`` x ``size``."""
+    thumb = img.copy()
+    thumb.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    out = io.BytesIO()
+    thumb.save(out, "JPEG", quality=quality)
+    return out.getvalue()
