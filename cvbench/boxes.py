@@ -11,12 +11,21 @@ Conversions to pixels and to corner (xyxy) form live here and nowhere else.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
-__all__ = ["Box", "clip_box", "EPS"]
+__all__ = ["Box", "clip_box", "EPS", "ltwh_to_xyxy", "xyxy_to_ltwh"]
 
 #: Tolerance for floating point noise at the borders (a box at 1.0000000001 is at 1).
 EPS = 1e-6
+
+
+def _as_float(v: object) -> float | None:
+    """``v`` as a Python float if it is a finite real number (numpy scalars included)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
 
 
 @dataclass(frozen=True)
@@ -30,8 +39,11 @@ class Box:
 
     def __post_init__(self) -> None:
         vals = (self.left, self.top, self.width, self.height)
-        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals):
+        floats = [_as_float(v) for v in vals]
+        if any(f is None for f in floats):
             raise ValueError(f"box {vals} has a value that is not a finite number")
+        for name, f in zip(("left", "top", "width", "height"), floats):
+            object.__setattr__(self, name, f)
         if self.width <= 0 or self.height <= 0:
             raise ValueError(
                 f"box {vals} has zero or negative size (width={self.width}, "
@@ -113,16 +125,44 @@ def clip_box(left: float, top: float, width: float, height: float) -> tuple[Box 
     Returns ``(box, clipped)``: ``box`` is None when nothing of it lies inside the image
     or its size is zero or negative; ``clipped`` says whether the box was changed.
     """
-    vals = (left, top, width, height)
-    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals):
+    floats = [_as_float(v) for v in (left, top, width, height)]
+    if any(f is None for f in floats):
         return None, True
+    left, top, width, height = floats  # type: ignore[assignment]
     if width <= 0 or height <= 0:
         return None, True
     x1, y1 = max(left, 0.0), max(top, 0.0)
     x2, y2 = min(left + width, 1.0), min(top + height, 1.0)
     if x2 - x1 <= EPS or y2 - y1 <= EPS:
         return None, True
-    clipped = (
+    clipped = bool(
         left < -EPS or top < -EPS or left + width > 1 + EPS or top + height > 1 + EPS
     )
     return Box(x1, y1, x2 - x1, y2 - y1), clipped
+
+
+def ltwh_to_xyxy(boxes):
+    """Many boxes at once: ``left, top, width, height`` rows -> corner rows ``x1, y1, x2, y2``.
+
+    ``boxes`` is a numpy array or a torch tensor of shape ``(..., 4)`` (normalized or in
+    pixels, the scale is kept); the result has the same type and shape.
+    """
+    x1, y1 = boxes[..., 0], boxes[..., 1]
+    return _stack_like(boxes, [x1, y1, x1 + boxes[..., 2], y1 + boxes[..., 3]])
+
+
+def xyxy_to_ltwh(boxes):
+    """Many boxes at once: corner rows ``x1, y1, x2, y2`` -> ``left, top, width, height``
+    rows (numpy array or torch tensor of shape ``(..., 4)``, same type back)."""
+    x1, y1 = boxes[..., 0], boxes[..., 1]
+    return _stack_like(boxes, [x1, y1, boxes[..., 2] - x1, boxes[..., 3] - y1])
+
+
+def _stack_like(like, columns):
+    if type(like).__module__.startswith("torch"):
+        import torch
+
+        return torch.stack(columns, dim=-1)
+    import numpy as np
+
+    return np.stack(columns, axis=-1)

@@ -15,6 +15,7 @@ operation, never in between.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -47,7 +48,7 @@ from .boxes import clip_box
 from .errors import ImageError, ProjectError, TagError
 from .store import db as _db
 from .store.files import FileStore, sha256_bytes
-from .store.images import Limits, inspect_image, load_rgb, make_thumbnail
+from .store.images import Limits, inspect_image, load_rgb, make_thumbnail, size_text
 
 __all__ = ["Project", "create_project", "open_project", "ImageSource"]
 
@@ -149,6 +150,7 @@ class _Prepared:
     width: int = 0
     height: int = 0
     size: int = 0
+    data: bytes = b""  # kept until the row is written (see Project._insert)
     error: tuple[str, str] | None = None
 
 
@@ -346,7 +348,13 @@ class Project:
             except TagError:
                 if not create or isinstance(t, Tag):
                     raise
-                tag = self.create_tag(str(t))
+                try:
+                    tag = self.create_tag(str(t))
+                except TagError as exc:
+                    try:  # another process (or thread) created it since get_tag looked
+                        tag = self.get_tag(str(t).strip())
+                    except TagError:
+                        raise exc from None
             if tag.id not in {x.id for x in out}:
                 out.append(tag)
         return out
@@ -479,10 +487,14 @@ class Project:
                     )
                 )
                 with self._lock, self._tx():
+                    (n_images,) = self._conn.execute("SELECT COUNT(*) FROM images").fetchone()
+                    state = {"images": n_images, "seq": int(self._get_meta("seq", "0") or 0)}
                     for p in prepared:
                         results[p.index] = self._insert(
-                            p, tag_objs, region_lists[p.index], region_notes[p.index]
+                            p, tag_objs, region_lists[p.index], region_notes[p.index], state
                         )
+                        p.data = b""
+                    self._set_meta("seq", str(state["seq"]))
                 done += len(chunk)
                 if progress is not None:
                     progress(min(done + (total - len(todo)), total), total)
@@ -546,8 +558,8 @@ class Project:
         if isinstance(source, PILImage.Image):
             buf = io.BytesIO()
             img = source
-            if img.mode not in ("RGB", "RGBA", "L", "LA", "P", "I;16", "I"):
-                img = img.convert("RGB")
+            if img.mode not in ("RGB", "RGBA", "L", "LA", "P", "1", "I;16"):
+                img = load_rgb(img)  # modes PNG cannot hold ("I", "F", "CMYK", …): 8-bit RGB
             img.save(buf, "PNG")
             return buf.getvalue(), ""
         text = os.fspath(source)
@@ -566,8 +578,8 @@ class Project:
             if size > self.limits.max_image_bytes:
                 raise ImageError(
                     "ErrorImageSize",
-                    f"the file is {size / 1e6:.1f} MB, above the limit of "
-                    f"{self.limits.max_image_bytes / 1e6:.1f} MB; resize or recompress it",
+                    f"the file is {size_text(size)}, above the limit of "
+                    f"{size_text(self.limits.max_image_bytes)}; resize or recompress it",
                 )
             return path.read_bytes(), path.name
         except OSError as exc:
@@ -579,8 +591,11 @@ class Project:
         try:
             with urllib.request.urlopen(req, timeout=_URL_TIMEOUT) as resp:  # noqa: S310
                 data = resp.read(limit + 1)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+                promised = resp.headers.get("Content-Length", "")
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(exc, urllib.error.HTTPError):
+                reason = f"HTTP {exc.code} {exc.reason}"
             raise ImageError(
                 "ErrorSource",
                 f"could not download {url} ({reason}); check the address and the network, "
@@ -589,7 +604,13 @@ class Project:
         if len(data) > limit:
             raise ImageError(
                 "ErrorImageSize",
-                f"{url} is larger than the limit of {limit / 1e6:.1f} MB",
+                f"{url} is larger than the limit of {size_text(limit)}",
+            )
+        if promised.isdigit() and len(data) < int(promised):
+            raise ImageError(
+                "ErrorSource",
+                f"the download of {url} stopped after {len(data)} of {promised} bytes; "
+                "try again, or download the file and add it by path",
             )
         return data
 
@@ -601,6 +622,7 @@ class Project:
             info = inspect_image(data, self.limits, decode=False)
             p.sha = sha256_bytes(data)
             p.ext, p.width, p.height, p.size = info.ext, info.width, info.height, len(data)
+            p.data = data
             if not self.files.thumb_path(p.sha).exists():
                 try:
                     img = load_rgb(data, draft=(512, 512))
@@ -622,7 +644,13 @@ class Project:
         return p
 
     def _insert(self, p: _Prepared, tags: list[Tag],
-                regions: list[tuple[str, float, float, float, float]], note: str) -> AddResult:
+                regions: list[tuple[str, float, float, float, float]], note: str,
+                state: dict[str, int]) -> AddResult:
+        """Write the row of one prepared image (inside the batch's write transaction).
+
+        ``state`` carries the image count and the last ``seq`` through the batch, so that
+        each image costs no count over the whole table.
+        """
         if p.error is not None:
             return AddResult(p.label, p.error[0], p.error[1])
         row = self._conn.execute(
@@ -633,15 +661,20 @@ class Project:
                 p.label, "OKDuplicate",
                 f"the same image is already in the project as {row[0]}", row[0],
             )
-        (count,) = self._conn.execute("SELECT COUNT(*) FROM images").fetchone()
+        count = state["images"]
         if count >= self.limits.max_images:
             return AddResult(
                 p.label, "ErrorLimitExceed",
                 f"the project holds {count} images, its limit (max_images); delete images or "
                 "raise the limit",
             )
-        seq = int(self._get_meta("seq", "0") or 0) + 1
-        self._set_meta("seq", str(seq))
+        # the file must exist before its row: a delete_images of the same bytes may have
+        # removed it since _prepare wrote it (deletes remove files under this write lock)
+        if not self.files.image_path(p.sha, p.ext).exists():
+            self.files.put_image(p.sha, p.ext, p.data)
+        state["seq"] += 1
+        state["images"] += 1
+        seq = state["seq"]
         image_id = _new_id()
         self._conn.execute(
             "INSERT INTO images (id, sha256, ext, width, height, bytes, original_name, created, seq)"
@@ -905,9 +938,16 @@ class Project:
                 self._conn.execute("DELETE FROM images WHERE id = ?", (image_id,))
                 gone.append((row[0], row[1]))
             self._mark_split_dirty()
-        # the rows are gone first; a killed process leaves at worst an unreferenced file
-        for sha, ext in gone:
-            self.files.remove(sha, ext)
+        # the rows are gone first; a killed process leaves at worst an unreferenced file.
+        # Files go under the write lock, and only when no row points at them any more: a
+        # concurrent add of the same bytes checks its file under that lock (see _insert).
+        if gone:
+            with self._lock, self._tx():
+                for sha, ext in gone:
+                    if self._conn.execute(
+                        "SELECT 1 FROM images WHERE sha256 = ?", (sha,)
+                    ).fetchone() is None:
+                        self.files.remove(sha, ext)
         return len(gone)
 
     def _require_images(self, ids: Sequence[str]) -> None:
@@ -945,7 +985,8 @@ class Project:
         rarest tag (images with boxes and no tag alike), ranked within the group by a hash
         of the project's split seed and the image's content, and the first
         ``round(n * validation_fraction)`` (at least one of a group of two or more) go to
-        validation. Overrides from :meth:`set_split` win. Untagged images have no split.
+        validation. Overrides from :meth:`set_split` win (and change no other image's
+        split). Untagged images have no split unless one is set for them.
         """
         with self._lock:
             if self._get_meta("split_dirty", "1") == "0":
@@ -957,34 +998,42 @@ class Project:
                 self._set_meta("split_dirty", "0")
 
     def _recompute_split(self) -> None:
+        """Write each image's effective split (its override, else the automatic one) into
+        ``images.split``, so that ``images(split=…)`` is one indexed query. Only rows whose
+        split changes are written."""
         seed = self._get_meta("split_seed", "0")
         frac = float(self._get_meta("validation_fraction", "0.2") or 0.2)
-        counts = dict(
-            self._conn.execute("SELECT tag_id, COUNT(*) FROM image_tags GROUP BY tag_id")
-        )
+        c = self._conn
+        counts = dict(c.execute("SELECT tag_id, COUNT(*) FROM image_tags GROUP BY tag_id"))
         rarest: dict[str, tuple[int, str]] = {}
-        shas: dict[str, str] = {}
-        for image_id, sha, tag_id in self._conn.execute(
-            "SELECT i.id, i.sha256, it.tag_id FROM images i JOIN image_tags it "
-            "ON it.image_id = i.id"
-        ):
-            shas[image_id] = sha
-            key = (counts.get(tag_id, 0), tag_id)
-            if image_id not in rarest or key < rarest[image_id]:
+        for image_id, tag_id in c.execute("SELECT image_id, tag_id FROM image_tags"):
+            key = (counts[tag_id], tag_id)
+            old = rarest.get(image_id)
+            if old is None or key < old:
                 rarest[image_id] = key
-        groups: dict[str, list[tuple[str, str]]] = {}
-        for image_id, (_, tag_id) in rarest.items():
-            rank = hashlib.sha256(f"{seed}:{shas[image_id]}".encode()).hexdigest()
-            groups.setdefault(tag_id, []).append((rank, image_id))
-        assignment: list[tuple[str, str]] = []
+        groups: dict[str, list[tuple[bytes, str]]] = {}
+        current: list[tuple[str, str | None, str | None]] = []
+        for image_id, sha, split, override in c.execute(
+            "SELECT id, sha256, split, split_override FROM images"
+        ):
+            current.append((image_id, split, override))
+            r = rarest.get(image_id)
+            if r is not None:
+                rank = hashlib.sha256(f"{seed}:{sha}".encode()).digest()
+                groups.setdefault(r[1], []).append((rank, image_id))
+        auto: dict[str, str] = {}
         for members in groups.values():
             members.sort()
             n = len(members)
             n_val = 0 if n < 2 else max(1, round(n * frac))
             for k, (_, image_id) in enumerate(members):
-                assignment.append(("validation" if k < n_val else "train", image_id))
-        self._conn.execute("UPDATE images SET split = NULL WHERE split IS NOT NULL")
-        self._conn.executemany("UPDATE images SET split = ? WHERE id = ?", assignment)
+                auto[image_id] = "validation" if k < n_val else "train"
+        changes = [
+            (want, image_id)
+            for image_id, split, override in current
+            if (want := override or auto.get(image_id)) != split
+        ]
+        c.executemany("UPDATE images SET split = ? WHERE id = ?", changes)
 
     # -- summary -------------------------------------------------------------------------
     def summary(self) -> Summary:

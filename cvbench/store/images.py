@@ -18,7 +18,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageError
 
-__all__ = ["ImageInfo", "Limits", "inspect_image", "load_rgb", "make_thumbnail", "EXTENSIONS"]
+__all__ = [
+    "ImageInfo",
+    "Limits",
+    "inspect_image",
+    "load_rgb",
+    "make_thumbnail",
+    "size_text",
+    "EXTENSIONS",
+]
 
 # Pillow's own bomb guard only warns below 2x its limit; cvbench checks the pixel count
 # itself (from the header, before decoding) against the project's limit.
@@ -76,6 +84,15 @@ class ImageInfo:
     frames: int
 
 
+def size_text(nbytes: int) -> str:
+    """A byte count for people: ``6.3 MB``, ``20.0 kB``, ``512 bytes``."""
+    if nbytes >= 1_000_000:
+        return f"{nbytes / 1e6:.1f} MB"
+    if nbytes >= 1_000:
+        return f"{nbytes / 1e3:.1f} kB"
+    return f"{nbytes} bytes"
+
+
 def _orientation(img: Image.Image) -> int:
     try:
         return int(img.getexif().get(0x0112, 1) or 1)
@@ -96,8 +113,8 @@ def inspect_image(data: bytes, limits: Limits | None = None, *, decode: bool = T
     if len(data) > limits.max_image_bytes:
         raise ImageError(
             "ErrorImageSize",
-            f"the file is {len(data) / 1e6:.1f} MB, above the limit of "
-            f"{limits.max_image_bytes / 1e6:.1f} MB; resize or recompress it",
+            f"the file is {size_text(len(data))}, above the limit of "
+            f"{size_text(limits.max_image_bytes)}; resize or recompress it",
         )
     head = data[:512].lstrip().lower()
     if head.startswith(b"<?xml") or head.startswith(b"<svg") or b"<svg" in head:
@@ -130,7 +147,7 @@ def inspect_image(data: bytes, limits: Limits | None = None, *, decode: bool = T
         raise ImageError(
             "ErrorImageDimensions",
             f"the image is {w}x{h} pixels, above the limit of {limits.max_image_side} pixels a "
-            f"side and {limits.max_image_pixels / 1e6:.0f} megapixels; resize it",
+            f"side and {limits.max_image_pixels:,} pixels in all; resize it",
         )
     frames = int(getattr(img, "n_frames", 1) or 1)
     if decode:
@@ -164,7 +181,9 @@ def _to_rgb(img: Image.Image) -> Image.Image:
             arr = arr / 257.0
         arr8 = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
         return Image.fromarray(arr8, "L").convert("RGB")
-    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+    if mode == "La":  # premultiplied alpha: Pillow converts it to LA only
+        img, mode = img.convert("LA"), "LA"
+    if mode in ("RGBA", "RGBa", "LA", "PA") or (mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")

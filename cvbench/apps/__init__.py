@@ -1,0 +1,1 @@
+"""Voila apps shipped with cvbench (copied from notebooks/apps)."""

@@ -1,0 +1,298 @@
+"""Figures of an evaluation, in scikit-learn's ``*Display`` style.
+
+    disp = PrecisionRecallDisplay.from_evaluation(ev, threshold=0.5)   # computes, no figure
+    disp.plot()                                                        # draws; .figure_, .ax_
+
+Unlike scikit-learn's ``from_*`` methods, ``from_evaluation`` does not draw: it gathers the
+numbers, and :meth:`plot` draws them (on ``ax``, or on a new figure). matplotlib is imported
+only inside ``plot``, so importing ``cvbench.evaluate`` never loads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._common import ConfusionMatrix, PRCurve
+from .classification import ClassificationEvaluation
+from .detection import DetectionEvaluation, ImageDetections
+
+__all__ = ["PrecisionRecallDisplay", "ConfusionMatrixDisplay", "DetectionResultsDisplay"]
+
+#: Colours of DetectionResultsDisplay (matplotlib's tab10).
+COLORS = {
+    "true_positive": "#2ca02c",
+    "false_positive": "#d62728",
+    "found": "#2ca02c",
+    "miss": "#ff7f0e",
+}
+
+
+def _new_ax(ax: Any, figsize: tuple[float, float]) -> tuple[Any, Any]:
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+    return ax.figure, ax
+
+
+def _kinds(evaluation: Any, allowed: tuple[type, ...], display: str) -> None:
+    if not isinstance(evaluation, allowed):
+        names = " or ".join(t.__name__ for t in allowed)
+        raise TypeError(
+            f"{display}.from_evaluation needs a {names}; got {type(evaluation).__name__}"
+        )
+
+
+class PrecisionRecallDisplay:
+    """Precision/recall curves, one per tag, with the operating point at a threshold.
+
+    Attributes after :meth:`plot`: ``figure_``, ``ax_``, ``lines_`` (one per curve).
+    """
+
+    def __init__(
+        self,
+        curves: Sequence[PRCurve],
+        *,
+        operating_points: Mapping[str, tuple[float, float]] | None = None,
+        threshold: float | None = None,
+        title: str | None = None,
+    ) -> None:
+        self.curves = list(curves)
+        self.operating_points = dict(operating_points or {})
+        self.threshold = threshold
+        self.title = title
+
+    @classmethod
+    def from_evaluation(
+        cls,
+        evaluation: ClassificationEvaluation | DetectionEvaluation,
+        *,
+        tags: Sequence[str] | None = None,
+        threshold: float | None = 0.5,
+        overlap: float = 0.5,
+    ) -> PrecisionRecallDisplay:
+        """Curves of ``tags`` (default: every tag with true instances); the operating point
+        at ``threshold`` is marked (None: no mark). ``overlap`` is for detection only."""
+        _kinds(evaluation, (ClassificationEvaluation, DetectionEvaluation), cls.__name__)
+        if isinstance(evaluation, DetectionEvaluation):
+            all_curves = evaluation.pr_curves(overlap)
+            title = f"Precision/recall at overlap {overlap:g}"
+        else:
+            all_curves = evaluation.pr_curves()
+            title = "Precision/recall"
+        if tags is None:
+            names = [n for n, c in all_curves.items() if c.thresholds.size]
+        else:
+            names = list(tags)
+            unknown = [n for n in names if n not in all_curves]
+            if unknown:
+                raise ValueError(
+                    f"tags {unknown} are not tags of this evaluation; valid tags: "
+                    f"{list(all_curves)}"
+                )
+        points = {}
+        if threshold is not None:
+            if isinstance(evaluation, DetectionEvaluation):
+                m = evaluation.at(threshold, overlap)
+            else:
+                m = evaluation.at(threshold)
+            for j, name in enumerate(m.tags):
+                if name in names and not np.isnan(m.tag_recall[j]):
+                    points[name] = (float(m.tag_recall[j]), float(m.tag_precision[j]))
+        return cls(
+            [all_curves[n] for n in names],
+            operating_points=points,
+            threshold=threshold,
+            title=title,
+        )
+
+    def plot(self, ax: Any = None, *, legend: bool | None = None) -> PrecisionRecallDisplay:
+        """Draw on ``ax`` (a new figure if None); ``legend`` defaults to up to 20 curves."""
+        fig, ax = _new_ax(ax, (6, 5))
+        self.lines_ = []
+        for curve in self.curves:
+            if not curve.thresholds.size:
+                continue
+            label = curve.tag if np.isnan(curve.ap) else f"{curve.tag} (AP {curve.ap:.2f})"
+            (line,) = ax.plot(curve.recall, curve.precision, drawstyle="steps-post", label=label)
+            self.lines_.append(line)
+            if curve.tag in self.operating_points:
+                r, p = self.operating_points[curve.tag]
+                ax.plot([r], [p], "o", color=line.get_color())
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.05)
+        ax.set_xlabel("Recall")
+        ax.set_ylabel("Precision")
+        title = self.title or "Precision/recall"
+        if self.threshold is not None and self.operating_points:
+            title += f" (dots: threshold {self.threshold:g})"
+        ax.set_title(title)
+        if legend if legend is not None else 0 < len(self.lines_) <= 20:
+            ax.legend(loc="lower left", fontsize="small")
+        self.figure_, self.ax_ = fig, ax
+        return self
+
+
+class ConfusionMatrixDisplay:
+    """A confusion matrix as a heat map with counts.
+
+    Multiclass: true tags as rows, predicted tags and ``(none)`` as columns. Multilabel: one
+    row per tag with columns TP, FN, FP, TN. Attributes after :meth:`plot`: ``figure_``,
+    ``ax_``, ``im_``, ``text_`` (the count labels, or None).
+    """
+
+    def __init__(self, confusion: ConfusionMatrix) -> None:
+        self.confusion = confusion
+
+    @classmethod
+    def from_evaluation(
+        cls, evaluation: ClassificationEvaluation, *, threshold: float = 0.5
+    ) -> ConfusionMatrixDisplay:
+        _kinds(evaluation, (ClassificationEvaluation,), cls.__name__)
+        return cls(evaluation.confusion_matrix(threshold))
+
+    def _table(self) -> tuple[np.ndarray, list[str], list[str]]:
+        c = self.confusion
+        if c.multilabel:
+            m = c.matrix
+            table = np.stack([m[:, 1, 1], m[:, 1, 0], m[:, 0, 1], m[:, 0, 0]], axis=1)
+            return table, list(c.row_labels), ["TP", "FN", "FP", "TN"]
+        return c.matrix, list(c.row_labels), list(c.column_labels)
+
+    def plot(
+        self,
+        ax: Any = None,
+        *,
+        cmap: str = "Blues",
+        include_values: bool = True,
+        xticks_rotation: float = 45,
+    ) -> ConfusionMatrixDisplay:
+        table, rows, cols = self._table()
+        size = (max(4.0, 0.5 * len(cols) + 2), max(3.5, 0.45 * len(rows) + 1.5))
+        fig, ax = _new_ax(ax, size)
+        im = ax.imshow(table, interpolation="nearest", cmap=cmap, aspect="auto")
+        self.text_ = None
+        if include_values and table.size <= 2500:
+            cmap_obj = im.cmap
+            vmax = table.max() if table.size else 0
+            text = np.empty(table.shape, dtype=object)
+            for (i, j), v in np.ndenumerate(table):
+                dark = vmax > 0 and v > vmax / 2
+                color = cmap_obj(0.0) if dark else cmap_obj(1.0)
+                text[i, j] = ax.text(j, i, f"{int(v)}", ha="center", va="center", color=color)
+            self.text_ = text
+        fig.colorbar(im, ax=ax)
+        ax.set_xticks(np.arange(len(cols)), labels=cols, rotation=xticks_rotation, ha="right")
+        ax.set_yticks(np.arange(len(rows)), labels=rows)
+        if self.confusion.multilabel:
+            ax.set_xlabel("Count")
+            ax.set_ylabel("Tag")
+        else:
+            ax.set_xlabel("Predicted tag")
+            ax.set_ylabel("True tag")
+        ax.set_title(f"Confusion matrix at threshold {self.confusion.threshold:g}")
+        self.figure_, self.ax_, self.im_ = fig, ax, im
+        return self
+
+
+class DetectionResultsDisplay:
+    """One image with its predicted boxes (at a threshold) and its true boxes.
+
+    Solid boxes are predictions: green when correct, red when false positives. Dashed boxes
+    are true boxes: green when found, orange when missed. Attributes after :meth:`plot`:
+    ``figure_``, ``ax_``, ``image_`` (the AxesImage), ``patches_``.
+    """
+
+    def __init__(self, image: Any, result: ImageDetections) -> None:
+        arr = np.asarray(image)
+        if arr.ndim not in (2, 3) or arr.size == 0:
+            raise ValueError(
+                f"image has shape {arr.shape}; give a PIL image or an (H, W) or (H, W, C) array"
+            )
+        self.image = arr
+        self.result = result
+
+    @classmethod
+    def from_evaluation(
+        cls,
+        evaluation: DetectionEvaluation,
+        image: Any,
+        index: int,
+        *,
+        threshold: float = 0.5,
+        overlap: float = 0.5,
+    ) -> DetectionResultsDisplay:
+        """The image at position ``index`` of ``evaluation``; ``image`` is its picture (a
+        PIL image or an array, as displayed: boxes are relative to it)."""
+        _kinds(evaluation, (DetectionEvaluation,), cls.__name__)
+        result = evaluation.per_image(threshold, overlap, images=[index])[0]
+        return cls(image, result)
+
+    def plot(
+        self, ax: Any = None, *, show_true: bool = True, labels: bool = True
+    ) -> DetectionResultsDisplay:
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Rectangle
+
+        h, w = self.image.shape[:2]
+        fig, ax = _new_ax(ax, (6, 6 * h / max(w, 1)))
+        self.image_ = ax.imshow(self.image, cmap="gray" if self.image.ndim == 2 else None)
+        self.patches_ = []
+        res = self.result
+
+        def draw(r: Any, color: str, dashed: bool, text: str | None) -> None:
+            left, top, bw, bh = r.box.to_pixels(w, h)
+            patch = Rectangle(
+                (left, top),
+                bw,
+                bh,
+                fill=False,
+                edgecolor=color,
+                linewidth=2,
+                linestyle="--" if dashed else "-",
+            )
+            ax.add_patch(patch)
+            self.patches_.append(patch)
+            if labels and text:
+                ax.text(
+                    left,
+                    top,
+                    text,
+                    color="white",
+                    fontsize=8,
+                    va="bottom",
+                    bbox={"facecolor": color, "alpha": 0.8, "pad": 1, "edgecolor": "none"},
+                )
+
+        if show_true:
+            for r in res.true_positives:
+                if r.true_box is not None:
+                    draw(type(r)(r.tag, r.tag_index, r.true_box), COLORS["found"], True, None)
+            for r in res.misses:
+                draw(r, COLORS["miss"], True, f"{r.tag} (missed)")
+        for r in res.true_positives:
+            draw(r, COLORS["true_positive"], False, f"{r.tag} {r.probability:.0%}")
+        for r in res.false_positives:
+            draw(r, COLORS["false_positive"], False, f"{r.tag} {r.probability:.0%}")
+        handles = [
+            Line2D([], [], color=COLORS["true_positive"], lw=2, label="correct prediction"),
+            Line2D([], [], color=COLORS["false_positive"], lw=2, label="false positive"),
+        ]
+        if show_true:
+            handles += [
+                Line2D([], [], color=COLORS["found"], lw=2, ls="--", label="true box, found"),
+                Line2D([], [], color=COLORS["miss"], lw=2, ls="--", label="true box, missed"),
+            ]
+        ax.legend(handles=handles, loc="upper right", fontsize="x-small")
+        ax.set_axis_off()
+        ax.set_title(
+            f"{res.image_id}: threshold {res.threshold:g}, overlap {res.overlap:g} — "
+            f"{len(res.true_positives)} correct, {len(res.false_positives)} false, "
+            f"{len(res.misses)} missed",
+            fontsize="small",
+        )
+        self.figure_, self.ax_ = fig, ax
+        return self

@@ -1,0 +1,1 @@
+"""cvbench.export"""

@@ -1,0 +1,207 @@
+"""The feature cache: pooled features of the frozen backbone, computed once per image.
+
+A vector is stored in the project's ``features`` table under ``(sha256, key)``: the image's
+content hash, and a key naming what produced it (:func:`feature_key`: the domain's
+:func:`~cvbench.domains.preprocessing_key` — architecture, input size, resize method,
+preprocessing version — plus ``":flip"`` for the features of the mirrored image). Vectors
+are float32 little-endian BLOBs of ``domain.feature_dim`` values.
+
+Because the key names the image *content* and the preprocessing, a cached vector is reused
+by every later training run, by every project iteration, and by prediction on stored
+images (smart labeler); re-tagging or moving an image between splits costs nothing.
+Adding ten images to a project and training again computes ten vectors.
+
+Vectors are committed batch by batch: a cancelled or killed run keeps what it computed (the
+cache is not part of any iteration, so this leaves no half iteration behind).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import domains as _domains
+from ..store import db as _db
+from ..store.images import load_rgb
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from ..project import Project
+
+__all__ = [
+    "feature_key",
+    "FeatureStats",
+    "cached_features",
+    "compute_features",
+    "project_features",
+    "frozen_backbone",
+    "BATCH_SIZE",
+]
+
+#: Images per forward pass of the frozen backbone.
+BATCH_SIZE = 32
+_SQL_CHUNK = 500
+
+
+def feature_key(domain: str, size: int | None = None, *, flip: bool = False) -> str:
+    """The cache key of features of ``domain`` at input ``size`` (mirrored with ``flip``)."""
+    key = _domains.preprocessing_key(domain, size)
+    return f"{key}:flip" if flip else key
+
+
+@dataclass
+class FeatureStats:
+    """How many vectors a call found in the cache and how many it computed."""
+
+    reused: int = 0
+    computed: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        return {"reused": self.reused, "computed": self.computed,
+                "seconds": round(self.seconds, 3)}
+
+
+@functools.lru_cache(maxsize=2)
+def frozen_backbone(domain: str) -> torch.nn.Module:
+    """The domain's pretrained backbone in eval mode, shared by feature extraction and
+    prediction with quick iterations (built once per process; never trained)."""
+    model = _domains.build_backbone(domain)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()
+
+
+_FORWARD_LOCK = threading.Lock()
+
+
+def forward(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """One forward pass of a backbone (the only place features are computed)."""
+    import torch
+
+    with _FORWARD_LOCK, torch.inference_mode():
+        return model(batch)
+
+
+def cached_features(project: Project, shas: Sequence[str], key: str) -> dict[str, np.ndarray]:
+    """The cached vectors of ``shas`` under ``key`` (missing ones are absent)."""
+    out: dict[str, np.ndarray] = {}
+    conn = project.connection
+    unique = list(dict.fromkeys(shas))
+    with project.lock:
+        for start in range(0, len(unique), _SQL_CHUNK):
+            chunk = unique[start:start + _SQL_CHUNK]
+            rows = conn.execute(
+                f"SELECT sha256, vector FROM features WHERE key = ? AND sha256 IN "
+                f"({','.join('?' * len(chunk))})",
+                [key, *chunk],
+            ).fetchall()
+            for sha, blob in rows:
+                out[sha] = np.frombuffer(blob, dtype="<f4")
+    return out
+
+
+def _store(project: Project, key: str, shas: Sequence[str], vectors: np.ndarray) -> None:
+    rows = [
+        (sha, key, np.ascontiguousarray(v, dtype="<f4").tobytes())
+        for sha, v in zip(shas, vectors, strict=True)
+    ]
+    with project.lock, _db.transaction(project.connection) as conn:
+        conn.executemany(
+            "INSERT OR REPLACE INTO features (sha256, key, vector) VALUES (?, ?, ?)", rows
+        )
+
+
+def compute_features(
+    domain: str,
+    images: Sequence[str | Path | bytes],
+    size: int | None = None,
+    *,
+    flip: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> np.ndarray:
+    """Features ``(N, feature_dim)`` of image files (or bytes) through the frozen backbone.
+
+    Images are read with :func:`~cvbench.store.images.load_rgb` and preprocessed with
+    :func:`~cvbench.domains.preprocess`, exactly as for prediction. The next batch is read
+    and resized in a thread while the current one runs through the backbone.
+    ``on_batch(done, total)`` is called after each batch (it may raise to cancel).
+    """
+    import torch
+
+    d = _domains.get_domain(domain)
+    model = frozen_backbone(d.name)
+    n = len(images)
+    out = np.empty((n, d.feature_dim), dtype=np.float32)
+
+    def load(start: int) -> torch.Tensor:
+        pils = [load_rgb(p) for p in images[start:start + batch_size]]
+        x = _domains.preprocess(d, pils, size)
+        return torch.flip(x, dims=(3,)) if flip else x
+
+    starts = list(range(0, n, batch_size))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(load, starts[0]) if starts else None
+        for k, start in enumerate(starts):
+            x = pending.result()
+            pending = pool.submit(load, starts[k + 1]) if k + 1 < len(starts) else None
+            out[start:start + len(x)] = forward(model, x).numpy()
+            if on_batch is not None:
+                on_batch(min(start + batch_size, n), n)
+    return out
+
+
+def project_features(
+    project: Project,
+    items: Sequence[tuple[str, str | Path]],
+    domain: str,
+    size: int | None = None,
+    *,
+    flip: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> tuple[np.ndarray, FeatureStats]:
+    """Features of ``items`` — ``(sha256, path)`` pairs of stored images — from the cache,
+    computing and caching only the missing ones. Returns ``(vectors, stats)`` in item order.
+
+    ``on_batch(done, total)`` counts the vectors to compute; it may raise to cancel, and
+    the batches computed before that stay cached.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    d = _domains.get_domain(domain)
+    key = feature_key(d.name, size, flip=flip)
+    shas = [sha for sha, _ in items]
+    found = cached_features(project, shas, key)
+    todo: dict[str, str | Path] = {}
+    for sha, path in items:
+        if sha not in found and sha not in todo:
+            todo[sha] = path
+    todo_shas = list(todo)
+    if on_batch is not None:
+        on_batch(0, len(todo_shas))
+    for start in range(0, len(todo_shas), batch_size * 4):
+        chunk = todo_shas[start:start + batch_size * 4]
+
+        def report(done: int, total: int, _offset: int = start) -> None:
+            if on_batch is not None:
+                on_batch(_offset + done, len(todo_shas))
+
+        vecs = compute_features(d.name, [todo[s] for s in chunk], size, flip=flip,
+                                on_batch=report, batch_size=batch_size)
+        _store(project, key, chunk, vecs)
+        found.update(zip(chunk, vecs, strict=True))
+    out = np.stack([found[s] for s in shas]) if shas else np.zeros((0, d.feature_dim), "f4")
+    stats = FeatureStats(reused=len(set(shas)) - len(todo_shas), computed=len(todo_shas),
+                         seconds=time.perf_counter() - t0)
+    return out.astype(np.float32, copy=False), stats

@@ -1,0 +1,245 @@
+"""What every cvbench anywidget shares: the project, its tags, a notice line, messages.
+
+A cvbench widget is traitlets plus an ES module (``widgets/<name>.js``). The browser side of
+every widget is ``widgets/common.js`` (small DOM helpers, tag colours, the notice line)
+followed by the widget's own module, and its style is ``widgets/common.css`` (the product's
+look) followed by the widget's own CSS; :func:`esm` and :func:`css` put them together.
+
+Widgets call :class:`~cvbench.project.Project` methods only. Messages from the browser are
+dicts whose ``"type"`` picks a :class:`~typing.TypedDict` shape from the widget's
+``_handlers`` (an explicit dict); :meth:`ProjectWidget.handle_message` checks the shape and
+calls the handler. Mistakes a person can fix (unknown tag, refused image, …) become the
+widget's ``notice``; anything else is a bug and is raised.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import anywidget
+import traitlets as t
+
+from .._types import StoredImage
+from ..errors import CvbenchError
+from ..project import Project
+from ._messages import check_message
+
+__all__ = ["ProjectWidget", "ImageFilter", "esm", "css", "check_dict_list", "BUILTIN_SHOWS"]
+
+#: A custom image filter (e.g. "wrong in iteration 3"): given the project and the split
+#: ('train', 'validation' or None for both) it returns the ids of the images to show, in order.
+ImageFilter = Callable[[Project, "str | None"], Sequence[str]]
+
+#: The filters every widget knows; ``"tag:<tag id>"`` picks the images of one tag.
+BUILTIN_SHOWS = ("all", "untagged")
+_TAG_PREFIX = "tag:"
+_LEVELS = ("info", "success", "error")
+_notice_ids = itertools.count(1)
+
+
+def _asset(name: str) -> str:
+    return (importlib.resources.files("cvbench._widgets") / name).read_text(encoding="utf-8")
+
+
+def esm(name: str) -> str:
+    """The ES module of a widget: ``common.js`` followed by ``name`` (both in widgets/)."""
+    return f"// cvbench widgets/common.js\n{_asset('common.js')}\n// cvbench widgets/{name}\n{_asset(name)}"
+
+
+def css(name: str | None = None) -> str:
+    """The CSS of a widget: ``common.css`` followed by ``name`` (both in widgets/)."""
+    text = _asset("common.css")
+    return text if name is None else f"{text}\n/* widgets/{name} */\n{_asset(name)}"
+
+
+def check_dict_list(value: Any, keys: Sequence[str], what: str) -> list[dict]:
+    if not isinstance(value, list):
+        raise t.TraitError(f"{what} must be a list of dicts, got {type(value).__name__}")
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise t.TraitError(f"{what}[{i}] must be a dict, got {type(item).__name__}")
+        missing = [k for k in keys if k not in item]
+        if missing:
+            raise t.TraitError(f"{what}[{i}] lacks {missing}; each needs {list(keys)}")
+    return value
+
+
+class ProjectWidget(anywidget.AnyWidget):
+    """Base of cvbench's anywidgets: a :class:`Project`, its tags, and a notice line."""
+
+    #: message type -> (TypedDict shape, name of the handler method); set by subclasses
+    _handlers: ClassVar[dict[str, tuple[type, str]]] = {}
+
+    kind = t.Unicode(
+        "", help="The project's kind: 'multiclass', 'multilabel' or 'detection' (read-only)."
+    ).tag(sync=True)
+    tags = t.List(
+        t.Dict(),
+        help="The project's tags, by name: {id, name, type ('Regular'|'Negative'), count}. "
+        "Keys 1-9 in the widgets pick the n-th tag of this list.",
+    ).tag(sync=True)
+    notice = t.Dict(
+        help="The last message for the person: {level: 'info'|'success'|'error', text, id}; "
+        "{} for none. ``id`` grows so that the same text shows again."
+    ).tag(sync=True)
+
+    def __init__(self, project: Project, **kwargs: Any) -> None:
+        if not isinstance(project, Project):
+            raise TypeError(
+                f"project={project!r} is not a cvbench Project; open one with "
+                "cvbench.open_project(path) or cvbench.create_project(path, kind=...)"
+            )
+        self._project = project
+        self._filters: dict[str, tuple[str, ImageFilter]] = {}
+        super().__init__(kind=project.kind, **kwargs)
+        self.on_msg(self._on_custom_msg)
+        self.refresh_tags()
+
+    @property
+    def project(self) -> Project:
+        """The project this widget shows and edits."""
+        return self._project
+
+    # -- validators ------------------------------------------------------------------------
+    @t.validate("kind")
+    def _valid_kind(self, proposal: t.Bunch) -> str:
+        if proposal["value"] not in ("multiclass", "multilabel", "detection"):
+            raise t.TraitError(f"kind={proposal['value']!r} is not a project kind")
+        return proposal["value"]
+
+    @t.validate("tags")
+    def _valid_tags(self, proposal: t.Bunch) -> list[dict]:
+        return check_dict_list(proposal["value"], ("id", "name", "type", "count"), "tags")
+
+    @t.validate("notice")
+    def _valid_notice(self, proposal: t.Bunch) -> dict:
+        value = proposal["value"]
+        if value and (
+            value.get("level") not in _LEVELS or not isinstance(value.get("text"), str)
+        ):
+            raise t.TraitError(
+                f"notice={value!r} should be {{}} or {{'level': one of {list(_LEVELS)}, "
+                "'text': str, 'id': int}"
+            )
+        return value
+
+    # -- tags and notices --------------------------------------------------------------------
+    def refresh_tags(self) -> None:
+        """Read the tags and their counts from the project again."""
+        self.tags = [
+            {"id": tag.id, "name": tag.name, "type": tag.type, "count": tag.image_count}
+            for tag in self.project.tags
+        ]
+
+    def tag_name(self, tag_id: str) -> str:
+        for tag in self.tags:
+            if tag["id"] == tag_id:
+                return tag["name"]
+        return self.project.get_tag(tag_id).name
+
+    def say(self, text: str, level: str = "info") -> None:
+        """Show ``text`` in the widget's notice line (``level``: info, success or error)."""
+        self.notice = {"level": level, "text": text, "id": next(_notice_ids)}
+
+    # -- messages --------------------------------------------------------------------------
+    def handle_message(self, msg: Any, buffers: Sequence[bytes | memoryview] = ()) -> None:
+        """Handle one message as the browser sends it (a dict with a ``"type"``).
+
+        Mistakes a person can fix become an error notice; the project is left unchanged by
+        a refused message.
+        """
+        try:
+            kind = msg.get("type") if isinstance(msg, dict) else None
+            entry = self._handlers.get(kind) if isinstance(kind, str) else None
+            if entry is None:
+                raise ValueError(
+                    f"message type {kind!r} is unknown to {type(self).__name__}; it handles "
+                    f"{sorted(self._handlers)}"
+                )
+            shape, method = entry
+            getattr(self, method)(check_message(msg, shape), [bytes(b) for b in buffers])
+        except (CvbenchError, ValueError, KeyError) as exc:
+            text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            self.say(str(text), "error")
+
+    def _on_custom_msg(self, _widget: Any, content: Any, buffers: list) -> None:
+        self.handle_message(content, buffers or ())
+
+    # -- filters shared by the gallery and the one-image-at-a-time widgets -----------------
+    def add_filter(self, key: str, label: str, fn: ImageFilter) -> None:
+        """Offer a filter computed in Python, e.g. "wrong in iteration 3".
+
+        ``fn(project, split)`` returns the ids of the images to show, in order (``split`` is
+        'train', 'validation' or None). Setting ``show = key`` then shows them.
+        """
+        if not isinstance(key, str) or not key or key in BUILTIN_SHOWS or key.startswith(
+            _TAG_PREFIX
+        ):
+            raise ValueError(
+                f"filter key {key!r} must be a non-empty string other than {list(BUILTIN_SHOWS)}"
+                f" and not starting with {_TAG_PREFIX!r}"
+            )
+        if not callable(fn):
+            raise TypeError(f"fn={fn!r} must be callable as fn(project, split) -> image ids")
+        self._filters[key] = (str(label), fn)
+        self._filters_changed()
+
+    def _filters_changed(self) -> None:  # subclasses publish the filter list
+        pass
+
+    def _filter_options(self) -> list[dict[str, str]]:
+        return [{"key": k, "label": label} for k, (label, _) in self._filters.items()]
+
+    def _check_show(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise t.TraitError(f"show={value!r} must be a string")
+        if value in BUILTIN_SHOWS or value in self._filters:
+            return value
+        if value.startswith(_TAG_PREFIX):
+            tag_id = value[len(_TAG_PREFIX):]
+            if any(tag["id"] == tag_id for tag in self.tags):
+                return value
+            raise t.TraitError(f"show={value!r} names no tag of this project")
+        raise t.TraitError(
+            f"show={value!r} is not a filter; use one of {list(BUILTIN_SHOWS)}, "
+            f"'tag:<tag id>' or a key given to add_filter ({sorted(self._filters)})"
+        )
+
+    def _query(self, show: str, split: str) -> dict[str, Any]:
+        query: dict[str, Any] = {"split": split or None}
+        if show == "untagged":
+            query["untagged"] = True
+        elif show.startswith(_TAG_PREFIX):
+            query["tag"] = show[len(_TAG_PREFIX):]
+        return query
+
+    def _custom_ids(self, show: str, split: str) -> list[str] | None:
+        if show not in self._filters:
+            return None
+        _, fn = self._filters[show]
+        return [str(i) for i in fn(self.project, split or None)]
+
+    def _count(self, show: str, split: str = "") -> int:
+        ids = self._custom_ids(show, split)
+        if ids is not None:
+            return len(ids)
+        return self.project.count_images(**self._query(show, split))
+
+    def _page(self, show: str, split: str, skip: int, take: int,
+              order: str = "newest") -> list[StoredImage]:
+        ids = self._custom_ids(show, split)
+        if ids is None:
+            return self.project.images(**self._query(show, split), skip=skip, take=take,
+                                       order=order)
+        page = ids[skip:skip + take]
+        found = {img.id: img for img in self.project.images(ids=page)} if page else {}
+        return [found[i] for i in page if i in found]
+
+    def _all_ids(self, show: str, split: str = "", order: str = "newest") -> list[str]:
+        ids = self._custom_ids(show, split)
+        if ids is not None:
+            return ids
+        return [img.id for img in self.project.images(**self._query(show, split), order=order)]

@@ -1,0 +1,247 @@
+"""``Gallery``: the project's images as one paged grid of thumbnails, to filter, select and tag.
+
+    from cvbench.ui import Gallery
+    Gallery(project)                      # all images, newest first, 60 a page
+    Gallery(project, show="untagged")
+
+Only the page shown is read from the project (``project.images(skip=, take=)``), so a
+project of 100,000 images opens as fast as one of 60. In the browser: click selects,
+shift-click selects a range, ctrl/cmd-click adds or removes one; arrows move the focus,
+space selects it, 1-9 tag the selection with the n-th tag, 0 removes its tags, Delete
+deletes it (after a confirmation), ctrl/cmd-A selects the page, Escape clears.
+"""
+
+from __future__ import annotations
+
+import traitlets as t
+
+from ._base import ImageFilter, ProjectWidget, check_dict_list, css, esm
+from ._images import thumbnail_url
+from ._messages import (
+    CreateTagMsg,
+    DeleteImagesMsg,
+    RefreshMsg,
+    SelectMatchingMsg,
+    TagImagesMsg,
+    UntagImagesMsg,
+)
+
+__all__ = ["Gallery"]
+
+_SPLITS = ("", "train", "validation")
+MAX_PAGE_SIZE = 500
+
+
+class Gallery(ProjectWidget):
+    """A paged grid of the project's images with filters, selection and bulk tagging."""
+
+    _esm = esm("gallery.js")
+    _css = css("gallery.css")
+    _handlers = {
+        "tag": (TagImagesMsg, "_on_tag"),
+        "untag": (UntagImagesMsg, "_on_untag"),
+        "delete": (DeleteImagesMsg, "_on_delete"),
+        "create_tag": (CreateTagMsg, "_on_create_tag"),
+        "select_matching": (SelectMatchingMsg, "_on_select_matching"),
+        "refresh": (RefreshMsg, "_on_refresh"),
+    }
+
+    show = t.Unicode(
+        "all",
+        help="Which images: 'all', 'untagged', 'tag:<tag id>', or a key given to add_filter.",
+    ).tag(sync=True)
+    split = t.Unicode(
+        "", help="Restrict to a split: '' (both), 'train' or 'validation'."
+    ).tag(sync=True)
+    page = t.Int(0, help="The page shown, counted from 0.").tag(sync=True)
+    page_size = t.Int(60, help=f"Images per page, 1 to {MAX_PAGE_SIZE}.").tag(sync=True)
+    total = t.Int(0, help="How many images the filter matches (read-only).").tag(sync=True)
+    items = t.List(
+        t.Dict(),
+        help="The images of the page, in order: {id, name, src (thumbnail data URL), width, "
+        "height, tags (tag ids), split ('' if none), regions ([tag id, left, top, width, "
+        "height], normalized)} (read-only).",
+    ).tag(sync=True)
+    selected = t.List(
+        t.Unicode(), help="Ids of the selected images (they may lie on several pages)."
+    ).tag(sync=True)
+    image_count = t.Int(0, help="Images in the project (read-only).").tag(sync=True)
+    untagged_count = t.Int(0, help="Images without a tag (read-only).").tag(sync=True)
+    filter_options = t.List(
+        t.Dict(), help="Filters added with add_filter: {key, label} (read-only)."
+    ).tag(sync=True)
+
+    def __init__(self, project, *, show: str = "all", split: str = "", page_size: int = 60,
+                 filters: dict[str, tuple[str, ImageFilter]] | None = None) -> None:
+        super().__init__(project)
+        self._loading = True
+        for key, (label, fn) in (filters or {}).items():
+            self.add_filter(key, label, fn)
+        with self.hold_sync():
+            self.show = show
+            self.split = split
+            self.page_size = page_size
+        self._loading = False
+        self.reload()
+
+    # -- validators --------------------------------------------------------------------------
+    @t.validate("show")
+    def _valid_show(self, proposal: t.Bunch) -> str:
+        return self._check_show(proposal["value"])
+
+    @t.validate("split")
+    def _valid_split(self, proposal: t.Bunch) -> str:
+        if proposal["value"] not in _SPLITS:
+            raise t.TraitError(f"split={proposal['value']!r} should be one of {list(_SPLITS)}")
+        return proposal["value"]
+
+    @t.validate("page", "total", "image_count", "untagged_count")
+    def _valid_count(self, proposal: t.Bunch) -> int:
+        if proposal["value"] < 0:
+            raise t.TraitError(
+                f"{proposal['trait'].name}={proposal['value']} must be 0 or more"
+            )
+        return proposal["value"]
+
+    @t.validate("page_size")
+    def _valid_page_size(self, proposal: t.Bunch) -> int:
+        if not 1 <= proposal["value"] <= MAX_PAGE_SIZE:
+            raise t.TraitError(
+                f"page_size={proposal['value']} should be between 1 and {MAX_PAGE_SIZE}"
+            )
+        return proposal["value"]
+
+    @t.validate("items")
+    def _valid_items(self, proposal: t.Bunch) -> list[dict]:
+        return check_dict_list(proposal["value"], ("id", "name", "src", "tags"), "items")
+
+    @t.validate("selected")
+    def _valid_selected(self, proposal: t.Bunch) -> list[str]:
+        value = proposal["value"]
+        if len(set(value)) != len(value):
+            value = list(dict.fromkeys(value))  # a double click may send an id twice
+        return value
+
+    @t.validate("filter_options")
+    def _valid_filter_options(self, proposal: t.Bunch) -> list[dict]:
+        return check_dict_list(proposal["value"], ("key", "label"), "filter_options")
+
+    # -- reacting to the browser -------------------------------------------------------------
+    @t.observe("show", "split")
+    def _filter_changed(self, change: t.Bunch) -> None:
+        if self._loading:
+            return
+        self._loading = True
+        try:
+            self.page = 0
+            self.selected = []
+        finally:
+            self._loading = False
+        self.reload()
+
+    @t.observe("page", "page_size")
+    def _page_changed(self, change: t.Bunch) -> None:
+        if not self._loading:
+            self.reload()
+
+    def _filters_changed(self) -> None:
+        self.filter_options = self._filter_options()
+
+    # -- reading -----------------------------------------------------------------------------
+    @property
+    def pages(self) -> int:
+        """How many pages the filter fills (at least 1)."""
+        return max(1, -(-self.total // self.page_size))
+
+    def reload(self) -> None:
+        """Read the tags, the counts and the current page from the project again."""
+        total = self._count(self.show, self.split)
+        last = max(0, -(-total // self.page_size) - 1)
+        page = min(self.page, last)
+        images = self._page(self.show, self.split, page * self.page_size, self.page_size)
+        detection = self.project.kind == "detection"
+        items = [
+            {
+                "id": img.id,
+                "name": img.original_name or img.id[:8],
+                "src": thumbnail_url(self.project, img),
+                "width": img.width,
+                "height": img.height,
+                "tags": list(img.tag_ids),
+                "split": img.split or "",
+                "regions": [
+                    [r.tag_id, r.left, r.top, r.width, r.height] for r in img.regions
+                ] if detection else [],
+            }
+            for img in images
+        ]
+        self._loading = True
+        try:
+            with self.hold_sync():
+                self.refresh_tags()
+                self.image_count = self.project.count_images()
+                self.untagged_count = self.project.count_images(untagged=True)
+                self.total = total
+                self.page = page
+                self.items = items
+        finally:
+            self._loading = False
+
+    # -- handlers: each calls the project, then reads the page again -------------------------
+    def _on_tag(self, msg: TagImagesMsg, _buffers: list[bytes]) -> None:
+        self.tag(msg["ids"], msg["tag"])
+
+    def _on_untag(self, msg: UntagImagesMsg, _buffers: list[bytes]) -> None:
+        self.untag(msg["ids"], msg["tag"])
+
+    def _on_delete(self, msg: DeleteImagesMsg, _buffers: list[bytes]) -> None:
+        self.delete(msg["ids"])
+
+    def _on_create_tag(self, msg: CreateTagMsg, _buffers: list[bytes]) -> None:
+        tag = self.project.create_tag(msg["name"])
+        if msg["ids"]:
+            self.tag(msg["ids"], tag.id)
+        else:
+            self.reload()
+            self.say(f"Created the tag {tag.name!r}", "success")
+
+    def _on_select_matching(self, _msg: SelectMatchingMsg, _buffers: list[bytes]) -> None:
+        self.selected = self._all_ids(self.show, self.split)
+
+    def _on_refresh(self, _msg: RefreshMsg, _buffers: list[bytes]) -> None:
+        self.reload()
+
+    # -- the same actions from Python ----------------------------------------------------------
+    def tag(self, ids: list[str], tag: str) -> None:
+        """Tag images with ``tag`` (id or name); in a multiclass project it replaces."""
+        if not ids:
+            raise ValueError("no image is selected; select images first, then choose a tag")
+        self.project.tag_images(ids, tag, create_tags=False)
+        name = self.project.get_tag(tag).name
+        self.selected = []
+        self.reload()
+        self.say(f"Tagged {_images(len(ids))} as {name!r}", "success")
+
+    def untag(self, ids: list[str], tag: str | None = None) -> None:
+        """Remove ``tag`` (id or name) from images, or all their tags (and boxes) if None."""
+        if not ids:
+            raise ValueError("no image is selected; select images first")
+        self.project.untag_images(ids, tag)
+        what = "all tags" if tag is None else repr(self.project.get_tag(tag).name)
+        self.selected = []
+        self.reload()
+        self.say(f"Removed {what} from {_images(len(ids))}", "success")
+
+    def delete(self, ids: list[str]) -> None:
+        """Delete images from the project (their files, tags and boxes)."""
+        if not ids:
+            raise ValueError("no image is selected; select images first")
+        n = self.project.delete_images(ids)
+        gone = set(ids)
+        self.selected = [i for i in self.selected if i not in gone]
+        self.reload()
+        self.say(f"Deleted {_images(n)}", "success")
+
+
+def _images(n: int) -> str:
+    return f"{n} image" if n == 1 else f"{n:,} images"
