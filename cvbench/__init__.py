@@ -26,6 +26,9 @@ from .errors import (
     TagError,
     TrainingError,
 )
+from .iteration import Iteration, Performance
+from .predict import Prediction, PredictionResult, StoredPrediction, TagSuggestion
+from .formats import import_project
 from .project import Project, create_project, open_project
 
 __version__ = "0.1.0"
@@ -34,6 +37,7 @@ __all__ = [
     "__version__",
     "create_project",
     "open_project",
+    "import_project",
     "Project",
     "Box",
     "Tag",
@@ -51,4 +55,10 @@ __all__ = [
     "TrainingError",
     "OfflineWeightsError",
     "CancelledError",
+    "Iteration",
+    "Performance",
+    "Prediction",
+    "PredictionResult",
+    "StoredPrediction",
+    "TagSuggestion",
 ]

@@ -1132,6 +1132,105 @@ class Project:
 
         return formats.get_format(format).exporter(self, Path(dest), **options)
 
+    # -- training, iterations, predictions (cvbench.iteration, cvbench.predict) ------------
+    def train(
+        self,
+        mode: str = "quick",
+        budget_minutes: float | None = None,
+        tags: Sequence[str | Tag] | None = None,
+        domain: str | None = None,
+        *,
+        size: int | None = None,
+        settings: dict[str, Any] | None = None,
+        on_progress: Any = None,
+        cancel: Any = None,
+        progress_bar: bool = True,
+    ) -> Any:
+        """Train a new iteration and return it (a :class:`cvbench.Iteration`).
+
+        ``mode="quick"`` (Custom Vision's Regular): the domain's backbone stays frozen, its
+        features are cached per image, and a linear head is fitted in seconds.
+        ``mode="advanced"``: the quick model, then fastai fine-tuning of the backbone
+        within ``budget_minutes`` (default 10), kept only if it beats the quick model on
+        the validation images. ``tags`` restricts training to some tags; ``domain``
+        overrides the project's; ``size`` is the input side in pixels (default: the
+        domain's); ``settings`` tunes the recipe (see ``cvbench.train.classify``).
+
+        ``on_progress(event)`` receives dicts ``{"stage", "fraction", "loss",
+        "eta_seconds", "elapsed_seconds", "message"}``; ``cancel`` (a
+        ``threading.Event``) stops the run with :class:`~cvbench.errors.CancelledError`
+        and nothing written; ``progress_bar`` shows a tqdm bar. Refuses with
+        :class:`~cvbench.errors.TrainingError` when the project cannot be trained
+        (fewer than 2 tags, a tag with fewer than 5 images, an empty validation split).
+        """
+        from .iteration import train as _train
+
+        return _train(self, mode, budget_minutes, tags, domain, size=size,
+                      settings=settings, on_progress=on_progress, cancel=cancel,
+                      progress_bar=progress_bar)
+
+    @property
+    def iterations(self) -> list[Any]:
+        """The trained iterations (:class:`cvbench.Iteration`), newest first."""
+        from .iteration import list_iterations
+
+        return list_iterations(self)
+
+    def iteration(self, id_or_name: Any = None) -> Any:
+        """An iteration by id, name (``"Iteration 3"``) or published name; the newest one
+        when ``id_or_name`` is None."""
+        from .iteration import get_iteration
+
+        return get_iteration(self, id_or_name)
+
+    def _default_iteration(self, iteration: Any) -> Any:
+        from .iteration import get_iteration
+
+        if iteration is not None:
+            return get_iteration(self, iteration)
+        published = self._conn.execute(
+            "SELECT id FROM iterations WHERE published_name IS NOT NULL "
+            "ORDER BY created DESC LIMIT 1"
+        ).fetchone()
+        return get_iteration(self, published[0] if published else None)
+
+    def predict(self, images: Any, iteration: Any = None, *, store: bool = False) -> Any:
+        """Predict with ``iteration`` (default: the newest published one, else the newest);
+        see :meth:`cvbench.Iteration.predict`."""
+        return self._default_iteration(iteration).predict(images, store=store)
+
+    def stored_predictions(self, order: str = "uncertainty", skip: int = 0,
+                           take: int | None = None, *, iteration: Any = None) -> list[Any]:
+        """Images predicted with ``store=True`` (:class:`cvbench.StoredPrediction`), most
+        uncertain first (or ``order="newest"``), paged by ``skip``/``take``."""
+        from .predict import stored_predictions
+
+        it_id = None if iteration is None else self.iteration(iteration).id
+        return stored_predictions(self, order=order, skip=skip, take=take, iteration=it_id)
+
+    def delete_stored_predictions(self, ids: Sequence[str] | str) -> int:
+        """Delete stored predictions and their image files. Returns how many."""
+        from .predict import delete_stored_predictions
+
+        return delete_stored_predictions(self, ids)
+
+    def add_stored_prediction(self, prediction_id: str, tags: Any = None, regions: Any = None,
+                              *, delete: bool = True) -> AddResult:
+        """Add a stored prediction's image to the training images with ``tags`` (or
+        ``regions`` for detection); the stored prediction is deleted unless ``delete=False``."""
+        from .predict import add_stored_prediction
+
+        return add_stored_prediction(self, prediction_id, tags, regions, delete=delete)
+
+    def suggest_tags(self, iteration: Any = None, take: int | None = None, *,
+                     threshold: float = 0.5, order: str = "uncertainty") -> list[Any]:
+        """Smart labeler: suggested tags (:class:`cvbench.TagSuggestion`) for the untagged
+        images, most uncertain first; confirm them with ``project.tag_images``."""
+        from .predict import suggest_tags
+
+        return suggest_tags(self, self._default_iteration(iteration), take=take,
+                            threshold=threshold, order=order)
+
     # -- maintenance ---------------------------------------------------------------------
     def check(self) -> list[str]:
         """Integrity check: SQLite's own, and every image row's file. Returns problems."""

@@ -365,6 +365,15 @@ def test_import_project_recreates_an_identical_project(tmp_path):
     assert not (restored.path / "cvbench-archive.json").exists()
 
 
+def test_archive_written_inside_the_project_folder_leaves_itself_out(tmp_path):
+    src = build(tmp_path / "src", "multiclass")
+    src.export_dataset(src.path / "backups" / "p.zip", format="archive")
+    with zipfile.ZipFile(src.path / "backups" / "p.zip") as zf:
+        assert not any(n.startswith("backups/") for n in zf.namelist())
+    restored = import_project(src.path / "backups" / "p.zip", tmp_path / "restored")
+    assert_same_content(src, restored)
+
+
 def test_archive_is_consistent_while_the_project_is_being_written(tmp_path):
     src = _archived_project(tmp_path)
     writer = sqlite3.connect(src.path / "cvbench.db", isolation_level=None)

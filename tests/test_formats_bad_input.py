@@ -85,14 +85,23 @@ def test_imagefolder_zip_with_escaping_entries_and_bad_files(multiclass, tmp_pat
         zf.writestr("dog/broken.jpg", b"this is not an image")
         zf.writestr("dog/notes.txt", "hello")
         zf.writestr("__MACOSX/._a.png", b"junk")
+        zf.writestr("café/ü 猫.png", png(5))
     report = multiclass.import_dataset(z, format="imagefolder")
-    assert report.imported == 2
+    assert report.imported == 3
     assert has_problem(report, "data.zip:../evil.png", "outside the dataset folder")
     assert has_problem(report, "data.zip:/abs.png", "outside the dataset folder")
     assert has_problem(report, "dog/broken.jpg", "ErrorImageFormat")
     assert has_problem(report, "dog/notes.txt", "not an image file")
     assert not (tmp_path / "evil.png").exists()
-    assert multiclass.tag_counts() == {"cat": 1, "dog": 1}
+    assert multiclass.tag_counts() == {"cat": 1, "dog": 1, "café": 1}
+    assert {im.original_name for im in multiclass.images()} == {"a.png", "b.png", "ü 猫.png"}
+
+
+def test_a_broken_zip_is_reported(multiclass, tmp_path):
+    write(tmp_path / "broken.zip", b"PK\x03\x04 not really a zip")
+    report = multiclass.import_dataset(tmp_path / "broken.zip", format="imagefolder")
+    assert report.imported == 0
+    assert has_problem(report, "broken.zip", "not a readable zip file")
 
 
 def test_imagefolder_zip_wrapped_in_one_folder(multiclass, tmp_path):

@@ -230,9 +230,11 @@ def test_tags_created_by_two_writers_at_once(tmp_path) -> None:
 
     def stale_get_tag(tag):
         calls["n"] += 1
-        if calls["n"] == 1:
-            a.create_tag("shared")
-        return real_get_tag(tag)
+        try:
+            return real_get_tag(tag)  # the first call finds no tag …
+        finally:
+            if calls["n"] == 1:
+                a.create_tag("shared")  # … and then a creates it
 
     b.get_tag = stale_get_tag  # type: ignore[method-assign]
     (r,) = b.add_images(png(1), tags=["shared"])

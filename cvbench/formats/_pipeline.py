@@ -243,13 +243,14 @@ def import_items(project, report: ImportReport, items: list[Item], *,
                 regions.append(region)
         first = ready.get(sha)
         if first is None:
-            tags = list(dict.fromkeys(t for t in item.tags))
+            tags = list(dict.fromkeys(item.tags))
             ready[sha] = _Ready(item, sha, w, h, tags, regions, [item.file])
             continue
         _merge(first, item, regions, report)
     _check_tag_rules(project, report, ready.values())
     _add(project, report, list(ready.values()))
     report.tags_created = [t.name for t in project.tags if t.name.lower() not in before]
+    report.problems.sort(key=lambda p: (p.file, p.line or 0))  # stable: same line keeps order
 
 
 def _merge(first: _Ready, item: Item, regions, report: ImportReport) -> None:
@@ -285,11 +286,14 @@ def _check_tag_rules(project, report: ImportReport, ready: Iterable[_Ready]) -> 
 
 
 def _add(project, report: ImportReport, ready: list[_Ready]) -> None:
+    # add_images gives one tag list to all its sources: group images by their tags
+    detection = project.kind == "detection"
     groups: dict[tuple[str, ...], list[_Ready]] = {}
     for r in ready:
-        key = tuple(sorted({t.lower(): t for t in r.tags}.values(), key=str.lower))
+        key = () if detection else tuple(
+            sorted({t.lower(): t for t in r.tags}.values(), key=str.lower)
+        )
         groups.setdefault(key, []).append(r)
-    detection = project.kind == "detection"
     for key, members in groups.items():
         for start in range(0, len(members), _BATCH):
             chunk = members[start:start + _BATCH]
@@ -380,6 +384,10 @@ class NameAllocator:
     def __init__(self, *, unique_stem: bool = False) -> None:
         self._used: set[str] = set()
         self._unique_stem = unique_stem
+
+    def reserve(self, name: str) -> None:
+        """Keep ``name`` from being given to an image (a folder beside the files)."""
+        self._used.add(self._key(name))
 
     def _key(self, name: str) -> str:
         return (Path(name).stem if self._unique_stem else name).lower()

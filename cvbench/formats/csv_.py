@@ -137,7 +137,7 @@ def _parse(project, report: ImportReport, text: str, base: Path, label: str
         cells = {name: (row[i].strip() if i < len(row) else "") for name, i in columns.items()}
         rel = cells["path"]
         if not rel:
-            report.problem(label, "the row has no path", line)
+            report.problem(label, "the row has no path; skipped", line)
             continue
         try:
             path = safe_join(base, rel)
@@ -146,7 +146,7 @@ def _parse(project, report: ImportReport, text: str, base: Path, label: str
             continue
         if not path.is_file():
             report.problem(label, f"no image file {rel!r} (paths are relative to the CSV's "
-                           "folder)", line)
+                           "folder); row skipped", line)
             continue
         tags, box = _row_labels(cells, report, label, line)
         if tags is None:
@@ -202,19 +202,19 @@ def _row_labels(cells: dict[str, str], report: ImportReport, label: str, line: i
     if not tag and not any(raw):
         return [], None  # an image without boxes
     if not tag:
-        report.problem(label, "the box has no tag; fill the 'tag' column", line)
+        report.problem(label, "the box has no tag; fill the 'tag' column (row skipped)", line)
         return None, None
     if not all(raw):
         missing = [c for c, v in zip(_BOX_COLUMNS, raw, strict=True) if not v]
-        report.problem(label, f"the box of tag {tag!r} lacks {', '.join(missing)}", line)
+        report.problem(label, f"the box of tag {tag!r} lacks {', '.join(missing)}; row skipped", line)
         return None, None
     try:
         values = tuple(float(v) for v in raw)
     except ValueError:
-        report.problem(label, f"box values {raw} are not all numbers", line)
+        report.problem(label, f"box values {raw} are not all numbers; row skipped", line)
         return None, None
     if not all(math.isfinite(v) for v in values):
-        report.problem(label, f"box values {raw} are not all finite numbers", line)
+        report.problem(label, f"box values {raw} are not all finite numbers; row skipped", line)
         return None, None
     return [tag], BoxIn(tag, "ltwh", values, label, line)  # type: ignore[arg-type]
 

@@ -133,6 +133,8 @@ def export_imagefolder(project, dest: Path, *, untagged: bool = False) -> Export
         folders[tag.name] = (dest / tag.name, NameAllocator())
     report.tags = len(folders)
     top = NameAllocator()
+    for name in folders:
+        top.reserve(name)
     for image in iter_images(project):
         targets = []
         if image.tags:

@@ -30,6 +30,8 @@ ARCHITECTURES = ("fcos", "retinanet")
 
 #: Custom Vision returns at most 200 boxes per image.
 MAX_DETECTIONS = 200
+#: Boxes narrower or lower than this (normalized) get probability 0.
+MIN_BOX_SIZE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,10 @@ class Detector(nn.Module):
             ).reshape(n, a, 4)
             scores = torch.sigmoid(outputs["cls_logits"])
         boxes = (boxes / self.spec.image_size).clamp(0.0, 1.0)
-        return boxes, scores
+        # a box squeezed to (almost) nothing by the clipping is no prediction
+        size = boxes[..., 2:] - boxes[..., :2]
+        valid = (size > MIN_BOX_SIZE).all(dim=-1, keepdim=True)
+        return boxes, scores * valid.to(scores.dtype)
 
     def dense(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``decode(forward(x))``: what the ONNX and TorchScript exports compute."""
@@ -228,24 +233,31 @@ def postprocess(
     """From dense ``(boxes, scores)`` to detections, one ``(boxes, scores, labels)`` per image.
 
     Per image: every (anchor, tag) pair with a score above ``score_threshold``; the best
-    ``pre_nms_top_k`` of them; non-maximum suppression per tag at ``iou_threshold``;
-    the best ``max_detections`` (Custom Vision: 200), by decreasing score. Boxes stay
-    normalized corners.
+    ``pre_nms_top_k`` of them; non-maximum suppression per tag at ``iou_threshold``
+    (one NMS over boxes shifted by ``2 * tag``, so that boxes of different tags never
+    overlap: the ONNX export does the same); the best ``max_detections`` (Custom Vision:
+    200), by decreasing score. Boxes stay normalized corners.
     """
-    from torchvision.ops import batched_nms
-
     out: list[tuple[Tensor, Tensor, Tensor]] = []
-    num_classes = scores.shape[-1]
     for b, s in zip(boxes, scores):
-        flat = s.flatten()
-        idx = torch.nonzero(flat > score_threshold).squeeze(1)
-        cand = flat[idx]
-        if cand.numel() > pre_nms_top_k:
-            cand, order = cand.topk(pre_nms_top_k)
-            idx = idx[order]
-        anchor = torch.div(idx, num_classes, rounding_mode="floor")
-        labels = idx % num_classes
-        cand_boxes = b[anchor]
-        keep = batched_nms(cand_boxes, cand, labels, iou_threshold)[:max_detections]
-        out.append((cand_boxes[keep], cand[keep], labels[keep]))
+        out.append(_postprocess_one(b, s, score_threshold, iou_threshold, pre_nms_top_k,
+                                    max_detections))
     return out
+
+
+def _postprocess_one(boxes: Tensor, scores: Tensor, score_threshold: float,
+                     iou_threshold: float, pre_nms_top_k: int, max_detections: int
+                     ) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`postprocess` of one image: ``boxes (A, 4)``, ``scores (A, C)``."""
+    num_classes = scores.shape[-1]
+    flat = scores.flatten()
+    idx = torch.nonzero(flat > score_threshold).squeeze(1)
+    cand = flat[idx]
+    cand, order = cand.topk(min(pre_nms_top_k, int(cand.shape[0])))
+    idx = idx[order]
+    anchor = torch.div(idx, num_classes, rounding_mode="floor")
+    labels = idx % num_classes
+    cand_boxes = boxes[anchor]
+    shifted = cand_boxes + (labels.to(cand_boxes.dtype) * 2.0).unsqueeze(1)
+    keep = torch.ops.torchvision.nms(shifted, cand, iou_threshold)[:max_detections]
+    return cand_boxes[keep], cand[keep], labels[keep]

@@ -1,0 +1,260 @@
+"""Detection exports: ONNX with box decoding *and* NMS in the graph, TorchScript, and a
+tiny ONNX Runtime predictor.
+
+The ONNX graph takes one preprocessed image and returns the final detections, as Custom
+Vision's exported detectors do::
+
+    input             float32 (1, 3, S, S)   the image squashed to S x S, RGB, scaled to
+                                             [0, 1], normalised with the domain's mean/std
+    detected_boxes    float32 (1, K, 4)      normalized x1, y1, x2, y2 (K <= 200)
+    detected_scores   float32 (1, K)         probabilities, decreasing
+    detected_classes  int64   (1, K)         tag indices (the sidecar names them)
+
+It is the traced dense detector (backbone, FPN, head, box decoding) followed by the same
+post-processing as :func:`cvbench.train._detect_model.postprocess`, written with ONNX's own
+operators (``TopK``, ``NonMaxSuppression``), so any ONNX runtime gives the in-app boxes.
+Custom Vision's box format (left, top, width, height) is ``x1, y1, x2 - x1, y2 - y1``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from PIL import Image
+
+    from ..train.detect import DetectionModel
+
+__all__ = [
+    "export_onnx",
+    "export_torchscript",
+    "OnnxDetector",
+    "OUTPUT_NAMES",
+    "check_parity",
+]
+
+OUTPUT_NAMES = ("detected_boxes", "detected_scores", "detected_classes")
+OPSET = 17
+
+
+def export_onnx(model: DetectionModel, path: str | os.PathLike, *, opset: int = OPSET) -> Path:
+    """Write ``model`` as one ONNX file with decoding and NMS (see the module docstring)."""
+    import onnx
+
+    path = Path(path)
+    dense = _dense_onnx(model, opset)
+    graph = _append_postprocess(dense, model, opset)
+    onnx.checker.check_model(graph)
+    tmp = path.with_name(f".{path.name}.tmp")
+    onnx.save(graph, str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def _dense_onnx(model: DetectionModel, opset: int) -> Any:
+    """The traced dense detector as an in-memory ONNX model: input -> boxes, scores."""
+    import io
+    import warnings
+
+    import onnx
+    import torch
+
+    module = model.export_module()
+    x = torch.zeros(1, 3, model.size, model.size)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, (x,), buf, input_names=["input"], output_names=["boxes", "scores"],
+            opset_version=opset, dynamo=False,
+        )
+    return onnx.load_from_string(buf.getvalue())
+
+
+def _append_postprocess(dense: Any, model: DetectionModel, opset: int) -> Any:
+    """Add ``postprocess`` (threshold, top-k, per-tag NMS, top 200) after the dense outputs."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    g = dense.graph
+    n_classes = len(model.tag_ids)
+    nodes = []
+
+    def const(name: str, value: Any, dtype: Any = np.int64) -> str:
+        arr = np.asarray(value, dtype=dtype)
+        g.initializer.append(onnx.numpy_helper.from_array(arr, name))
+        return name
+
+    def node(op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> None:
+        nodes.append(helper.make_node(op, inputs, outputs, **attrs))
+
+    const("pp_minus1", [-1])
+    const("pp_zero", [0])
+    const("pp_axis1", [1])
+    const("pp_thr", model.score_threshold, np.float32)
+    const("pp_topk", [model.pre_nms_top_k])
+    const("pp_nclass", n_classes)
+    const("pp_two", 2.0, np.float32)
+    const("pp_maxdet", [model.max_detections])
+    const("pp_iou", [model.nms_iou], np.float32)
+    const("pp_shape_b", [1, -1, 4])
+    const("pp_shape_s", [1, 1, -1])
+    const("pp_idx2", [2])
+    # image 0 of the batch: boxes (A, 4), flat scores (A * C)
+    node("Squeeze", ["boxes", "pp_zero"], ["pp_boxes"])
+    node("Reshape", ["scores", "pp_minus1"], ["pp_flat"])
+    node("Greater", ["pp_flat", "pp_thr"], ["pp_mask"])
+    node("NonZero", ["pp_mask"], ["pp_nz"])
+    node("Reshape", ["pp_nz", "pp_minus1"], ["pp_idx"])
+    node("Gather", ["pp_flat", "pp_idx"], ["pp_cand"], axis=0)
+    # best pre_nms_top_k candidates, sorted by decreasing score
+    node("Shape", ["pp_cand"], ["pp_n"])
+    node("Min", ["pp_n", "pp_topk"], ["pp_k"])
+    node("TopK", ["pp_cand", "pp_k"], ["pp_vals", "pp_order"], axis=0, largest=1, sorted=1)
+    node("Gather", ["pp_idx", "pp_order"], ["pp_sel"], axis=0)
+    node("Div", ["pp_sel", "pp_nclass"], ["pp_anchor"])
+    node("Mod", ["pp_sel", "pp_nclass"], ["pp_label"])
+    node("Gather", ["pp_boxes", "pp_anchor"], ["pp_cboxes"], axis=0)
+    # per-tag NMS as one NMS over boxes shifted by 2 * tag (as postprocess does)
+    node("Cast", ["pp_label"], ["pp_labelf"], to=TensorProto.FLOAT)
+    node("Mul", ["pp_labelf", "pp_two"], ["pp_off"])
+    node("Unsqueeze", ["pp_off", "pp_axis1"], ["pp_off2"])
+    node("Add", ["pp_cboxes", "pp_off2"], ["pp_shifted"])
+    node("Reshape", ["pp_shifted", "pp_shape_b"], ["pp_nms_boxes"])
+    node("Reshape", ["pp_vals", "pp_shape_s"], ["pp_nms_scores"])
+    node("NonMaxSuppression", ["pp_nms_boxes", "pp_nms_scores", "pp_maxdet", "pp_iou"],
+         ["pp_selected"], center_point_box=0)
+    node("Gather", ["pp_selected", "pp_idx2"], ["pp_keep2"], axis=1)
+    node("Reshape", ["pp_keep2", "pp_minus1"], ["pp_keep"])
+    node("Gather", ["pp_cboxes", "pp_keep"], ["pp_out_boxes"], axis=0)
+    node("Gather", ["pp_vals", "pp_keep"], ["pp_out_scores"], axis=0)
+    node("Gather", ["pp_label", "pp_keep"], ["pp_out_labels"], axis=0)
+    node("Unsqueeze", ["pp_out_boxes", "pp_zero"], [OUTPUT_NAMES[0]])
+    node("Unsqueeze", ["pp_out_scores", "pp_zero"], [OUTPUT_NAMES[1]])
+    node("Unsqueeze", ["pp_out_labels", "pp_zero"], [OUTPUT_NAMES[2]])
+
+    g.node.extend(nodes)
+    # one image in, final detections out
+    g.input[0].type.tensor_type.shape.dim[0].ClearField("dim_param")
+    g.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    del g.output[:]
+    g.output.extend([
+        helper.make_tensor_value_info(OUTPUT_NAMES[0], TensorProto.FLOAT, [1, "detections", 4]),
+        helper.make_tensor_value_info(OUTPUT_NAMES[1], TensorProto.FLOAT, [1, "detections"]),
+        helper.make_tensor_value_info(OUTPUT_NAMES[2], TensorProto.INT64, [1, "detections"]),
+    ])
+    dense.producer_name = "cvbench"
+    return dense
+
+
+def export_torchscript(model: DetectionModel, path: str | os.PathLike) -> Path:
+    """TorchScript: ``module(input (1, 3, S, S)) -> (boxes (K, 4), scores (K,), classes (K,))``
+    with the same outputs as the ONNX graph (without its batch axis)."""
+    import warnings
+
+    import torch
+
+    from ..train._detect_model import _postprocess_one
+
+    path = Path(path)
+    x = torch.zeros(1, 3, model.size, model.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dense = torch.jit.trace(model.export_module(), (x,), check_trace=False)
+        post = torch.jit.script(_postprocess_one)
+
+    class Full(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = dense
+            self.score_threshold = float(model.score_threshold)
+            self.iou = float(model.nms_iou)
+            self.top_k = int(model.pre_nms_top_k)
+            self.max_det = int(model.max_detections)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            boxes, scores = self.dense(x)
+            return post(boxes[0], scores[0], self.score_threshold, self.iou, self.top_k,
+                        self.max_det)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.script(Full())
+    tmp = path.with_name(f".{path.name}.tmp")
+    scripted.save(str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+class OnnxDetector:
+    """Runs an exported detector with ONNX Runtime on PIL images (numpy only, no torch).
+
+    ``predict(image)`` returns Custom Vision prediction dicts, like ``Iteration.predict``.
+    """
+
+    def __init__(self, path: str | os.PathLike, spec: dict[str, Any],
+                 tags: Sequence[dict[str, Any]]) -> None:
+        import onnxruntime as ort
+
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        inp = spec["input"]
+        self.size = int(inp["size"])
+        self.mean = np.asarray(inp["mean"], dtype=np.float32)
+        self.std = np.asarray(inp["std"], dtype=np.float32)
+        self.tags = list(tags)
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """The input tensor of one image (the squash of ``cvbench.domains.preprocess``)."""
+        from PIL import Image
+
+        rgb = image.convert("RGB").resize((self.size, self.size), Image.Resampling.BILINEAR)
+        pixels = np.asarray(rgb, dtype=np.float32) / 255.0
+        return ((pixels - self.mean) / self.std).transpose(2, 0, 1)[None]
+
+    def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw outputs for one preprocessed image: boxes (K, 4), scores (K,), classes (K,)."""
+        boxes, scores, classes = self.session.run(list(OUTPUT_NAMES), {"input": x})
+        return boxes[0], scores[0], classes[0]
+
+    def predict(self, image: Image.Image) -> list[dict[str, Any]]:
+        boxes, scores, classes = self.run(self.preprocess(image))
+        out = []
+        for (x1, y1, x2, y2), p, c in zip(boxes.astype(float), scores, classes):
+            tag = self.tags[int(c)]
+            out.append({
+                "tagId": tag["id"], "tagName": tag["name"], "probability": float(p),
+                "boundingBox": {"left": x1, "top": y1, "width": x2 - x1, "height": y2 - y1},
+            })
+        return out
+
+
+def check_parity(model: DetectionModel, onnx_path: str | os.PathLike,
+                 images: Sequence[Image.Image], *, atol: float = 1e-3) -> dict[str, Any]:
+    """Compare ONNX Runtime with the in-app predictions on ``images``: the same number of
+    boxes, the same tags, boxes and probabilities within ``atol``. Returns a report with
+    ``ok`` and the largest differences."""
+    from .. import domains as _domains
+
+    runner = OnnxDetector(onnx_path, model.export_spec(), model.config["tags"])
+    worst_box = worst_prob = 0.0
+    problems: list[str] = []
+    for k, img in enumerate(images):
+        x = _domains.preprocess(model.domain, [img], model.size)
+        (b_t, s_t, c_t), = model.detections(x)
+        b_o, s_o, c_o = runner.run(x.numpy())
+        if len(b_t) != len(b_o) or not np.array_equal(c_t, c_o):
+            problems.append(f"image {k}: {len(b_t)} boxes in-app, {len(b_o)} in ONNX, or "
+                            "other tags")
+            continue
+        if len(b_t):
+            worst_box = max(worst_box, float(np.abs(b_t - b_o).max()))
+            worst_prob = max(worst_prob, float(np.abs(s_t - s_o).max()))
+    ok = not problems and worst_box <= atol and worst_prob <= atol
+    return {"ok": ok, "max_box_difference": worst_box, "max_probability_difference": worst_prob,
+            "images": len(images), "problems": problems}

@@ -1,0 +1,546 @@
+"""Object detection: FCOS on the domain's backbone, trained with fastai on the CPU.
+
+The detection :class:`~cvbench.train.base.Task` (``TASKS["detection"]``). What it learns
+from, and what it produces:
+
+* **Training images.** An image with boxes is in the train or validation split the store
+  gives it. An image with *no* box is ambiguous: "nothing to find here" or "not looked at
+  yet". cvbench reads it as Custom Vision does, *not yet annotated* (it is untagged, it has
+  no split, it is left out, and the smart labeler proposes boxes for it), unless the user
+  put it in a split with ``project.set_split(image_ids, "train" | "validation")``: then it
+  is a *negative*, annotated with no objects, and teaches the detector only background
+  (and, in validation, any box predicted on it is a false positive).
+* **The model** (:mod:`cvbench.train._detect_model`): the domain's backbone feature maps at
+  strides 8/16/32 (EfficientNet-Lite0 for "General (compact)", ImageNet weights shipped
+  offline), an FPN of 64 channels with P6/P7, and torchvision's FCOS head; RetinaNet's head
+  is the alternative (``settings={"arch": "retinanet"}``). Input: the image squashed to a
+  320 px square, as :func:`cvbench.domains.preprocess` does.
+* **Quick** training freezes the backbone: its feature maps of every image and of its
+  mirror image are computed once, then the FPN and head train on them for
+  ``budget_seconds`` (default :data:`QUICK_SECONDS`; the feature pass is extra, one
+  forward pass per image and mirror). **Advanced** training spends a share of its budget
+  (default :data:`ADVANCED_SECONDS`) on the quick recipe, then fine-tunes the backbone
+  (BatchNorm statistics and the stride-2/4 stages frozen) with the head, AdamW with a
+  cosine schedule over the wall-clock budget (:mod:`cvbench.train._detect_fit`).
+* **Predictions** are Custom Vision's: ``{"tagId", "tagName", "probability",
+  "boundingBox": {"left", "top", "width", "height"}}``, normalized, after per-tag NMS,
+  probability at least :data:`SCORE_THRESHOLD`, at most 200 per image, most probable first.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from .. import domains as _domains
+from .._types import Tag
+from ..boxes import ltwh_to_xyxy, xyxy_to_ltwh
+from ..errors import TrainingError
+from ..store.images import load_rgb
+from . import _detect_fit as _fit
+from ._detect_model import ARCHITECTURES, MAX_DETECTIONS, Detector, DetectorSpec, postprocess
+from ._progress import Progress
+from .base import TrainedModel, TrainingImage, TrainingSet
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+    from ..project import Project
+
+__all__ = [
+    "DetectionTask",
+    "DetectionModel",
+    "DetectorSpec",
+    "ARCHITECTURES",
+    "MIN_BOXES_PER_TAG",
+    "MAX_DETECTIONS",
+    "SCORE_THRESHOLD",
+    "IMAGE_SIZE",
+    "QUICK_SECONDS",
+    "ADVANCED_SECONDS",
+    "FORMAT_VERSION",
+    "to_suggestions",
+]
+
+#: Custom Vision asks for at least this many boxes per tag (fewer: a warning, not an error).
+MIN_BOXES_PER_TAG = 15
+#: Predictions below this probability are not returned (nor stored, nor exported).
+SCORE_THRESHOLD = 0.05
+#: Per-tag non-maximum suppression overlap.
+NMS_IOU = 0.5
+#: Candidates kept before NMS.
+PRE_NMS_TOP_K = 1000
+#: The detector's square input side, in pixels.
+IMAGE_SIZE = 320
+#: Default head-training time of quick training (the feature pass comes on top).
+QUICK_SECONDS = 60.0
+#: Default wall-clock budget of advanced training.
+ADVANCED_SECONDS = 300.0
+#: Version of the stored config/tensor layout (bump on incompatible change).
+FORMAT_VERSION = 1
+
+_DEFAULTS: dict[str, Any] = {
+    "arch": "fcos",
+    "image_size": IMAGE_SIZE,
+    "fpn_channels": 64,
+    "head_convs": 4,
+    "lr": 1e-3,
+    "weight_decay": 1e-4,
+    "quick_share": 0.3,
+    "seed": 0,
+    "score_threshold": SCORE_THRESHOLD,
+    "nms_iou": NMS_IOU,
+}
+
+
+# --------------------------------------------------------------------------- the model
+
+
+class DetectionModel:
+    """A trained detector rebuilt from an iteration's config and tensors."""
+
+    def __init__(self, config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> None:
+        self.config = dict(config)
+        c = self.config
+        if c.get("format_version") != FORMAT_VERSION:
+            raise TrainingError(
+                f"this iteration was stored in detection model format "
+                f"{c.get('format_version')!r}; this cvbench reads format {FORMAT_VERSION}. "
+                "Train a new iteration."
+            )
+        self.spec = DetectorSpec.from_dict(c["detector"])
+        self.domain = _domains.get_domain(self.spec.domain)
+        self.size = self.spec.image_size
+        self.tag_ids: list[str] = [t["id"] for t in c["tags"]]
+        self.tag_names: list[str] = [t["name"] for t in c["tags"]]
+        post = c["postprocess"]
+        self.score_threshold = float(post["score_threshold"])
+        self.nms_iou = float(post["iou_threshold"])
+        self.pre_nms_top_k = int(post["pre_nms_top_k"])
+        self.max_detections = int(post["max_detections"])
+        pretrained = c["backbone"] == "pretrained"
+        det = Detector(self.spec, pretrained=pretrained)
+        state = det.state_dict()
+        wanted = {k for k in state if not (pretrained and k.startswith(_BODY))}
+        missing = sorted(wanted - set(tensors))
+        extra = sorted(set(tensors) - wanted)
+        if missing or extra:
+            raise TrainingError(
+                f"the stored detector does not fit its config: missing {missing[:3]}, "
+                f"unexpected {extra[:3]}"
+            )
+        det.load_state_dict({**state, **dict(tensors)}, strict=True)
+        for p in det.parameters():
+            p.requires_grad_(False)
+        self.detector = det.eval()
+
+    # -- prediction ---------------------------------------------------------------------
+    def dense(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dense ``(boxes, scores)`` of a preprocessed batch (see ``Detector.decode``)."""
+        with torch.inference_mode():
+            return self.detector.dense(batch)
+
+    def detections(self, batch: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per image: ``(boxes_xyxy, probabilities, tag_indices)`` after NMS, as numpy."""
+        boxes, scores = self.dense(batch)
+        out = postprocess(
+            boxes, scores, score_threshold=self.score_threshold, iou_threshold=self.nms_iou,
+            pre_nms_top_k=self.pre_nms_top_k, max_detections=self.max_detections,
+        )
+        return [(b.numpy(), s.numpy(), lab.numpy()) for b, s, lab in out]
+
+    def to_predictions(self, dets: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                       ) -> list[list[dict[str, Any]]]:
+        """Detections -> Custom Vision prediction dicts, most probable first."""
+        result = []
+        for boxes, probs, labels in dets:
+            ltwh = xyxy_to_ltwh(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+            result.append([
+                {
+                    "tagId": self.tag_ids[int(j)],
+                    "tagName": self.tag_names[int(j)],
+                    "probability": float(p),
+                    "boundingBox": {"left": float(b[0]), "top": float(b[1]),
+                                    "width": float(b[2]), "height": float(b[3])},
+                }
+                for b, p, j in zip(ltwh, probs, labels)
+            ])
+        return result
+
+    def predict_images(self, images: Sequence[Image.Image], batch_size: int = 8
+                       ) -> list[list[dict[str, Any]]]:
+        out: list[list[dict[str, Any]]] = []
+        for start in range(0, len(images), batch_size):
+            x = _domains.preprocess(self.domain, list(images[start:start + batch_size]),
+                                    self.size)
+            out.extend(self.to_predictions(self.detections(x)))
+        return out
+
+    # -- export -------------------------------------------------------------------------
+    def export_module(self) -> torch.nn.Module:
+        """Preprocessed ``(N, 3, S, S)`` -> dense ``(boxes, scores)``; the exporters add the
+        post-processing (:meth:`export_spec` ``"postprocess"``) after it."""
+        import copy
+
+        return _Dense(copy.deepcopy(self.detector)).eval()
+
+    def export_spec(self) -> dict[str, Any]:
+        d = self.domain
+        n_anchors = int(self.detector.anchors.shape[0])
+        return {
+            "input": {
+                "name": "input",
+                "shape": ["batch", 3, self.size, self.size],
+                "layout": "NCHW",
+                "color": "RGB",
+                "size": self.size,
+                "resize": _domains.RESIZE_METHOD,
+                "resample": "bilinear",
+                "scale": 1.0 / 255.0,
+                "mean": list(d.mean),
+                "std": list(d.std),
+            },
+            "output": {
+                "dense": {
+                    "boxes": {"shape": ["batch", n_anchors, 4],
+                              "format": "normalized x1, y1, x2, y2"},
+                    "scores": {"shape": ["batch", n_anchors, len(self.tag_ids)],
+                               "activation": "probability"},
+                },
+            },
+            "postprocess": {
+                "score_threshold": self.score_threshold,
+                "iou_threshold": self.nms_iou,
+                "pre_nms_top_k": self.pre_nms_top_k,
+                "max_detections": self.max_detections,
+                "nms": "per tag, greedy by decreasing probability",
+            },
+        }
+
+
+_BODY = "det.backbone.body."
+
+
+class _Dense(torch.nn.Module):
+    def __init__(self, detector: Detector) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.detector.dense(x)
+
+
+def _model_from(detector: Detector, config: Mapping[str, Any]) -> DetectionModel:
+    """A DetectionModel around a detector already in memory (no reload)."""
+    m = DetectionModel.__new__(DetectionModel)
+    m.config = dict(config)
+    m.spec = detector.spec
+    m.domain = _domains.get_domain(detector.spec.domain)
+    m.size = detector.spec.image_size
+    m.tag_ids = [t["id"] for t in config["tags"]]
+    m.tag_names = [t["name"] for t in config["tags"]]
+    post = config["postprocess"]
+    m.score_threshold = float(post["score_threshold"])
+    m.nms_iou = float(post["iou_threshold"])
+    m.pre_nms_top_k = int(post["pre_nms_top_k"])
+    m.max_detections = int(post["max_detections"])
+    m.detector = detector.eval()
+    return m
+
+
+# --------------------------------------------------------------------------- task
+
+
+class DetectionTask:
+    """Object detection (see the module docstring)."""
+
+    kinds = ("detection",)
+    default_settings: Mapping[str, Any] = dict(_DEFAULTS)
+
+    # -- what to learn from -------------------------------------------------------------
+    def training_set(self, project: Project, *, tags: Sequence[str | Tag] | None,
+                     domain: str, size: int) -> TrainingSet:
+        d = _domains.get_domain(domain)
+        if not d.serves("detection"):
+            raise TrainingError(
+                f"domain {d.name!r} does not serve object detection; detection domains are "
+                f"{_domains.domain_names('detection')}"
+            )
+        project.ensure_split()
+        all_tags = [t for t in project.tags if t.type == "Regular"]
+        conn = project.connection
+        with project.lock:
+            regions = conn.execute(
+                "SELECT r.image_id, r.tag_id, r.left, r.top, r.width, r.height FROM regions r "
+                "JOIN images i ON i.id = r.image_id ORDER BY i.seq, r.rowid"
+            ).fetchall()
+            rows = conn.execute(
+                "SELECT id, sha256, ext, COALESCE(split_override, split) AS split FROM images "
+                "WHERE COALESCE(split_override, split) IS NOT NULL ORDER BY seq"
+            ).fetchall()
+        boxes_per_tag: dict[str, int] = {}
+        for r in regions:
+            boxes_per_tag[r["tag_id"]] = boxes_per_tag.get(r["tag_id"], 0) + 1
+        if tags is None:
+            selected = [t for t in all_tags if boxes_per_tag.get(t.id)]
+        else:
+            selected = []
+            for t in (tags if not isinstance(tags, (str, Tag)) else [tags]):
+                tag = project.get_tag(t)
+                if tag.id not in {s.id for s in selected}:
+                    selected.append(tag)
+            empty = [t.name for t in selected if not boxes_per_tag.get(t.id)]
+            if empty:
+                raise TrainingError(
+                    f"tags {empty} have no box; draw boxes with that tag, or leave it out "
+                    "with train(tags=[...])"
+                )
+        selected.sort(key=lambda t: t.name.lower())
+        if not selected:
+            raise TrainingError(
+                "an object detector needs at least one tag with boxes; this project has none. "
+                "Draw boxes with project.set_regions(image_id, [...]) or the BoxEditor"
+            )
+        index = {t.id: j for j, t in enumerate(selected)}
+        per_image: dict[str, list[dict[str, Any]]] = {}
+        for r in regions:
+            if r["tag_id"] in index:
+                per_image.setdefault(r["image_id"], []).append({
+                    "tagId": r["tag_id"], "left": r["left"], "top": r["top"],
+                    "width": r["width"], "height": r["height"],
+                })
+        images = tuple(
+            TrainingImage(
+                id=r["id"],
+                sha256=r["sha256"],
+                path=project.files.image_path(r["sha256"], r["ext"]),
+                split=r["split"],
+                truth=tuple(per_image.get(r["id"], ())),
+            )
+            for r in rows
+            if r["split"] in ("train", "validation")
+        )
+        data = TrainingSet(kind="detection", domain=d.name, size=size, tags=tuple(selected),
+                           images=images)
+        if not data.train:
+            raise TrainingError(
+                "the training split is empty; draw boxes on more images, or move images to "
+                "training with project.set_split(image_ids, 'train')"
+            )
+        if not data.validation:
+            raise TrainingError(
+                f"the validation split is empty ({len(data.train)} training images, 0 "
+                "validation images); move some images to validation with "
+                "project.set_split(image_ids, 'validation'), or draw boxes on more images"
+            )
+        seen = {b["tagId"] for img in data.train for b in img.truth}
+        missing = [t.name for t in selected if t.id not in seen]
+        if missing:
+            raise TrainingError(
+                f"tags {missing} have no box in the training split (all of theirs are in "
+                "validation); move some images with project.set_split(image_ids, 'train')"
+            )
+        return data
+
+    # -- training -----------------------------------------------------------------------
+    def train(self, project: Project, data: TrainingSet, *, mode: str,
+              budget_seconds: float | None, settings: Mapping[str, Any],
+              progress: Progress) -> TrainedModel:
+        s = {**self.default_settings, **settings}
+        unknown = sorted(set(settings) - set(self.default_settings))
+        if unknown:
+            raise TrainingError(
+                f"unknown detection settings {unknown}; the settings are "
+                f"{sorted(self.default_settings)}"
+            )
+        if mode not in ("quick", "advanced"):
+            raise TrainingError(f"mode={mode!r} should be 'quick' or 'advanced'")
+        seconds = float(budget_seconds) if budget_seconds is not None else (
+            QUICK_SECONDS if mode == "quick" else ADVANCED_SECONDS)
+        warned = few_boxes_warnings(data)
+        for w in warned:
+            warnings.warn(w, UserWarning, stacklevel=2)
+        if mode == "quick":
+            progress.plan({"prepare": 1.0, "features": 3.0, "head": 6.0, "evaluate": 1.0,
+                           "save": 0.2})
+        else:
+            progress.plan({"prepare": 1.0, "features": 3.0, "head": 6.0, "fine-tune": 20.0,
+                           "evaluate": 1.0, "save": 0.2})
+        spec = DetectorSpec(
+            domain=data.domain, num_classes=len(data.tags), arch=str(s["arch"]),
+            image_size=int(s["image_size"]), fpn_channels=int(s["fpn_channels"]),
+            head_convs=int(s["head_convs"]),
+        )
+        progress.stage("prepare", f"reading {len(data.images)} images")
+        index = {t.id: j for j, t in enumerate(data.tags)}
+
+        def item(img: TrainingImage) -> tuple[Path, np.ndarray, np.ndarray]:
+            ltwh = np.array([[b["left"], b["top"], b["width"], b["height"]] for b in img.truth],
+                            dtype=np.float64).reshape(-1, 4)
+            return img.path, ltwh_to_xyxy(ltwh), np.array(
+                [index[b["tagId"]] for b in img.truth], dtype=np.int64)
+
+        train_imgs, val_imgs = data.train, data.validation
+        samples = _fit.load_samples(
+            [item(i) for i in train_imgs], spec.image_size,
+            progress=lambda done, total: progress.update(done / total,
+                                                         message=f"images {done}/{total}"),
+        )
+        torch.manual_seed(int(s["seed"]))
+        detector = Detector(spec, pretrained=True)
+        report = _fit.fit(
+            detector, samples, mode=mode, seconds=seconds, progress=progress,
+            lr=float(s["lr"]), wd=float(s["weight_decay"]),
+            quick_share=float(s["quick_share"]), seed=int(s["seed"]),
+        )
+        del samples
+        config = _config(data, spec, s, backbone="pretrained" if mode == "quick" else "tuned")
+        model = _model_from(detector, config)
+        progress.stage("evaluate", f"predicting {len(val_imgs)} validation images")
+        val_preds: list[list[dict[str, Any]]] = []
+        for start in range(0, len(val_imgs), 8):
+            chunk = val_imgs[start:start + 8]
+            val_preds.extend(model.predict_images([load_rgb(i.path) for i in chunk]))
+            progress.update(min(1.0, (start + len(chunk)) / len(val_imgs)))
+        validation = dict(zip([i.id for i in val_imgs], val_preds, strict=True))
+        tag_dicts = config["tags"]
+        ev = self.evaluate(config, tag_dicts,
+                           [(i.id, list(i.truth), validation[i.id]) for i in val_imgs])
+        m = ev.at(0.5, 0.5)
+        metrics = {
+            "precision": _num(m.precision),
+            "recall": _num(m.recall),
+            "map": _num(m.map),
+            "coco_map": _num(ev.coco_map),
+            "threshold": 0.5,
+            "overlap": 0.5,
+        }
+        progress.stage("save", "storing the iteration")
+        state = detector.state_dict()
+        tensors = {
+            k: v.detach().contiguous().clone()
+            for k, v in state.items()
+            if not (config["backbone"] == "pretrained" and k.startswith(_BODY))
+        }
+        notes = {
+            "fit": report.to_dict(),
+            "images": {"train": len(train_imgs), "validation": len(val_imgs),
+                       "train_negatives": sum(1 for i in train_imgs if not i.truth),
+                       "validation_negatives": sum(1 for i in val_imgs if not i.truth)},
+            "budget_seconds": seconds,
+            "warnings": warned,
+        }
+        return TrainedModel(tensors=tensors, config=config, validation=validation,
+                            metrics=metrics, notes=notes)
+
+    # -- model ----------------------------------------------------------------------------
+    def load(self, config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]
+             ) -> DetectionModel:
+        return DetectionModel(config, tensors)
+
+    def predict_stored(self, project: Project, model: DetectionModel,
+                       images: Sequence[tuple[str, Path]]) -> list[list[dict[str, Any]]]:
+        out: list[list[dict[str, Any]]] = []
+        for start in range(0, len(images), 8):
+            out.extend(model.predict_images([load_rgb(p) for _, p in images[start:start + 8]]))
+        return out
+
+    def evaluate(self, config: Mapping[str, Any], tags: Sequence[Mapping[str, Any]],
+                 rows: Sequence[tuple[str, Any, list[dict[str, Any]]]]) -> Any:
+        from ..evaluate.detection import DetectionEvaluation
+
+        index = {t["id"]: j for j, t in enumerate(tags)}
+        truth, preds = [], []
+        for _, true_boxes, predicted in rows:
+            truth.append([
+                (index[b["tagId"]], (b["left"], b["top"], b["width"], b["height"]))
+                for b in true_boxes if b["tagId"] in index
+            ])
+            preds.append([
+                (index[p["tagId"]], min(max(float(p["probability"]), 0.0), 1.0),
+                 _ltwh(p["boundingBox"]))
+                for p in predicted if p["tagId"] in index
+            ])
+        return DetectionEvaluation.from_predictions(
+            truth, preds, [t["name"] for t in tags], image_ids=[r[0] for r in rows]
+        )
+
+    def uncertainty(self, predictions: Sequence[Mapping[str, Any]]) -> float:
+        """The largest ``1 - |2p - 1|`` over the predicted boxes: how close the most
+        undecided box is to probability 0.5 (0 when there is no box)."""
+        probs = [float(p["probability"]) for p in predictions]
+        return float(max((1.0 - abs(2.0 * p - 1.0) for p in probs), default=0.0))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def few_boxes_warnings(data: TrainingSet) -> list[str]:
+    """A message per tag with fewer than :data:`MIN_BOXES_PER_TAG` training boxes."""
+    counts = {t.id: 0 for t in data.tags}
+    for img in data.images:
+        for b in img.truth:
+            counts[b["tagId"]] = counts.get(b["tagId"], 0) + 1
+    return [
+        f"tag {t.name!r} has {counts[t.id]} boxes; Custom Vision asks for at least "
+        f"{MIN_BOXES_PER_TAG} per tag, and the detector will be weak on it. Draw more boxes "
+        "with that tag"
+        for t in data.tags
+        if counts[t.id] < MIN_BOXES_PER_TAG
+    ]
+
+
+def _config(data: TrainingSet, spec: DetectorSpec, s: Mapping[str, Any], *, backbone: str
+            ) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "task": "detection",
+        "kind": "detection",
+        "domain": spec.domain,
+        "arch": _domains.get_domain(spec.domain).arch,
+        "size": spec.image_size,
+        "preprocessing_key": _domains.preprocessing_key(spec.domain, spec.image_size),
+        "backbone": backbone,
+        "detector": spec.to_dict(),
+        "postprocess": {
+            "score_threshold": float(s["score_threshold"]),
+            "iou_threshold": float(s["nms_iou"]),
+            "pre_nms_top_k": PRE_NMS_TOP_K,
+            "max_detections": MAX_DETECTIONS,
+        },
+        "tags": [{"id": t.id, "name": t.name, "type": t.type} for t in data.tags],
+    }
+
+
+def _ltwh(box: Mapping[str, Any]) -> tuple[float, float, float, float]:
+    return (float(box["left"]), float(box["top"]), float(box["width"]), float(box["height"]))
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
+def to_suggestions(predictions: Sequence[Mapping[str, Any]], *, threshold: float = 0.5
+                   ) -> list[dict[str, Any]]:
+    """Detection predictions -> the smart labeler's suggested boxes for the BoxEditor
+    (``{"tag" (id), "left", "top", "width", "height", "probability"}``), those at or above
+    ``threshold``, most probable first."""
+    out = []
+    for p in predictions:
+        if float(p["probability"]) < threshold or "boundingBox" not in p:
+            continue
+        b = p["boundingBox"]
+        out.append({"tag": p["tagId"], "left": float(b["left"]), "top": float(b["top"]),
+                    "width": float(b["width"]), "height": float(b["height"]),
+                    "probability": float(p["probability"])})
+    out.sort(key=lambda d: -d["probability"])
+    return out
+
+
+SuggestFn = Callable[[Any, Any], list[dict[str, Any]]]
