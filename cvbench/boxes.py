@@ -42,7 +42,7 @@ class Box:
         floats = [_as_float(v) for v in vals]
         if any(f is None for f in floats):
             raise ValueError(f"box {vals} has a value that is not a finite number")
-        for name, f in zip(("left", "top", "width", "height"), floats):
+        for name, f in zip(("left", "top", "width", "height"), floats, strict=True):
             object.__setattr__(self, name, f)
         if self.width <= 0 or self.height <= 0:
             raise ValueError(

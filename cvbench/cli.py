@@ -365,6 +365,39 @@ def _run_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- app -----------------------------------------------------------------------------------
+def _args_app(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", nargs="?", metavar="PROJECT_DIR",
+                   help="project folder (default: a digits sample project in ./cvbench-sample, "
+                        "made the first time)")
+    p.add_argument("--port", type=int, metavar="N",
+                   help="port on 127.0.0.1 (default: 8866, or a free one when it is taken)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    p.add_argument("--app", choices=("workbench", "quicktest"), default="workbench",
+                   help="the workbench (default), or the quick-test page of one iteration")
+    p.add_argument("--iteration", metavar="NAME",
+                   help="quicktest: the iteration (name or published name; default: the "
+                        "newest published one)")
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    from .app import serve
+
+    if args.iteration is not None and args.app != "quicktest":
+        raise UsageError("--iteration goes with --app quicktest (see 'cvbench app --help')")
+
+    def say(text: str) -> None:  # with --json, stdout holds the one JSON document
+        print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    def ready(server: Any) -> None:
+        if args.json:
+            _print_json({"url": server.url, "project": str(server.project), "app": server.app})
+            sys.stdout.flush()
+
+    return serve(args.dir, app=args.app, port=args.port, open_browser=not args.no_browser,
+                 iteration=args.iteration, say=say, on_ready=ready)
+
+
 # -- the table -----------------------------------------------------------------------------
 COMMANDS: dict[str, Command] = {
     "create": Command("create a project", _args_create, _run_create),
@@ -378,6 +411,8 @@ COMMANDS: dict[str, Command] = {
     "add": Command("add images by path or URL", _args_add, _run_add),
     "sample": Command("build a sample project from data installed packages ship",
                       _args_sample, _run_sample),
+    "app": Command("open the workbench in the browser (Voila on 127.0.0.1)", _args_app,
+                   _run_app),
 }
 
 

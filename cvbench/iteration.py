@@ -485,7 +485,9 @@ def train(
             f"domain {d.name!r} does not serve {project.kind} projects; choose one of "
             f"{_domains.domain_names(project.kind)}"
         )
-    side = d.image_size if size is None else size
+    # a task may have its own input side (detection: 320 px), else the domain's
+    default_side = getattr(task, "default_size", {}).get(project.kind, d.image_size)
+    side = default_side if size is None else size
     _domains.preprocessing_key(d, side)  # raises ValueError naming a bad size
     given = dict(settings or {})
     unknown = sorted(set(given) - set(task.default_settings))
@@ -494,9 +496,12 @@ def train(
             f"unknown training setting(s) {unknown}; the settings of {project.kind} training "
             f"are {dict(task.default_settings)}"
         )
+    import_modules = getattr(task, "import_modules", None)
+    if import_modules is not None:  # one-time imports are not training time
+        import_modules(mode)
     progress = Progress(on_progress, cancel, progress_bar,
                         description=f"{mode} training")
-    started = time.monotonic()
+    started = progress.start
     try:
         progress.stage("prepare", "reading the project")
         _sweep(project)
@@ -504,8 +509,7 @@ def train(
         trained = task.train(project, data, mode=mode, budget_seconds=budget_seconds,
                              settings=given, progress=progress)
         progress.stage("save", "saving the iteration")
-        seconds = time.monotonic() - started
-        iteration = _save(project, data, trained, mode=mode, seconds=seconds, asked={
+        iteration = _save(project, data, trained, mode=mode, started=started, asked={
             "mode": mode,
             "budget_minutes": None if budget_seconds is None else budget_seconds / 60.0,
             "tags": None if tags is None else [t.id for t in data.tags],
@@ -542,7 +546,7 @@ def _sweep(project: Project) -> None:
             pass
 
 
-def _save(project: Project, data: Any, trained: Any, *, mode: str, seconds: float,
+def _save(project: Project, data: Any, trained: Any, *, mode: str, started: float,
           asked: dict[str, Any], progress: Any) -> Iteration:
     from safetensors.torch import save_file
 
@@ -571,6 +575,7 @@ def _save(project: Project, data: Any, trained: Any, *, mode: str, seconds: floa
          json.dumps(trained.validation[img.id]) if img.split == "validation" else None)
         for img in data.images
     ]
+    seconds = time.monotonic() - started  # training time, files written included
     try:
         with project.lock, _db.transaction(project.connection) as conn:
             number = 1 + max(

@@ -388,7 +388,8 @@ def suggest_tags(project: Project, iteration: Iteration, *, take: int | None = N
     task = iteration.task
     model = iteration.model()
     outputs = task.predict_stored(project, model, [(i.sha256, i.path) for i in images])
-    multilabel = iteration.kind == "multilabel"
+    # multilabel: every tag at or above the threshold; detection: every box at or above it
+    multilabel = iteration.kind in ("multilabel", "detection")
     out: list[TagSuggestion] = []
     for img, preds in zip(images, outputs, strict=True):
         result = PredictionResult([Prediction.from_dict(p) for p in preds],

@@ -48,7 +48,14 @@ from .boxes import clip_box
 from .errors import ImageError, ProjectError, TagError
 from .store import db as _db
 from .store.files import FileStore, sha256_bytes
-from .store.images import Limits, inspect_image, load_rgb, make_thumbnail, size_text
+from .store.images import (
+    THUMBNAIL_SIZE,
+    Limits,
+    inspect_image,
+    load_rgb,
+    make_thumbnail,
+    size_text,
+)
 
 __all__ = ["Project", "create_project", "open_project", "ImageSource"]
 
@@ -625,7 +632,7 @@ class Project:
             p.data = data
             if not self.files.thumb_path(p.sha).exists():
                 try:
-                    img = load_rgb(data, draft=(512, 512))
+                    img = load_rgb(data, draft=(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
                 except Exception as exc:  # decoding the pixels is where truncation shows
                     raise ImageError(
                         "ErrorImageFormat",
@@ -830,7 +837,7 @@ class Project:
         try:
             return img.thumbnail_path.read_bytes()
         except FileNotFoundError:
-            data = make_thumbnail(load_rgb(img.path, draft=(512, 512)))
+            data = make_thumbnail(load_rgb(img.path, draft=(THUMBNAIL_SIZE, THUMBNAIL_SIZE)))
             self.files.put_thumb(img.sha256, data)
             return data
 
@@ -999,41 +1006,97 @@ class Project:
 
     def _recompute_split(self) -> None:
         """Write each image's effective split (its override, else the automatic one) into
-        ``images.split``, so that ``images(split=…)`` is one indexed query. Only rows whose
-        split changes are written."""
-        seed = self._get_meta("split_seed", "0")
-        frac = float(self._get_meta("validation_fraction", "0.2") or 0.2)
+        ``images.split``, so that ``images(split=…)`` is one indexed query.
+
+        Incremental: triggers log every change of an image's tags or override
+        (``split_changes``); only the groups those changes touch are ranked again. Each
+        image keeps its group (``split_group``, its rarest tag) and its cached rank
+        (``split_rank``). A change of seed or fraction, a first run, or a log that touches
+        much of the project recompute everything. Only rows whose split changes are written.
+        """
         c = self._conn
+        seed = self._get_meta("split_seed", "0") or "0"
+        frac = float(self._get_meta("validation_fraction", "0.2") or 0.2)
+        basis = json.dumps([seed, frac])
+        old_basis = self._get_meta("split_basis")
+        if old_basis is not None and json.loads(old_basis)[0] != seed:
+            c.execute("UPDATE images SET split_rank = NULL")
+        missing = c.execute("SELECT id, sha256 FROM images WHERE split_rank IS NULL").fetchall()
+        if missing:
+            c.executemany(
+                "UPDATE images SET split_rank = ? WHERE id = ?",
+                [(hashlib.sha256(f"{seed}:{sha}".encode()).hexdigest(), image_id)
+                 for image_id, sha in missing],
+            )
         counts = dict(c.execute("SELECT tag_id, COUNT(*) FROM image_tags GROUP BY tag_id"))
-        rarest: dict[str, tuple[int, str]] = {}
-        for image_id, tag_id in c.execute("SELECT image_id, tag_id FROM image_tags"):
-            key = (counts[tag_id], tag_id)
-            old = rarest.get(image_id)
-            if old is None or key < old:
-                rarest[image_id] = key
-        groups: dict[str, list[tuple[bytes, str]]] = {}
-        current: list[tuple[str, str | None, str | None]] = []
-        for image_id, sha, split, override in c.execute(
-            "SELECT id, sha256, split, split_override FROM images"
-        ):
-            current.append((image_id, split, override))
-            r = rarest.get(image_id)
-            if r is not None:
-                rank = hashlib.sha256(f"{seed}:{sha}".encode()).digest()
-                groups.setdefault(r[1], []).append((rank, image_id))
-        auto: dict[str, str] = {}
-        for members in groups.values():
-            members.sort()
-            n = len(members)
+        changes = c.execute("SELECT DISTINCT image_id, tag_id FROM split_changes").fetchall()
+        (n_images,) = c.execute("SELECT COUNT(*) FROM images").fetchone()
+        full = old_basis != basis or len(changes) > n_images // 4
+
+        # the images whose group may change, and their tags
+        tags_of: dict[str, list[str]] = {}
+        if full:
+            touched: set[str] | None = None
+            touched_tags: set[str] = set()
+            for image_id, tag_id in c.execute("SELECT image_id, tag_id FROM image_tags"):
+                tags_of.setdefault(image_id, []).append(tag_id)
+        else:
+            touched_tags = {t for _, t in changes if t}
+            touched = {i for i, _ in changes}
+            for chunk in _chunks(sorted(touched_tags)):
+                touched.update(r[0] for r in c.execute(
+                    f"SELECT image_id FROM image_tags WHERE tag_id IN ({_marks(chunk)})", chunk
+                ))
+            for chunk in _chunks(sorted(touched)):
+                for image_id, tag_id in c.execute(
+                    f"SELECT image_id, tag_id FROM image_tags WHERE image_id IN ({_marks(chunk)})",
+                    chunk,
+                ):
+                    tags_of.setdefault(image_id, []).append(tag_id)
+        new_group = {
+            image_id: min(tags, key=lambda t: (counts[t], t)) for image_id, tags in tags_of.items()
+        }
+
+        # the rows to rank again: every image (full), or the members of the touched groups
+        columns = "id, split_rank, split, split_override, split_group"
+        if full:
+            rows = c.execute(f"SELECT {columns} FROM images").fetchall()
+        else:
+            rows = []
+            for chunk in _chunks(sorted(touched)):
+                rows += c.execute(
+                    f"SELECT {columns} FROM images WHERE id IN ({_marks(chunk)})", chunk
+                ).fetchall()
+            groups = touched_tags | {r[4] for r in rows if r[4]} | set(new_group.values())
+            seen = {r[0] for r in rows}
+            for chunk in _chunks(sorted(groups)):
+                rows += [
+                    r for r in c.execute(
+                        f"SELECT {columns} FROM images WHERE split_group IN ({_marks(chunk)})",
+                        chunk,
+                    ) if r[0] not in seen
+                ]
+        members: dict[str, list[tuple[str, str]]] = {}
+        for image_id, rank, _, _, group in rows:
+            g = new_group.get(image_id) if full or image_id in touched else group
+            if g is not None:
+                members.setdefault(g, []).append((rank, image_id))
+        auto: dict[str, tuple[str, str]] = {}
+        for g, ranked in members.items():
+            ranked.sort()
+            n = len(ranked)
             n_val = 0 if n < 2 else max(1, round(n * frac))
-            for k, (_, image_id) in enumerate(members):
-                auto[image_id] = "validation" if k < n_val else "train"
-        changes = [
-            (want, image_id)
-            for image_id, split, override in current
-            if (want := override or auto.get(image_id)) != split
-        ]
-        c.executemany("UPDATE images SET split = ? WHERE id = ?", changes)
+            for k, (_, image_id) in enumerate(ranked):
+                auto[image_id] = ("validation" if k < n_val else "train", g)
+        updates = []
+        for image_id, _, split, override, group in rows:
+            want, g = auto.get(image_id, (None, None))
+            want = override or want
+            if (want, g) != (split, group):
+                updates.append((want, g, image_id))
+        c.executemany("UPDATE images SET split = ?, split_group = ? WHERE id = ?", updates)
+        c.execute("DELETE FROM split_changes")
+        self._set_meta("split_basis", basis)
 
     # -- summary -------------------------------------------------------------------------
     def summary(self) -> Summary:
@@ -1243,6 +1306,14 @@ class Project:
                 if not self.files.image_path(row[1], row[2]).exists():
                     problems.append(f"image {row[0]}: its file is missing")
         return problems
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    return [items[k:k + size] for k in range(0, len(items), size)]
+
+
+def _marks(chunk: Sequence[object]) -> str:
+    return ",".join("?" * len(chunk))
 
 
 def _region_fields(reg: Region | dict | tuple) -> tuple[str, float, float, float, float]:

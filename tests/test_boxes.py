@@ -37,7 +37,8 @@ def assert_inside(b: Box) -> None:
 def close(a: Box, b: Box, tol: float = 1e-9) -> bool:
     return all(
         math.isclose(x, y, abs_tol=tol)
-        for x, y in zip((a.left, a.top, a.width, a.height), (b.left, b.top, b.width, b.height))
+        for x, y in zip((a.left, a.top, a.width, a.height), (b.left, b.top, b.width, b.height),
+                        strict=True)
     )
 
 

@@ -777,6 +777,12 @@ def _check_invariants(p, model: _Model, ids: dict[int, str], overrides: dict[int
         assert (split == "train") == (image_id in train)
         assert (split == "validation") == (image_id in val)
     assert summary.train == len(train) and summary.validation == len(val)
+    # the incremental split equals a recomputation from scratch (new ranks, every group)
+    incremental = {im.id: im.split for im in p.images()}
+    with p.lock, store_db.transaction(p.connection) as conn:
+        conn.execute("UPDATE meta SET value = '[\"other\", 0.5]' WHERE key = 'split_basis'")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'split_dirty'")
+    assert {im.id: im.split for im in p.images()} == incremental
 
 
 # -- the split -------------------------------------------------------------------------------
@@ -827,6 +833,46 @@ def test_split_override_is_visible_everywhere(project) -> None:
         project.set_split(moved, "test")
     with pytest.raises(KeyError):
         project.set_split("missing-id", "train")
+
+
+def test_split_follows_tag_changes_incrementally(multilabel) -> None:
+    p = multilabel
+    ids = [r.image_id for r in p.add_images([png(i) for i in range(40)], tags="common")]
+    p.tag_images(ids[:6], "rare")
+    p.ensure_split()
+    log = "SELECT COUNT(*) FROM split_changes"
+    assert p.connection.execute(log).fetchone()[0] == 0
+    groups = dict(p.connection.execute("SELECT id, split_group FROM images"))
+    rare = p.get_tag("rare").id
+    assert {groups[i] for i in ids[:6]} == {rare}  # grouped by their rarest tag
+    assert p.summary().tags[1]["validation"] == 1  # 6 rare images: one validates
+    p.tag_images(ids[6:20], "rare")  # now "rare" (20) and "common" (40): still rarer
+    assert p.connection.execute(log).fetchone()[0] == 14
+    s = p.summary()
+    assert {r["name"]: (r["train"] + r["validation"]) for r in s.tags} == {
+        "common": 40, "rare": 20}
+    assert s.validation == 4 + 4  # 20 in each group, a fifth of each
+    p.untag_images(ids[:20], "rare")
+    assert p.summary().validation == 8  # 40 images in one group again
+
+
+def test_a_version_one_project_is_migrated(tmp_path, monkeypatch) -> None:
+    root = tmp_path / "old"
+    monkeypatch.setattr(store_db, "SCHEMA_VERSION", 1)
+    p = cvbench.create_project(root)
+    ids = [r.image_id for r in p.add_images([png(i) for i in range(10)], tags="a")]
+    p.close()
+    monkeypatch.undo()
+    conn = sqlite3.connect(root / "cvbench.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    conn.close()
+    p = cvbench.open_project(root)
+    assert p.connection.execute("PRAGMA user_version").fetchone()[0] == store_db.SCHEMA_VERSION
+    assert p.count_images(split="validation") == 2 and p.count_images(split="train") == 8
+    p.set_split(ids[0], "validation")
+    assert p.image(ids[0]).split == "validation"
+    assert p.check() == []
+    p.close()
 
 
 # -- summary ---------------------------------------------------------------------------------

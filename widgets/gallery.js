@@ -169,32 +169,34 @@ function render({ model, el }) {
   }
 
   // -- grid ------------------------------------------------------------------------------------
-  function makeCell(item) {
+  function makeCell(item, src) {
     const img = h("img", { class: "cvb-img", alt: item.name, draggable: "false", decoding: "async" });
-    img.src = item.src;
+    if (src) img.src = src;
     const fit = h("div", { class: "cvb-fit" }, img);
     const check = h("span", { class: "cvb-check", "aria-hidden": "true" });
     const caption = h("div", { class: "cvb-caption" });
     const cell = h("div", { class: "cvb-cell", role: "option", dataset: { id: item.id } },
       h("div", { class: "cvb-thumb" }, fit, check), caption);
-    return { cell, img, fit, caption, src: item.src };
+    return { cell, img, fit, caption, src };
   }
 
   function renderGrid() {
     const list = items();
     const byId = tagById();
     const sel = selection();
+    const thumbs = model.get("thumbnails") || {};
     const seen = new Set();
     focus = Math.max(0, Math.min(focus, list.length - 1));
     const nodes = list.map((item, i) => {
       seen.add(item.id);
+      const src = thumbs[item.id] || "";
       let c = cells.get(item.id);
       if (!c) {
-        c = makeCell(item);
+        c = makeCell(item, src);
         cells.set(item.id, c);
-      } else if (c.src !== item.src) {
-        c.img.src = item.src;
-        c.src = item.src;
+      } else if (c.src !== src) {
+        c.img.src = src;
+        c.src = src;
       }
       const wide = (item.width || 1) >= (item.height || 1);
       c.fit.style.aspectRatio = `${item.width || 1} / ${item.height || 1}`;

@@ -37,10 +37,15 @@ __all__ = [
     "OnnxDetector",
     "OUTPUT_NAMES",
     "check_parity",
+    "check_torchscript_parity",
+    "parity_report",
+    "PARITY_TOLERANCE",
 ]
 
 OUTPUT_NAMES = ("detected_boxes", "detected_scores", "detected_classes")
-OPSET = 17
+from . import OPSET  # the package's opset, as its sidecars say
+#: Exported boxes and probabilities must match the in-app ones this closely.
+PARITY_TOLERANCE = 1e-3
 
 
 def export_onnx(model: DetectionModel, path: str | os.PathLike, *, opset: int = OPSET) -> Path:
@@ -154,8 +159,8 @@ def _append_postprocess(dense: Any, model: DetectionModel, opset: int) -> Any:
 
 
 def export_torchscript(model: DetectionModel, path: str | os.PathLike) -> Path:
-    """TorchScript: ``module(input (1, 3, S, S)) -> (boxes (K, 4), scores (K,), classes (K,))``
-    with the same outputs as the ONNX graph (without its batch axis)."""
+    """TorchScript: ``module(input (1, 3, S, S)) -> (boxes (1, K, 4), scores (1, K),
+    classes (1, K))``, the same outputs as the ONNX graph."""
     import warnings
 
     import torch
@@ -180,8 +185,9 @@ def export_torchscript(model: DetectionModel, path: str | os.PathLike) -> Path:
 
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             boxes, scores = self.dense(x)
-            return post(boxes[0], scores[0], self.score_threshold, self.iou, self.top_k,
-                        self.max_det)
+            b, s, c = post(boxes[0], scores[0], self.score_threshold, self.iou, self.top_k,
+                           self.max_det)
+            return b.unsqueeze(0), s.unsqueeze(0), c.unsqueeze(0)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -203,19 +209,14 @@ class OnnxDetector:
         import onnxruntime as ort
 
         self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        inp = spec["input"]
-        self.size = int(inp["size"])
-        self.mean = np.asarray(inp["mean"], dtype=np.float32)
-        self.std = np.asarray(inp["std"], dtype=np.float32)
+        self.spec = spec["input"]
         self.tags = list(tags)
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """The input tensor of one image (the squash of ``cvbench.domains.preprocess``)."""
-        from PIL import Image
+        from .onnx_runtime import preprocess
 
-        rgb = image.convert("RGB").resize((self.size, self.size), Image.Resampling.BILINEAR)
-        pixels = np.asarray(rgb, dtype=np.float32) / 255.0
-        return ((pixels - self.mean) / self.std).transpose(2, 0, 1)[None]
+        return preprocess([image], self.spec)
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw outputs for one preprocessed image: boxes (K, 4), scores (K,), classes (K,)."""
@@ -235,26 +236,91 @@ class OnnxDetector:
 
 
 def check_parity(model: DetectionModel, onnx_path: str | os.PathLike,
-                 images: Sequence[Image.Image], *, atol: float = 1e-3) -> dict[str, Any]:
-    """Compare ONNX Runtime with the in-app predictions on ``images``: the same number of
-    boxes, the same tags, boxes and probabilities within ``atol``. Returns a report with
-    ``ok`` and the largest differences."""
+                 images: Sequence[Image.Image], *, atol: float = PARITY_TOLERANCE
+                 ) -> dict[str, Any]:
+    """Compare ONNX Runtime with the in-app detections on ``images``: as many boxes, each
+    with the same tag, its probability and corners within ``atol``. Returns a report
+    with ``ok``, the largest differences and the problems found."""
+    runner = OnnxDetector(onnx_path, model.export_spec(), model.config["tags"])
+    return _compare(model, images, runner.run, atol)
+
+
+def check_torchscript_parity(model: DetectionModel, path: str | os.PathLike,
+                             images: Sequence[Image.Image], *,
+                             atol: float = PARITY_TOLERANCE) -> dict[str, Any]:
+    """As :func:`check_parity`, for a TorchScript export."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = torch.jit.load(str(path), map_location="cpu")
+
+    def run(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            b, s, c = loaded(torch.from_numpy(x))
+        return b[0].numpy(), s[0].numpy(), c[0].numpy()
+
+    return _compare(model, images, run, atol)
+
+
+def _compare(model: DetectionModel, images: Sequence[Image.Image], run: Any, atol: float
+             ) -> dict[str, Any]:
     from .. import domains as _domains
 
-    runner = OnnxDetector(onnx_path, model.export_spec(), model.config["tags"])
     worst_box = worst_prob = 0.0
     problems: list[str] = []
     for k, img in enumerate(images):
         x = _domains.preprocess(model.domain, [img], model.size)
         (b_t, s_t, c_t), = model.detections(x)
-        b_o, s_o, c_o = runner.run(x.numpy())
-        if len(b_t) != len(b_o) or not np.array_equal(c_t, c_o):
-            problems.append(f"image {k}: {len(b_t)} boxes in-app, {len(b_o)} in ONNX, or "
-                            "other tags")
+        b_o, s_o, c_o = run(x.numpy())
+        if len(b_t) != len(b_o):
+            problems.append(f"image {k}: {len(b_t)} boxes in-app, {len(b_o)} exported")
             continue
-        if len(b_t):
-            worst_box = max(worst_box, float(np.abs(b_t - b_o).max()))
-            worst_prob = max(worst_prob, float(np.abs(s_t - s_o).max()))
+        # pair each in-app box with an exported box of the same tag and probability
+        # (boxes whose probabilities tie may come in either order)
+        free = np.ones(len(b_o), dtype=bool)
+        for i in range(len(b_t)):
+            box_d = np.abs(b_o - b_t[i]).max(axis=1)
+            prob_d = np.abs(s_o - s_t[i])
+            ok = free & (c_o == c_t[i]) & (prob_d <= atol)
+            if not ok.any():
+                problems.append(f"image {k}: in-app box {i} (tag {int(c_t[i])}, "
+                                f"p={float(s_t[i]):.4f}) has no exported counterpart")
+                break
+            j = int(np.flatnonzero(ok)[np.argmin(box_d[ok])])
+            free[j] = False
+            worst_box = max(worst_box, float(box_d[j]))
+            worst_prob = max(worst_prob, float(prob_d[j]))
     ok = not problems and worst_box <= atol and worst_prob <= atol
     return {"ok": ok, "max_box_difference": worst_box, "max_probability_difference": worst_prob,
             "images": len(images), "problems": problems}
+
+
+def parity_report(iteration: Any, format: str, path: str | os.PathLike) -> Any:
+    """The export package's :class:`~cvbench.export.ParityReport` for a detection export
+    (on :func:`~cvbench.export.parity_images`); raises
+    :class:`~cvbench.export.ExportError` when the export does not give the in-app boxes."""
+    from ..store.images import load_rgb
+    from . import ExportError, ParityReport, parity_images
+
+    model = iteration.model()
+    sources, source = parity_images(iteration)
+    images = [load_rgb(s) for s in sources]
+    check = check_parity if format == "onnx" else check_torchscript_parity
+    found = check(model, path, images)
+    report = ParityReport(
+        format, len(images),
+        max(found["max_box_difference"], found["max_probability_difference"]),
+        not found["problems"], PARITY_TOLERANCE, source,
+    )
+    if not found["ok"]:
+        raise ExportError(
+            f"the {format} export does not reproduce the in-app detections on {len(images)} "
+            f"{source} images: largest box difference {found['max_box_difference']:.2e}, "
+            f"probability difference {found['max_probability_difference']:.2e} (allowed "
+            f"{PARITY_TOLERANCE:.0e}); {'; '.join(found['problems'][:3])}. Nothing was "
+            "written. Please report this with the iteration's domain and size."
+        )
+    return report

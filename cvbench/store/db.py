@@ -105,6 +105,28 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (sha256, key)
     ) WITHOUT ROWID;
     """,
+    # 2: an incremental train/validation split. Each image keeps the tag whose group chose
+    # its automatic split and its rank in that group; triggers log every change of tags and
+    # overrides, so that after a tag change only the groups it touched are recomputed.
+    """
+    ALTER TABLE images ADD COLUMN split_group TEXT;
+    ALTER TABLE images ADD COLUMN split_rank TEXT;
+    CREATE INDEX images_split_group ON images (split_group) WHERE split_group IS NOT NULL;
+    CREATE INDEX images_split_rank_missing ON images (id) WHERE split_rank IS NULL;
+    CREATE TABLE split_changes (
+        image_id TEXT NOT NULL,
+        tag_id   TEXT NOT NULL
+    );
+    CREATE TRIGGER split_tag_added AFTER INSERT ON image_tags BEGIN
+        INSERT INTO split_changes (image_id, tag_id) VALUES (NEW.image_id, NEW.tag_id);
+    END;
+    CREATE TRIGGER split_tag_removed AFTER DELETE ON image_tags BEGIN
+        INSERT INTO split_changes (image_id, tag_id) VALUES (OLD.image_id, OLD.tag_id);
+    END;
+    CREATE TRIGGER split_override_set AFTER UPDATE OF split_override ON images BEGIN
+        INSERT INTO split_changes (image_id, tag_id) VALUES (NEW.id, '');
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -150,7 +172,18 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 
 def _split_sql(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """The statements of a script, whole (a trigger's body keeps its semicolons)."""
+    statements: list[str] = []
+    current = ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n\t;"):
+                statements.append(current.strip())
+            current = ""
+    if current.strip(" \n\t;"):
+        raise ValueError(f"incomplete SQL statement in a migration: {current.strip()[:80]!r}")
+    return statements
 
 
 @contextmanager

@@ -26,6 +26,7 @@ __all__ = [
     "make_thumbnail",
     "size_text",
     "EXTENSIONS",
+    "THUMBNAIL_SIZE",
 ]
 
 # Pillow's own bomb guard only warns below 2x its limit; cvbench checks the pixel count
@@ -45,6 +46,9 @@ EXTENSIONS = {
 
 #: EXIF orientations that swap width and height when displayed.
 _TRANSPOSED = {5, 6, 7, 8}
+
+#: The side of the square that thumbnails fit in.
+THUMBNAIL_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -190,32 +194,51 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_rgb(source: str | Path | bytes | Image.Image, *, draft: tuple[int, int] | None = None) -> Image.Image:
+def _fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """The largest size of ``size``'s aspect ratio that fits in ``box`` (never larger than
+    ``size``, never below one pixel)."""
+    w, h = size
+    scale = min(box[0] / w, box[1] / h, 1.0)
+    return max(1, min(w, round(w * scale))), max(1, min(h, round(h * scale)))
+
+
+def load_rgb(source: str | Path | bytes | Image.Image, *,
+             draft: tuple[int, int] | None = None) -> Image.Image:
     """The image as displayed, in 8-bit RGB: EXIF orientation applied, first frame.
 
-    ``draft`` lets JPEG decoding skip detail finer than that size (fast thumbnails).
+    ``draft=(w, h)`` says that the caller will shrink the image to fit in ``w`` x ``h``
+    (displayed orientation): a JPEG is then decoded at 1/2, 1/4 or 1/8 scale where that
+    still covers the fitted size, which makes thumbnails and previews several times faster.
+    The result may be larger than the box; it is never smaller than what fits in it.
     """
-    if isinstance(source, Image.Image):
-        img = source
-    else:
-        fp = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            img = Image.open(fp)
-            img.seek(0)
-            if draft is not None and img.format == "JPEG":
-                img.draft("RGB", draft)
-            img.load()
-        if not isinstance(source, bytes):
-            fp.close()
-    img = ImageOps.exif_transpose(img) or img
+    if isinstance(source, Image.Image):  # the caller's image: never changed, always copied
+        return _to_rgb(ImageOps.exif_transpose(source) or source.copy())
+    with (
+        warnings.catch_warnings(),
+        io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as fp,
+    ):
+        warnings.simplefilter("ignore")
+        img = Image.open(fp)
+        img.seek(0)
+        if draft is not None and img.format == "JPEG":
+            w, h = img.size
+            transposed = _orientation(img) in _TRANSPOSED
+            fw, fh = _fit((h, w) if transposed else (w, h), draft)
+            if (fw, fh) != ((h, w) if transposed else (w, h)):
+                img.draft("RGB", (fh, fw) if transposed else (fw, fh))
+        img.load()
+    ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to turn
     return _to_rgb(img)
 
 
-def make_thumbnail(img: Image.Image, size: int = 256, quality: int = 80) -> bytes:
-    """A JPEG thumbnail that fits in ``size`` x ``size``."""
-    thumb = img.copy()
-    thumb.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+def make_thumbnail(img: Image.Image, size: int = THUMBNAIL_SIZE, quality: int = 80) -> bytes:
+    """A JPEG thumbnail of an RGB (or L) image, fitting in ``size`` x ``size``."""
+    fitted = _fit(img.size, (size, size))
+    thumb = img if fitted == img.size else img.resize(
+        fitted, Image.Resampling.BILINEAR, reducing_gap=2.0
+    )
+    if thumb.mode not in ("RGB", "L"):
+        thumb = _to_rgb(thumb)
     out = io.BytesIO()
     thumb.save(out, "JPEG", quality=quality)
     return out.getvalue()

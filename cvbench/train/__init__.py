@@ -34,6 +34,7 @@ __all__ = [
 TASKS: dict[str, tuple[str, str]] = {
     "multiclass": ("cvbench.train.classify", "ClassificationTask"),
     "multilabel": ("cvbench.train.classify", "ClassificationTask"),
+    "detection": ("cvbench.train.detect", "DetectionTask"),
 }
 
 

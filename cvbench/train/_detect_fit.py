@@ -21,9 +21,11 @@ RetinaNet) is the fastai ``loss_func``.
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +39,7 @@ from .. import domains as _domains
 from ..store.images import load_rgb
 from ._detect_model import Detector
 
-__all__ = ["Sample", "load_samples", "normalize", "fit", "FitReport"]
+__all__ = ["Sample", "load_samples", "normalize", "fit", "FitReport", "torch_threads"]
 
 #: Images per optimizer step.
 BATCH_SIZE = 8
@@ -70,6 +72,33 @@ class FitReport:
     def to_dict(self) -> dict[str, Any]:
         return {"seconds": self.seconds, "steps": self.steps, "epochs": self.epochs,
                 "loss": self.loss}
+
+
+def busy_threads() -> int:
+    """Threads for torch now: 1 when the machine is busy (its load average is at least
+    its number of cores), else torch's default.
+
+    On a shared 2-core machine running other work, two intra-op threads that wait for each
+    other at every operator are 3-5 times *slower* than one (measured: a head training
+    step 0.4 s with one thread, 1.2-2.5 s with two)."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - platforms without a load average
+        return torch.get_num_threads()
+    return 1 if load >= cores else torch.get_num_threads()
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[int]:
+    """Run the block with ``n`` torch threads (None: :func:`busy_threads`), then restore."""
+    before = torch.get_num_threads()
+    n = busy_threads() if n is None else max(1, int(n))
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)
 
 
 def load_image(source: str | Path | bytes | Any, size: int) -> Tensor:
@@ -244,7 +273,8 @@ def _run(detector: Detector, model: nn.Module, loader: Any, *, seconds: float, l
         lr=lr,
         cbs=[clock],
     )
-    learn.fit(10**6)  # the clock stops it
+    with learn.no_logging():
+        learn.fit(10**6)  # the clock stops it
     epochs = clock.steps / max(1, len(loader))
     return clock.steps, epochs, clock.smooth
 
@@ -261,7 +291,11 @@ def fit(
     quick_share: float = 0.3,
     seed: int = 0,
 ) -> FitReport:
-    """Train ``detector`` in place on ``samples`` for about ``seconds`` (see module doc).
+    """Train ``detector`` in place on ``samples`` (see the module docstring).
+
+    Quick: ``seconds`` of head training after the feature pass. Advanced: ``seconds`` in
+    all, of which ``quick_share`` (after the feature pass) trains the head on cached
+    features (0: no such phase, the whole budget fine-tunes end to end).
 
     ``progress`` is a :class:`cvbench.train.Progress`; stages ``features``, ``head``
     and (advanced) ``fine-tune`` are reported through it, and its ``cancel`` is honoured
@@ -295,7 +329,7 @@ def fit(
         ]
         report.seconds["features"] = time.monotonic() - t_start
         left = max(1.0, seconds - report.seconds["features"])
-        head_seconds = left if mode == "quick" else max(1.0, left * quick_share)
+        head_seconds = seconds if mode == "quick" else max(1.0, left * quick_share)
 
         # 2. FPN + head on the cached maps
         progress.stage("head", "training the detection head")

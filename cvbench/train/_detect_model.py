@@ -49,7 +49,7 @@ class DetectorSpec:
     arch: str = "fcos"
     image_size: int = 320
     fpn_channels: int = 64
-    head_convs: int = 4
+    head_convs: int = 2
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -59,6 +59,8 @@ class DetectorSpec:
             )
         if self.num_classes < 1:
             raise ValueError(f"num_classes={self.num_classes} must be at least 1 (one tag)")
+        if not 1 <= self.head_convs <= 4:
+            raise ValueError(f"head_convs={self.head_convs} should be between 1 and 4")
         if self.image_size < 64 or self.image_size % 32:
             raise ValueError(
                 f"image_size={self.image_size} should be a multiple of 32, at least 64"
@@ -123,6 +125,9 @@ def _build_det(spec: DetectorSpec, pretrained: bool) -> nn.Module:
         spec.fpn_channels, anchors.num_anchors_per_location()[0], spec.num_classes,
         norm_layer=lambda c: nn.GroupNorm(16, c),
     )
+    # torchvision builds 4 convs per branch; keep head_convs of them, as FCOSHead does
+    head.classification_head.conv = head.classification_head.conv[: spec.head_convs]
+    head.regression_head.conv = head.regression_head.conv[: spec.head_convs]
     return RetinaNet(neck, spec.num_classes, anchor_generator=anchors, head=head, **common)
 
 

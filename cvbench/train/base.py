@@ -136,6 +136,8 @@ class Task(Protocol):
     def training_set(self, project: Project, *, tags: Sequence[str | Tag] | None,
                      domain: str, size: int) -> TrainingSet: ...
 
+    # optional: ``import_modules(mode)`` imports heavy modules before the clock starts
+
     def train(self, project: Project, data: TrainingSet, *, mode: str,
               budget_seconds: float | None, settings: Mapping[str, Any],
               progress: Progress) -> TrainedModel: ...

@@ -144,19 +144,30 @@ class ClassificationModel:
         self.tag_ids: list[str] = [t["id"] for t in c["tags"]]
         self.tag_names: list[str] = [t["name"] for t in c["tags"]]
         n_out = len(self.tag_ids)
-        if c["backbone"] == "pretrained":
-            backbone = _features.frozen_backbone(self.domain.name)
-            net = ClassifierNet(backbone, self.domain.feature_dim, n_out)
-            net.head.load_state_dict(
-                {"weight": tensors["head.weight"], "bias": tensors["head.bias"]}, strict=True
-            )
-        else:
-            backbone = _domains.build_backbone(self.domain, pretrained=False)
-            net = ClassifierNet(backbone, self.domain.feature_dim, n_out)
-            net.load_state_dict(dict(tensors), strict=True)
-        for p in net.parameters():
-            p.requires_grad_(False)
-        self.net = net.eval()
+        self.head = torch.nn.Linear(self.domain.feature_dim, n_out)
+        self.head.load_state_dict(
+            {"weight": tensors["head.weight"], "bias": tensors["head.bias"]}, strict=True)
+        self.head.requires_grad_(False).eval()
+        self._tensors = dict(tensors)
+        self._net: ClassifierNet | None = None
+
+    @property
+    def net(self) -> ClassifierNet:
+        """The whole network (built at first use: a quick model predicting from cached
+        features never needs its backbone)."""
+        if self._net is None:
+            if self.uses_pretrained_backbone:
+                net = ClassifierNet(_features.frozen_backbone(self.domain.name),
+                                    self.domain.feature_dim, len(self.tag_ids))
+                net.head = self.head
+            else:
+                backbone = _domains.build_backbone(self.domain, pretrained=False)
+                net = ClassifierNet(backbone, self.domain.feature_dim, len(self.tag_ids))
+                net.load_state_dict(self._tensors, strict=True)
+                net.head = self.head
+            net.requires_grad_(False)
+            self._net = net.eval()
+        return self._net
 
     @property
     def uses_pretrained_backbone(self) -> bool:
@@ -179,7 +190,7 @@ class ClassificationModel:
     def probabilities_from_features(self, feats: np.ndarray) -> np.ndarray:
         """Probabilities from pooled features (quick iterations only)."""
         with torch.inference_mode():
-            return self._activate(self.net.head(torch.from_numpy(np.asarray(feats, "f4"))))
+            return self._activate(self.head(torch.from_numpy(np.asarray(feats, "f4"))))
 
     def predict_images(self, images: Sequence[Image.Image], batch_size: int = 32
                        ) -> list[list[dict[str, Any]]]:
@@ -240,6 +251,17 @@ class ClassificationTask:
 
     kinds = ("multiclass", "multilabel")
     default_settings: Mapping[str, Any] = {**_QUICK_DEFAULTS, **_ADVANCED_DEFAULTS}
+
+    def import_modules(self, mode: str) -> None:
+        """Import what training needs before its clock starts (timm, and fastai for
+        advanced training: seconds of one-time imports that are not training time)."""
+        import timm  # noqa: F401
+
+        if mode == "advanced":
+            import fastai.callback.progress  # noqa: F401
+            import fastai.learner  # noqa: F401
+            import fastai.vision.augment  # noqa: F401
+            import fastai.vision.data  # noqa: F401
 
     # -- what to learn from -------------------------------------------------------------
     def training_set(self, project: Project, *, tags: Sequence[str | Tag] | None,
@@ -452,6 +474,34 @@ class ClassificationTask:
             negative_index=negative[0] if negative else None,
         )
 
+    def export_fastai(self, iteration: Any, path: Path) -> None:
+        """Write the iteration as a fastai ``Learner.export`` pickle at ``path``: the same
+        network, a DataBlock that reads and squashes images as the app does (vocab: the tag
+        names in output order), and the loss whose activation gives the probabilities."""
+        from fastai.learner import Learner
+        from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat
+        from PIL import Image
+
+        model: ClassificationModel = iteration.model()
+        c = model.config
+        names = [t["name"] for t in c["tags"]]
+        multilabel = c["kind"] == "multilabel"
+        net = copy.deepcopy(model.net)
+        for p in net.parameters():
+            p.requires_grad_(True)
+        with tempfile.TemporaryDirectory(prefix="cvbench-export-") as tmp:
+            sample = Path(tmp) / "sample.png"
+            Image.new("RGB", (model.size, model.size), (255, 255, 255)).save(sample)
+            label = [0.0] * len(names) if multilabel else names[0]
+            dblock = build_datablock(
+                c["kind"], len(names), model.size, model.domain.mean, model.domain.std,
+                _Labels({str(sample): label}), valid_idx=[1], augment=False, vocab=names)
+            dls = dblock.dataloaders([str(sample), str(sample)], bs=1, num_workers=0,
+                                     device=torch.device("cpu"))
+            loss = BCEWithLogitsLossFlat(thresh=0.5) if multilabel else CrossEntropyLossFlat()
+            learn = Learner(dls, net, loss_func=loss, path=path.parent)
+            learn.export(path.name)
+
     def uncertainty(self, predictions: Sequence[Mapping[str, Any]]) -> float:
         """Multiclass: ``1 - (p1 - p2)``, one minus the margin between the two most probable
         tags. Multilabel: the largest ``1 - |2p - 1|`` over the tags (how close the most
@@ -496,51 +546,63 @@ def _targets(data: TrainingSet, images: Sequence[TrainingImage]) -> np.ndarray:
     return y
 
 
+_last_fit: dict[str, int] = {}
+
+
 def fit_linear_head(x: np.ndarray, y: np.ndarray, *, multilabel: bool, C: float = 0.1,
-                    max_iter: int = 300) -> tuple[torch.Tensor, torch.Tensor]:
+                    max_iter: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
     """A linear layer on features ``x`` (N, D): multinomial logistic regression (``y`` class
     indices) or one logistic regression per column of ``y`` (multilabel 0/1 targets).
 
-    Features are standardised for the solver (L-BFGS, full batch, strong Wolfe line
-    search); the penalty is ``||W||^2 / (2 C N)`` on the mean loss, which is
-    scikit-learn's ``LogisticRegression(C=C)`` objective divided by ``C N``. Returns
-    ``(weight (T, D), bias (T,))`` acting on the *raw* features (standardisation folded in).
+    Features are standardised for the solver (SciPy's L-BFGS-B, full batch, the loss and
+    its gradient computed by torch on one thread); the penalty is ``||W||^2 / (2 C N)`` on
+    the mean loss, which is scikit-learn's ``LogisticRegression(C=C)`` objective divided
+    by ``C N``. Returns ``(weight (T, D), bias (T,))`` acting on the *raw* features (the
+    standardisation folded in).
     """
+    from scipy.optimize import minimize
+    from threadpoolctl import threadpool_limits
 
     if C <= 0:
         raise ValueError(f"C={C!r} must be positive (inverse regularisation strength)")
-    x = np.asarray(x, dtype=np.float32)
+    x = np.asarray(x, dtype=np.float64)
     mu = x.mean(axis=0)
     sd = x.std(axis=0) + 1e-6
-    xs = torch.from_numpy((x - mu) / sd)
+    xs = torch.from_numpy(((x - mu) / sd).astype(np.float32))
     n, dim = xs.shape
     n_out = y.shape[1] if multilabel else int(np.max(y)) + 1
     target = torch.from_numpy(np.asarray(y, dtype=np.float32 if multilabel else np.int64))
-    w = torch.zeros(n_out, dim, requires_grad=True)
-    b = torch.zeros(n_out, requires_grad=True)
+    b0 = np.zeros(n_out)
     if multilabel:  # start each bias at the tag's log-odds
         p = np.clip(np.asarray(y, dtype=np.float64).mean(axis=0), 1e-3, 1 - 1e-3)
-        with torch.no_grad():
-            b.copy_(torch.from_numpy(np.log(p / (1 - p)).astype(np.float32)))
+        b0 = np.log(p / (1 - p))
     penalty = 1.0 / (2.0 * C * n)
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20,
-                            line_search_fn="strong_wolfe", tolerance_grad=1e-6,
-                            tolerance_change=1e-9)
     loss_fn = (torch.nn.functional.binary_cross_entropy_with_logits if multilabel
                else torch.nn.functional.cross_entropy)
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        t = torch.from_numpy(theta.astype(np.float32)).requires_grad_(True)
+        w, b = t[: n_out * dim].view(n_out, dim), t[n_out * dim:]
         loss = loss_fn(xs @ w.T + b, target) + penalty * (w * w).sum()
         loss.backward()
-        return loss
+        return float(loss.detach()), t.grad.numpy().astype(np.float64)
 
-    with torch.enable_grad():
-        opt.step(closure)
-    with torch.no_grad():
-        weight = w / torch.from_numpy(sd)
-        bias = b - (weight * torch.from_numpy(mu)).sum(dim=1)
-    return weight.detach().float().contiguous(), bias.detach().float().contiguous()
+    theta0 = np.concatenate([np.zeros(n_out * dim), b0])
+    # small matrices: one thread (torch and BLAS) is faster, and far faster when other work
+    # shares the CPU
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.enable_grad(), threadpool_limits(limits=1):
+            res = minimize(objective, theta0, jac=True, method="L-BFGS-B",
+                           options={"maxiter": max_iter, "gtol": 1e-5})
+    finally:
+        torch.set_num_threads(threads)
+    _last_fit["iterations"], _last_fit["evaluations"] = int(res.nit), int(res.nfev)
+    w = res.x[: n_out * dim].reshape(n_out, dim) / sd
+    b = res.x[n_out * dim:] - w @ mu
+    return (torch.from_numpy(w.astype(np.float32)).contiguous(),
+            torch.from_numpy(b.astype(np.float32)).contiguous())
 
 
 def _score(y: np.ndarray, probs: np.ndarray, multilabel: bool) -> tuple[float, float]:
@@ -652,7 +714,7 @@ def build_datablock(data_kind: str, n_out: int, size: int, mean: Sequence[float]
         get_x=_ImageReader(size),
         get_y=get_y,
         splitter=IndexSplitter(list(valid_idx or [])),
-        item_tfms=Resize(size, method=ResizeMethod.Squash),
+        item_tfms=Resize(size, method=ResizeMethod.Squish),
         batch_tfms=batch_tfms,
         n_inp=1,
     )
@@ -661,7 +723,14 @@ def build_datablock(data_kind: str, n_out: int, size: int, mean: Sequence[float]
 def _fine_tune(project: Project, data: TrainingSet, quick: ClassificationModel,
                y_train: np.ndarray, y_val: np.ndarray, quick_score: tuple[float, float],
                s: Mapping[str, Any], budget: Budget, progress: Progress) -> dict[str, Any]:
-    """Fine-tune from the quick model within ``budget``; see the module docstring."""
+    """Fine-tune from the quick model within ``budget``; see the module docstring.
+
+    Timing: a training batch starts only when it is expected to end (moving average of the
+    batches so far) early enough to leave time for the epoch's validation pass, the in-app
+    check of the best epoch (one more pass over the validation images) and saving. The
+    learning-rate schedule runs over that same wall-clock window.
+    """
+    import fastai.callback.progress  # noqa: F401 - Learner.no_bar / no_logging
     from fastai.callback.core import Callback, CancelFitException, CancelTrainException
     from fastai.learner import Learner
     from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat
@@ -673,30 +742,41 @@ def _fine_tune(project: Project, data: TrainingSet, quick: ClassificationModel,
     none = {"model": None, "notes": notes}
     progress.stage("fine-tune", "building the model")
     train_imgs, val_imgs = data.train, data.validation
-    # the speed of one forward pass, to reserve time for validation and the final check
     backbone = _domains.build_backbone(d)
     net = ClassifierNet(backbone, d.feature_dim, len(data.tags))
     with torch.no_grad():
-        net.head.weight.copy_(quick.net.head.weight)
-        net.head.bias.copy_(quick.net.head.bias)
+        net.head.weight.copy_(quick.head.weight)
+        net.head.bias.copy_(quick.head.bias)
+    # the speed of a forward pass, to plan the validation passes before any was measured
     probe = _domains.preprocess(d, [load_rgb(val_imgs[0].path)] * min(8, len(val_imgs)),
                                 data.size)
-    t0 = time.perf_counter()
+    runs = []
     with torch.inference_mode():
-        net.eval()(probe)
-    per_image = (time.perf_counter() - t0) / len(probe)
-    val_seconds = per_image * len(val_imgs)
-    # per epoch: validation; at the end, the in-app check of the best epoch; then saving
-    reserve = 1.5 * val_seconds + 2.0
-    ft_seconds = budget.remaining - reserve - val_seconds
-    min_useful = 3.0 * per_image * min(len(train_imgs), int(s["batch_size"]))
-    notes["seconds_planned"] = round(max(ft_seconds, 0.0), 2)
-    if ft_seconds < min_useful:
+        net.eval()(probe)  # warm-up: the first call allocates
+        for _ in range(2):
+            t0 = time.perf_counter()
+            net(probe)
+            runs.append(time.perf_counter() - t0)
+    per_image = min(runs) / len(probe)
+    bs = max(1, min(int(s["batch_size"]), len(train_imgs)))
+    timing = {
+        "val_pass": per_image * len(val_imgs),     # one validation pass (updated)
+        "batch": 3.0 * per_image * bs,             # forward + backward of a batch (updated)
+        "margin": 1.0 + 0.02 * (budget.seconds or 0.0),
+    }
+
+    def tail() -> float:
+        """Seconds needed after the last training batch: validation, check, saving."""
+        return 2.0 * timing["val_pass"] + timing["margin"]
+
+    window = budget.remaining - tail()
+    notes["seconds_planned"] = round(max(window, 0.0), 2)
+    if window < timing["batch"]:
         notes["stopped_by"] = "budget"
         notes["skipped"] = (
-            f"the budget left {max(budget.remaining, 0):.1f} s after the quick stage, less "
-            f"than one training step and the validation passes need "
-            f"({min_useful + reserve + val_seconds:.1f} s): the quick model was kept"
+            f"{max(budget.remaining, 0):.1f} s of the budget were left after the quick "
+            f"stage, too little for a training step and the validation passes "
+            f"({timing['batch'] + tail():.1f} s): the quick model was kept"
         )
         return none
 
@@ -704,7 +784,6 @@ def _fine_tune(project: Project, data: TrainingSet, quick: ClassificationModel,
     labels: dict[str, Any] = {}
     for img, y in zip([*train_imgs, *val_imgs], [*y_train, *y_val], strict=True):
         labels[str(img.path)] = y.tolist() if multilabel else int(y)
-    bs = max(1, min(int(s["batch_size"]), len(train_imgs)))
     dblock = build_datablock(
         data.kind, len(data.tags), data.size, d.mean, d.std, _Labels(labels),
         valid_idx=list(range(len(train_imgs), len(paths))), augment=bool(s["augment"]),
@@ -713,12 +792,15 @@ def _fine_tune(project: Project, data: TrainingSet, quick: ClassificationModel,
                              num_workers=0, drop_last=len(train_imgs) > bs, seed=int(s["seed"]))
     loss_func = BCEWithLogitsLossFlat() if multilabel else CrossEntropyLossFlat()
     lr = float(s["lr"])
-    lrs = [lr * float(s["backbone_lr_ratio"]) * 0.1, lr * float(s["backbone_lr_ratio"]), lr]
+    ratio = float(s["backbone_lr_ratio"])
+    lrs = [lr * ratio * 0.1, lr * ratio, lr]
     bn_layers = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    state: dict[str, Any] = {"best": quick_score, "best_state": None, "stop": False,
-                             "epoch_scores": []}
+    state: dict[str, Any] = {"best": quick_score, "best_state": None, "epoch_scores": []}
     ft_start = time.monotonic()
-    deadline = ft_start + ft_seconds
+    horizon = window  # seconds over which the learning rate warms up and decays
+
+    def must_stop(next_cost: float) -> bool:
+        return time.monotonic() + next_cost + tail() > budget.start + (budget.seconds or 0.0)
 
     class FrozenBatchNorm(Callback):
         """Keep every BatchNorm in eval mode: running statistics never change."""
@@ -730,46 +812,54 @@ def _fine_tune(project: Project, data: TrainingSet, quick: ClassificationModel,
                 m.eval()
 
     class WallClockSchedule(Callback):
-        """Warm-up then cosine decay of the learning rates, over the wall clock."""
+        """Warm-up (10 %) then cosine decay of the learning rates, over the wall clock."""
 
         order = 55
 
         def before_batch(self) -> None:
             if not self.training:
                 return
-            pos = min(1.0, (time.monotonic() - ft_start) / ft_seconds)
+            pos = min(1.0, (time.monotonic() - ft_start) / horizon)
             warm = 0.1
-            mult = pos / warm if pos < warm else 0.5 * (1 + math.cos(math.pi * (pos - warm)
-                                                                     / (1 - warm)))
+            mult = pos / warm if pos < warm else 0.5 * (
+                1 + math.cos(math.pi * (pos - warm) / (1 - warm)))
             self.opt.set_hyper("lr", [x * max(mult, 0.02) for x in lrs])
 
     class BudgetAndProgress(Callback):
-        """Stops by itself at the deadline (after validating that epoch), reports progress,
-        honours cancellation, and keeps the best epoch by validation."""
+        """Stops by itself before the budget runs out (after validating that epoch),
+        reports progress, honours cancellation, and keeps the best epoch by validation."""
 
         order = 90
 
+        def before_batch(self) -> None:
+            self._t = time.monotonic()
+            if self.training and must_stop(timing["batch"]):
+                notes["stopped_by"] = "budget"
+                raise CancelTrainException
+
         def before_validate(self) -> None:
             self._preds: list[torch.Tensor] = []
+            self._t_val = time.monotonic()
 
         def after_batch(self) -> None:
             if not self.training:
                 self._preds.append(self.pred.detach().float())
                 progress.check()
                 return
-            elapsed = time.monotonic() - ft_start
+            spent = time.monotonic() - self._t
+            timing["batch"] = spent if notes["epochs"] == 0 and self.iter == 0 else (
+                0.7 * timing["batch"] + 0.3 * spent)
             loss = float(self.learn.smooth_loss) if self.learn.smooth_loss is not None else None
-            progress.update(min(1.0, elapsed / ft_seconds), loss=loss,
+            progress.update(min(1.0, (time.monotonic() - ft_start) / horizon), loss=loss,
                             message=f"fine-tuning, epoch {self.epoch + 1}",
                             eta_seconds=max(0.0, budget.remaining))
-            if time.monotonic() >= deadline:
-                state["stop"] = True
-                notes["stopped_by"] = "budget"
-                raise CancelTrainException
+
+        def after_validate(self) -> None:
+            timing["val_pass"] = max(timing["val_pass"], time.monotonic() - self._t_val)
 
         def after_epoch(self) -> None:
-            logits = torch.cat(self._preds) if self._preds else None
             notes["epochs"] = self.epoch + 1
+            logits = torch.cat(self._preds) if self._preds else None
             if logits is not None and len(logits) == len(y_val):
                 probs = (torch.sigmoid(logits) if multilabel
                          else torch.softmax(logits, dim=1)).numpy()
@@ -780,7 +870,7 @@ def _fine_tune(project: Project, data: TrainingSet, quick: ClassificationModel,
                     state["best_state"] = {k: v.detach().clone()
                                            for k, v in self.model.state_dict().items()}
                     notes["best_epoch"] = self.epoch + 1
-            if state["stop"] or time.monotonic() >= deadline:
+            if notes["stopped_by"] == "budget" or must_stop(timing["batch"]):
                 notes["stopped_by"] = "budget"
                 raise CancelFitException
 

@@ -17,9 +17,9 @@ from, and what it produces:
   320 px square, as :func:`cvbench.domains.preprocess` does.
 * **Quick** training freezes the backbone: its feature maps of every image and of its
   mirror image are computed once, then the FPN and head train on them for
-  ``budget_seconds`` (default :data:`QUICK_SECONDS`; the feature pass is extra, one
-  forward pass per image and mirror). **Advanced** training spends a share of its budget
-  (default :data:`ADVANCED_SECONDS`) on the quick recipe, then fine-tunes the backbone
+  ``settings["head_seconds"]`` (default :data:`QUICK_SECONDS`; the feature pass is
+  extra, one forward pass per image and mirror). **Advanced** training spends a share of its budget
+  (``budget_minutes``, default ``cvbench.iteration.DEFAULT_BUDGET_MINUTES``) on the quick recipe, then fine-tunes the backbone
   (BatchNorm statistics and the stride-2/4 stages frozen) with the head, AdamW with a
   cosine schedule over the wall-clock budget (:mod:`cvbench.train._detect_fit`).
 * **Predictions** are Custom Vision's: ``{"tagId", "tagName", "probability",
@@ -42,6 +42,7 @@ from .. import domains as _domains
 from .._types import Tag
 from ..boxes import ltwh_to_xyxy, xyxy_to_ltwh
 from ..errors import TrainingError
+from ..iteration import DEFAULT_BUDGET_MINUTES
 from ..store.images import load_rgb
 from . import _detect_fit as _fit
 from ._detect_model import ARCHITECTURES, MAX_DETECTIONS, Detector, DetectorSpec, postprocess
@@ -63,9 +64,10 @@ __all__ = [
     "SCORE_THRESHOLD",
     "IMAGE_SIZE",
     "QUICK_SECONDS",
-    "ADVANCED_SECONDS",
     "FORMAT_VERSION",
     "to_suggestions",
+    "box_suggester",
+    "few_boxes_warnings",
 ]
 
 #: Custom Vision asks for at least this many boxes per tag (fewer: a warning, not an error).
@@ -80,19 +82,18 @@ PRE_NMS_TOP_K = 1000
 IMAGE_SIZE = 320
 #: Default head-training time of quick training (the feature pass comes on top).
 QUICK_SECONDS = 60.0
-#: Default wall-clock budget of advanced training.
-ADVANCED_SECONDS = 300.0
 #: Version of the stored config/tensor layout (bump on incompatible change).
 FORMAT_VERSION = 1
 
 _DEFAULTS: dict[str, Any] = {
     "arch": "fcos",
-    "image_size": IMAGE_SIZE,
     "fpn_channels": 64,
-    "head_convs": 4,
+    "head_convs": 2,
     "lr": 1e-3,
     "weight_decay": 1e-4,
     "quick_share": 0.3,
+    "head_seconds": QUICK_SECONDS,
+    "threads": None,
     "seed": 0,
     "score_threshold": SCORE_THRESHOLD,
     "nms_iou": NMS_IOU,
@@ -207,19 +208,24 @@ class DetectionModel:
                 "std": list(d.std),
             },
             "output": {
-                "dense": {
-                    "boxes": {"shape": ["batch", n_anchors, 4],
-                              "format": "normalized x1, y1, x2, y2"},
-                    "scores": {"shape": ["batch", n_anchors, len(self.tag_ids)],
-                               "activation": "probability"},
+                "name": "detected_boxes",
+                "names": ["detected_boxes", "detected_scores", "detected_classes"],
+                "detected_boxes": {"shape": [1, "detections", 4],
+                                   "format": "normalized x1, y1, x2, y2"},
+                "detected_scores": {"shape": [1, "detections"],
+                                    "activation": "probability, decreasing"},
+                "detected_classes": {"shape": [1, "detections"],
+                                     "format": "tag index (into tags)"},
+                "batch": 1,
+                "postprocess": {
+                    "in_graph": True,
+                    "score_threshold": self.score_threshold,
+                    "iou_threshold": self.nms_iou,
+                    "pre_nms_top_k": self.pre_nms_top_k,
+                    "max_detections": self.max_detections,
+                    "nms": "per tag, greedy by decreasing probability",
                 },
-            },
-            "postprocess": {
-                "score_threshold": self.score_threshold,
-                "iou_threshold": self.nms_iou,
-                "pre_nms_top_k": self.pre_nms_top_k,
-                "max_detections": self.max_detections,
-                "nms": "per tag, greedy by decreasing probability",
+                "dense": {"anchors": n_anchors},
             },
         }
 
@@ -262,6 +268,8 @@ class DetectionTask:
 
     kinds = ("detection",)
     default_settings: Mapping[str, Any] = dict(_DEFAULTS)
+    #: the input side when ``train(size=None)``, per kind (not the domain's 224 px)
+    default_size: Mapping[str, int] = {"detection": IMAGE_SIZE}
 
     # -- what to learn from -------------------------------------------------------------
     def training_set(self, project: Project, *, tags: Sequence[str | Tag] | None,
@@ -271,6 +279,11 @@ class DetectionTask:
             raise TrainingError(
                 f"domain {d.name!r} does not serve object detection; detection domains are "
                 f"{_domains.domain_names('detection')}"
+            )
+        if size < 64 or size % 32:
+            raise TrainingError(
+                f"size={size} is not a detector input side; it should be a multiple of 32, "
+                f"at least 64 (default {IMAGE_SIZE})"
             )
         project.ensure_split()
         all_tags = [t for t in project.tags if t.type == "Regular"]
@@ -353,16 +366,13 @@ class DetectionTask:
               budget_seconds: float | None, settings: Mapping[str, Any],
               progress: Progress) -> TrainedModel:
         s = {**self.default_settings, **settings}
-        unknown = sorted(set(settings) - set(self.default_settings))
-        if unknown:
-            raise TrainingError(
-                f"unknown detection settings {unknown}; the settings are "
-                f"{sorted(self.default_settings)}"
-            )
         if mode not in ("quick", "advanced"):
             raise TrainingError(f"mode={mode!r} should be 'quick' or 'advanced'")
-        seconds = float(budget_seconds) if budget_seconds is not None else (
-            QUICK_SECONDS if mode == "quick" else ADVANCED_SECONDS)
+        if mode == "quick":
+            seconds = float(s["head_seconds"])
+        else:
+            seconds = 60.0 * DEFAULT_BUDGET_MINUTES if budget_seconds is None else float(
+                budget_seconds)
         warned = few_boxes_warnings(data)
         for w in warned:
             warnings.warn(w, UserWarning, stacklevel=2)
@@ -374,7 +384,7 @@ class DetectionTask:
                            "evaluate": 1.0, "save": 0.2})
         spec = DetectorSpec(
             domain=data.domain, num_classes=len(data.tags), arch=str(s["arch"]),
-            image_size=int(s["image_size"]), fpn_channels=int(s["fpn_channels"]),
+            image_size=int(data.size), fpn_channels=int(s["fpn_channels"]),
             head_convs=int(s["head_convs"]),
         )
         progress.stage("prepare", f"reading {len(data.images)} images")
@@ -394,11 +404,12 @@ class DetectionTask:
         )
         torch.manual_seed(int(s["seed"]))
         detector = Detector(spec, pretrained=True)
-        report = _fit.fit(
-            detector, samples, mode=mode, seconds=seconds, progress=progress,
-            lr=float(s["lr"]), wd=float(s["weight_decay"]),
-            quick_share=float(s["quick_share"]), seed=int(s["seed"]),
-        )
+        with _fit.torch_threads(s["threads"]) as threads:
+            report = _fit.fit(
+                detector, samples, mode=mode, seconds=seconds, progress=progress,
+                lr=float(s["lr"]), wd=float(s["weight_decay"]),
+                quick_share=float(s["quick_share"]), seed=int(s["seed"]),
+            )
         del samples
         config = _config(data, spec, s, backbone="pretrained" if mode == "quick" else "tuned")
         model = _model_from(detector, config)
@@ -434,6 +445,7 @@ class DetectionTask:
                        "train_negatives": sum(1 for i in train_imgs if not i.truth),
                        "validation_negatives": sum(1 for i in val_imgs if not i.truth)},
             "budget_seconds": seconds,
+            "threads": threads,
             "warnings": warned,
         }
         return TrainedModel(tensors=tensors, config=config, validation=validation,
@@ -470,6 +482,28 @@ class DetectionTask:
         return DetectionEvaluation.from_predictions(
             truth, preds, [t["name"] for t in tags], image_ids=[r[0] for r in rows]
         )
+
+    # -- export (called by cvbench.export for this kind) -----------------------------------
+    def export_onnx(self, iteration: Any, path: Path, check: bool) -> Any:
+        """ONNX with decoding and NMS in the graph (:mod:`cvbench.export.detect`), checked
+        with ONNX Runtime against the in-app boxes: same boxes and tags, within 1e-3."""
+        from ..export import detect as _export
+
+        model = iteration.model()
+        _export.export_onnx(model, path)
+        if not check:
+            return None
+        return _export.parity_report(iteration, "onnx", path)
+
+    def export_torchscript(self, iteration: Any, path: Path, check: bool) -> Any:
+        """TorchScript: the traced network and the scripted post-processing, checked the
+        same way as ONNX."""
+        from ..export import detect as _export
+
+        _export.export_torchscript(iteration.model(), path)
+        if not check:
+            return None
+        return _export.parity_report(iteration, "torchscript", path)
 
     def uncertainty(self, predictions: Sequence[Mapping[str, Any]]) -> float:
         """The largest ``1 - |2p - 1|`` over the predicted boxes: how close the most
@@ -543,4 +577,26 @@ def to_suggestions(predictions: Sequence[Mapping[str, Any]], *, threshold: float
     return out
 
 
-SuggestFn = Callable[[Any, Any], list[dict[str, Any]]]
+def box_suggester(iteration: Any, *, threshold: float = 0.5
+                  ) -> Callable[[Any, Any], list[dict[str, Any]]]:
+    """Smart labeler for the BoxEditor: ``BoxEditor(project, suggest=box_suggester(it))``.
+
+    Returns ``suggest(project, image)`` giving the boxes ``iteration`` finds on a stored
+    image at or above ``threshold`` (see :func:`to_suggestions`); images that already have
+    boxes get none (the person's boxes win).
+    """
+    if iteration.kind != "detection":
+        raise TrainingError(
+            f"box suggestions need a detection iteration; {iteration.name!r} is "
+            f"{iteration.kind}"
+        )
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold={threshold!r} must lie between 0 and 1")
+
+    def suggest(project: Any, image: Any) -> list[dict[str, Any]]:
+        if image.regions:
+            return []
+        (preds,) = iteration.model().predict_images([load_rgb(image.path)])
+        return to_suggestions(preds, threshold=threshold)
+
+    return suggest

@@ -5,20 +5,37 @@
     Tagger(project)        # one image at a time, tagged from the keyboard
     BoxEditor(project)     # draw, move, resize and tag boxes (detection)
     Uploader(project)      # drop files, folders or URLs, with tags and a results table
+    TrainPanel(project)    # Quick / Advanced training in the background, the iterations
+    Performance(project)   # precision, recall, mAP with live thresholds; PR curves; mistakes
+    QuickTest(project)     # predict a file, URL or webcam picture
+    Predictions(project)   # stored predictions and the smart labeler
+    Workbench(project)     # all of them in one tabbed app (what `cvbench app` shows)
 """
 
-from ._base import ImageFilter, ProjectWidget
+from ._base import FilteredWidget, ImageFilter, ProjectWidget
 from .box_editor import BoxEditor, SuggestFn
 from .gallery import Gallery
+from .performance import Performance
+from .predictions import Predictions
+from .quick_test import QuickTest
 from .tagger import Tagger
+from .train_panel import TrainPanel
 from .uploader import Uploader
+from .workbench import ExportPanel, Workbench
 
 __all__ = [
     "Gallery",
     "Tagger",
     "BoxEditor",
     "Uploader",
+    "TrainPanel",
+    "Performance",
+    "QuickTest",
+    "Predictions",
+    "ExportPanel",
+    "Workbench",
     "ProjectWidget",
+    "FilteredWidget",
     "ImageFilter",
     "SuggestFn",
 ]

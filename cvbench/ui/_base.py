@@ -27,7 +27,16 @@ from ..errors import CvbenchError
 from ..project import Project
 from ._messages import check_message
 
-__all__ = ["ProjectWidget", "ImageFilter", "esm", "css", "check_dict_list", "BUILTIN_SHOWS"]
+__all__ = [
+    "ProjectWidget",
+    "FilteredWidget",
+    "ImageFilter",
+    "esm",
+    "css",
+    "check_dict_list",
+    "check_data_url",
+    "BUILTIN_SHOWS",
+]
 
 #: A custom image filter (e.g. "wrong in iteration 3"): given the project and the split
 #: ('train', 'validation' or None for both) it returns the ids of the images to show, in order.
@@ -67,6 +76,13 @@ def check_dict_list(value: Any, keys: Sequence[str], what: str) -> list[dict]:
     return value
 
 
+def check_data_url(value: Any, what: str) -> str:
+    """'' or an image data URL, for the traits that carry pictures."""
+    if not isinstance(value, str) or (value and not value.startswith("data:image/")):
+        raise t.TraitError(f"{what} should be '' or an image data URL (data:image/…)")
+    return value
+
+
 class ProjectWidget(anywidget.AnyWidget):
     """Base of cvbench's anywidgets: a :class:`Project`, its tags, and a notice line."""
 
@@ -93,7 +109,6 @@ class ProjectWidget(anywidget.AnyWidget):
                 "cvbench.open_project(path) or cvbench.create_project(path, kind=...)"
             )
         self._project = project
-        self._filters: dict[str, tuple[str, ImageFilter]] = {}
         super().__init__(kind=project.kind, **kwargs)
         self.on_msg(self._on_custom_msg)
         self.refresh_tags()
@@ -168,7 +183,36 @@ class ProjectWidget(anywidget.AnyWidget):
     def _on_custom_msg(self, _widget: Any, content: Any, buffers: list) -> None:
         self.handle_message(content, buffers or ())
 
-    # -- filters shared by the gallery and the one-image-at-a-time widgets -----------------
+
+
+class FilteredWidget(ProjectWidget):
+    """A widget that goes through a filtered set of the project's images (``show``).
+
+    The Gallery, the Tagger and the BoxEditor share the filters: ``"all"``, ``"untagged"``,
+    ``"tag:<tag id>"``, and filters computed in Python, added with :meth:`add_filter` (the
+    hook for "wrong in iteration N").
+    """
+
+    show = t.Unicode(
+        "all",
+        help="Which images: 'all', 'untagged', 'tag:<tag id>', or a key given to add_filter.",
+    ).tag(sync=True)
+    filter_options = t.List(
+        t.Dict(), help="Filters added with add_filter: {key, label} (read-only)."
+    ).tag(sync=True)
+
+    def __init__(self, project: Project, **kwargs: Any) -> None:
+        self._filters: dict[str, tuple[str, ImageFilter]] = {}
+        super().__init__(project, **kwargs)
+
+    @t.validate("show")
+    def _valid_show(self, proposal: t.Bunch) -> str:
+        return self._check_show(proposal["value"])
+
+    @t.validate("filter_options")
+    def _valid_filter_options(self, proposal: t.Bunch) -> list[dict]:
+        return check_dict_list(proposal["value"], ("key", "label"), "filter_options")
+
     def add_filter(self, key: str, label: str, fn: ImageFilter) -> None:
         """Offer a filter computed in Python, e.g. "wrong in iteration 3".
 
@@ -185,13 +229,9 @@ class ProjectWidget(anywidget.AnyWidget):
         if not callable(fn):
             raise TypeError(f"fn={fn!r} must be callable as fn(project, split) -> image ids")
         self._filters[key] = (str(label), fn)
-        self._filters_changed()
-
-    def _filters_changed(self) -> None:  # subclasses publish the filter list
-        pass
-
-    def _filter_options(self) -> list[dict[str, str]]:
-        return [{"key": k, "label": label} for k, (label, _) in self._filters.items()]
+        self.filter_options = [
+            {"key": k, "label": text} for k, (text, _) in self._filters.items()
+        ]
 
     def _check_show(self, value: Any) -> str:
         if not isinstance(value, str):

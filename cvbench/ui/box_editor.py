@@ -27,7 +27,7 @@ import traitlets as t
 from .._types import StoredImage
 from ..errors import TagError
 from ..project import Project
-from ._base import ProjectWidget, css, esm
+from ._base import FilteredWidget, check_data_url, css, esm
 from ._images import preview_url
 from ._messages import (
     AcceptAllMsg,
@@ -49,7 +49,7 @@ __all__ = ["BoxEditor", "SuggestFn"]
 SuggestFn = Callable[[Project, StoredImage], list[SuggestionDict]]
 
 
-class BoxEditor(ProjectWidget):
+class BoxEditor(FilteredWidget):
     """Draw and edit tagged boxes on the images of a detection project."""
 
     _esm = esm("box_editor.js")
@@ -98,9 +98,6 @@ class BoxEditor(ProjectWidget):
         t.Unicode(), help="What saving changed (boxes clipped to the image or dropped)."
     ).tag(sync=True)
     max_side = t.Int(1600, help="Longest side of the image sent to the browser, in pixels.")
-    filter_options = t.List(
-        t.Dict(), help="Filters added with add_filter: {key, label} (read-only)."
-    ).tag(sync=True)
 
     def __init__(self, project, *, show: str = "all", start: str | None = None,
                  suggest: SuggestFn | None = None, max_side: int = 1600) -> None:
@@ -121,9 +118,9 @@ class BoxEditor(ProjectWidget):
         self.refresh(start=start)
 
     # -- validators --------------------------------------------------------------------------
-    @t.validate("show")
-    def _valid_show(self, proposal: t.Bunch) -> str:
-        return self._check_show(proposal["value"])
+    @t.validate("src")
+    def _valid_src(self, proposal: t.Bunch) -> str:
+        return check_data_url(proposal["value"], "src")
 
     @t.validate("position")
     def _valid_position(self, proposal: t.Bunch) -> int:
@@ -136,6 +133,20 @@ class BoxEditor(ProjectWidget):
     def _valid_nonnegative(self, proposal: t.Bunch) -> int:
         if proposal["value"] < 0:
             raise t.TraitError(f"{proposal['trait'].name}={proposal['value']} must be >= 0")
+        return proposal["value"]
+
+    @t.validate("image")
+    def _valid_image(self, proposal: t.Bunch) -> dict:
+        value = proposal["value"]
+        missing = [k for k in ("id", "name", "width", "height") if value and k not in value]
+        if missing:
+            raise t.TraitError(f"image lacks {missing}")
+        return value
+
+    @t.validate("notes")
+    def _valid_notes(self, proposal: t.Bunch) -> list[str]:
+        if len(proposal["value"]) > 1000:
+            raise t.TraitError("notes holds more than 1000 lines")
         return proposal["value"]
 
     @t.validate("boxes")
@@ -186,9 +197,6 @@ class BoxEditor(ProjectWidget):
     def _position_changed(self, _change: t.Bunch) -> None:
         if not self._loading:
             self._load()
-
-    def _filters_changed(self) -> None:
-        self.filter_options = self._filter_options()
 
     # -- the queue ---------------------------------------------------------------------------
     @property

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import traitlets as t
 
-from ._base import ImageFilter, ProjectWidget, check_dict_list, css, esm
+from ._base import FilteredWidget, ImageFilter, check_dict_list, css, esm
 from ._images import thumbnail_url
 from ._messages import (
     CreateTagMsg,
@@ -32,7 +32,7 @@ _SPLITS = ("", "train", "validation")
 MAX_PAGE_SIZE = 500
 
 
-class Gallery(ProjectWidget):
+class Gallery(FilteredWidget):
     """A paged grid of the project's images with filters, selection and bulk tagging."""
 
     _esm = esm("gallery.js")
@@ -46,10 +46,6 @@ class Gallery(ProjectWidget):
         "refresh": (RefreshMsg, "_on_refresh"),
     }
 
-    show = t.Unicode(
-        "all",
-        help="Which images: 'all', 'untagged', 'tag:<tag id>', or a key given to add_filter.",
-    ).tag(sync=True)
     split = t.Unicode(
         "", help="Restrict to a split: '' (both), 'train' or 'validation'."
     ).tag(sync=True)
@@ -58,19 +54,19 @@ class Gallery(ProjectWidget):
     total = t.Int(0, help="How many images the filter matches (read-only).").tag(sync=True)
     items = t.List(
         t.Dict(),
-        help="The images of the page, in order: {id, name, src (thumbnail data URL), width, "
-        "height, tags (tag ids), split ('' if none), regions ([tag id, left, top, width, "
-        "height], normalized)} (read-only).",
+        help="The images of the page, in order: {id, name, width, height, tags (tag ids), "
+        "split ('' if none), regions ([tag id, left, top, width, height], normalized)} "
+        "(read-only).",
+    ).tag(sync=True)
+    thumbnails = t.Dict(
+        help="Thumbnails of the page's images: {image id: JPEG data URL} (read-only). Apart "
+        "from items, so that tagging re-sends the tags, not the pictures.",
     ).tag(sync=True)
     selected = t.List(
         t.Unicode(), help="Ids of the selected images (they may lie on several pages)."
     ).tag(sync=True)
     image_count = t.Int(0, help="Images in the project (read-only).").tag(sync=True)
     untagged_count = t.Int(0, help="Images without a tag (read-only).").tag(sync=True)
-    filter_options = t.List(
-        t.Dict(), help="Filters added with add_filter: {key, label} (read-only)."
-    ).tag(sync=True)
-
     def __init__(self, project, *, show: str = "all", split: str = "", page_size: int = 60,
                  filters: dict[str, tuple[str, ImageFilter]] | None = None) -> None:
         super().__init__(project)
@@ -85,10 +81,6 @@ class Gallery(ProjectWidget):
         self.reload()
 
     # -- validators --------------------------------------------------------------------------
-    @t.validate("show")
-    def _valid_show(self, proposal: t.Bunch) -> str:
-        return self._check_show(proposal["value"])
-
     @t.validate("split")
     def _valid_split(self, proposal: t.Bunch) -> str:
         if proposal["value"] not in _SPLITS:
@@ -113,18 +105,23 @@ class Gallery(ProjectWidget):
 
     @t.validate("items")
     def _valid_items(self, proposal: t.Bunch) -> list[dict]:
-        return check_dict_list(proposal["value"], ("id", "name", "src", "tags"), "items")
+        return check_dict_list(proposal["value"], ("id", "name", "tags"), "items")
+
+    @t.validate("thumbnails")
+    def _valid_thumbnails(self, proposal: t.Bunch) -> dict:
+        for key, url in proposal["value"].items():
+            if not isinstance(key, str) or not isinstance(url, str) or not url.startswith(
+                "data:image/"
+            ):
+                raise t.TraitError(f"thumbnails[{key!r}] should be an image data URL")
+        return proposal["value"]
 
     @t.validate("selected")
     def _valid_selected(self, proposal: t.Bunch) -> list[str]:
         value = proposal["value"]
-        if len(set(value)) != len(value):
-            value = list(dict.fromkeys(value))  # a double click may send an id twice
-        return value
-
-    @t.validate("filter_options")
-    def _valid_filter_options(self, proposal: t.Bunch) -> list[dict]:
-        return check_dict_list(proposal["value"], ("key", "label"), "filter_options")
+        if not all(isinstance(v, str) and v for v in value):
+            raise t.TraitError("selected must be a list of image ids")
+        return list(dict.fromkeys(value))  # a double click may send an id twice
 
     # -- reacting to the browser -------------------------------------------------------------
     @t.observe("show", "split")
@@ -144,9 +141,6 @@ class Gallery(ProjectWidget):
         if not self._loading:
             self.reload()
 
-    def _filters_changed(self) -> None:
-        self.filter_options = self._filter_options()
-
     # -- reading -----------------------------------------------------------------------------
     @property
     def pages(self) -> int:
@@ -164,7 +158,6 @@ class Gallery(ProjectWidget):
             {
                 "id": img.id,
                 "name": img.original_name or img.id[:8],
-                "src": thumbnail_url(self.project, img),
                 "width": img.width,
                 "height": img.height,
                 "tags": list(img.tag_ids),
@@ -175,6 +168,7 @@ class Gallery(ProjectWidget):
             }
             for img in images
         ]
+        thumbnails = {img.id: thumbnail_url(self.project, img) for img in images}
         self._loading = True
         try:
             with self.hold_sync():
@@ -183,6 +177,7 @@ class Gallery(ProjectWidget):
                 self.untagged_count = self.project.count_images(untagged=True)
                 self.total = total
                 self.page = page
+                self.thumbnails = thumbnails  # unchanged (not re-sent) after tagging
                 self.items = items
         finally:
             self._loading = False

@@ -17,14 +17,14 @@ from __future__ import annotations
 import traitlets as t
 
 from ..errors import TagError
-from ._base import ProjectWidget, css, esm
+from ._base import FilteredWidget, check_data_url, css, esm
 from ._images import preview_url
 from ._messages import ClearTagsMsg, CreateTagMsg, RefreshMsg, ToggleTagMsg
 
 __all__ = ["Tagger"]
 
 
-class Tagger(ProjectWidget):
+class Tagger(FilteredWidget):
     """Tag images one at a time with the keyboard (classification projects)."""
 
     _esm = esm("tagger.js")
@@ -53,9 +53,6 @@ class Tagger(ProjectWidget):
         "", help="The image shown as a JPEG data URL, at most max_side pixels (read-only)."
     ).tag(sync=True)
     max_side = t.Int(800, help="Longest side of the image sent to the browser, in pixels.")
-    filter_options = t.List(
-        t.Dict(), help="Filters added with add_filter: {key, label} (read-only)."
-    ).tag(sync=True)
 
     def __init__(self, project, *, show: str = "untagged", max_side: int = 800) -> None:
         if project.kind == "detection":
@@ -72,9 +69,9 @@ class Tagger(ProjectWidget):
         self.refresh()
 
     # -- validators --------------------------------------------------------------------------
-    @t.validate("show")
-    def _valid_show(self, proposal: t.Bunch) -> str:
-        return self._check_show(proposal["value"])
+    @t.validate("src")
+    def _valid_src(self, proposal: t.Bunch) -> str:
+        return check_data_url(proposal["value"], "src")
 
     @t.validate("position")
     def _valid_position(self, proposal: t.Bunch) -> int:
@@ -113,9 +110,6 @@ class Tagger(ProjectWidget):
     def _position_changed(self, _change: t.Bunch) -> None:
         if not self._loading:
             self._load()
-
-    def _filters_changed(self) -> None:
-        self.filter_options = self._filter_options()
 
     # -- the queue ---------------------------------------------------------------------------
     @property

@@ -24,8 +24,10 @@ def test_opens_on_the_first_page_with_counts(make_project):
     assert g.total == 130 and g.image_count == 130 and g.untagged_count == 130
     assert len(g.items) == 60 and g.pages == 3
     item = g.items[0]
-    assert item["src"].startswith("data:image/jpeg;base64,")
-    assert base64.b64decode(item["src"].split(",", 1)[1])[:2] == b"\xff\xd8"  # a JPEG
+    assert set(g.thumbnails) == set(ids_of(g))
+    src = g.thumbnails[item["id"]]
+    assert src.startswith("data:image/jpeg;base64,")
+    assert base64.b64decode(src.split(",", 1)[1])[:2] == b"\xff\xd8"  # a JPEG
     assert item["tags"] == [] and item["width"] == 40 and item["height"] == 30
     # newest first
     assert item["name"] == "img129.png"
@@ -79,6 +81,17 @@ def test_tag_message_tags_the_images_and_refreshes_the_counts(make_project):
     assert g.selected == []
     assert g.notice["level"] == "success" and "3 images" in g.notice["text"]
     assert all(item["tags"] == [cat] for item in g.items if item["id"] in chosen)
+
+
+def test_tagging_does_not_resend_the_thumbnails(make_project):
+    project = make_project(n=8)
+    g = Gallery(project)
+    sent = []
+    g.observe(lambda change: sent.append(change["name"]), names=["items", "thumbnails"])
+    g.handle_message({"type": "tag", "ids": ids_of(g)[:2], "tag": project.get_tag("cat").id})
+    assert sent == ["items"]
+    g.page_size = 3
+    assert "thumbnails" in sent and len(g.thumbnails) == 3
 
 
 def test_multiclass_tag_replaces_the_tag(make_project):

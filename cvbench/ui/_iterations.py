@@ -1,0 +1,108 @@
+"""What the app widgets share about iterations: the picker's options, the summary numbers of
+one iteration, plain JSON numbers, and matplotlib figures as PNG data URLs.
+
+Figures are drawn on a :class:`matplotlib.figure.Figure` with the Agg canvas, never with
+pyplot: no figure is left open, none pops up under a notebook cell, and drawing from a
+background thread is safe (one figure, one thread).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+from typing import Any
+
+from ..project import Project
+from ._images import data_url
+
+__all__ = [
+    "num",
+    "iteration_options",
+    "default_iteration_id",
+    "iteration_row",
+    "new_figure",
+    "figure_url",
+]
+
+_FIGURE_LOCK = threading.Lock()  # matplotlib's font cache and text layout are not thread-safe
+
+
+def num(x: Any) -> float | None:
+    """A plain float for JSON, None for NaN, infinity or None."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _label(it: Any) -> str:
+    pub = it.published_name
+    return f"{it.name} \u00b7 {it.mode}" + (f" \u00b7 published as {pub!r}" if pub else "")
+
+
+def iteration_options(project: Project) -> list[dict[str, Any]]:
+    """The project's iterations for a picker, newest first: ``{id, name, label, mode,
+    domain, published_name, created}``."""
+    return [
+        {
+            "id": it.id,
+            "name": it.name,
+            "label": _label(it),
+            "mode": it.mode,
+            "domain": it.domain,
+            "published_name": it.published_name or "",
+            "created": it.created,
+        }
+        for it in project.iterations
+    ]
+
+
+def default_iteration_id(options: list[dict[str, Any]]) -> str:
+    """The newest published iteration, else the newest one, else ''."""
+    for o in options:
+        if o["published_name"]:
+            return o["id"]
+    return options[0]["id"] if options else ""
+
+
+def iteration_row(it: Any, performance: Any | None) -> dict[str, Any]:
+    """One row of the iteration list: what it is, and its numbers at threshold 0.5."""
+    settings = it.settings
+    return {
+        "id": it.id,
+        "name": it.name,
+        "mode": it.mode,
+        "domain": it.domain,
+        "created": it.created,
+        "trained_seconds": round(it.trained_seconds, 1),
+        "budget_minutes": settings.get("budget_minutes"),
+        "published_name": it.published_name or "",
+        "tags": len(it.tags),
+        "precision": None if performance is None else num(performance.precision),
+        "recall": None if performance is None else num(performance.recall),
+        "map": None if performance is None else num(performance.average_precision),
+    }
+
+
+def new_figure(width: float, height: float, dpi: int = 100) -> Any:
+    """A matplotlib Figure on the Agg canvas (no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_url(fig: Any) -> str:
+    """The figure as a PNG data URL, at the figure's own size (no tight bounding box, so
+    positions read from its axes hold on the picture)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi, facecolor="white")
+    return data_url(buf.getvalue(), "image/png")
+
+
+def figure_lock() -> threading.Lock:
+    """Hold this while drawing a figure."""
+    return _FIGURE_LOCK

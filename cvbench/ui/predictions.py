@@ -1,0 +1,364 @@
+"""``Predictions``: learn from what the model saw. Two views, as in Custom Vision:
+
+* **Stored predictions** — images predicted with ``store=True`` (the quick test, the
+  prediction API), most uncertain first (``project.stored_predictions``). Confirm or correct
+  the suggested tags (boxes for detection) and add the image to the training images in one
+  click (``project.add_stored_prediction``), or delete it.
+* **Smart labeler** — the project's untagged images with the tags (boxes) an iteration
+  suggests (``project.suggest_tags``), most uncertain first; confirm or correct, and they are
+  tagged (``project.tag_images`` / ``project.set_regions``).
+
+    from cvbench.ui import Predictions
+    Predictions(project)                       # stored predictions
+    Predictions(project, view="suggested")     # smart labeler
+
+The suggested tags follow the smart labeler's rule: multiclass, the most probable tag;
+multilabel, the tags at or above ``threshold``; detection, the boxes at or above it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import traitlets as t
+
+from ._app import app_css, app_esm
+from ._app_messages import (
+    AddPredictionsMsg,
+    ConfirmSuggestionsMsg,
+    DeletePredictionsMsg,
+    LabelItem,
+)
+from ._base import ProjectWidget, check_dict_list
+from ._images import data_url, thumbnail_url
+from ._iterations import default_iteration_id, iteration_options
+from ._messages import RefreshMsg, check_box
+
+__all__ = ["Predictions", "VIEWS"]
+
+#: The two views: stored predictions, and suggestions for the untagged images.
+VIEWS = ("stored", "suggested")
+MAX_PAGE_SIZE = 200
+
+
+class Predictions(ProjectWidget):
+    """Stored predictions and the smart labeler: confirm, correct, add to training."""
+
+    _esm = app_esm("predictions.js")
+    _css = app_css("predictions.css")
+    _handlers = {
+        "add_predictions": (AddPredictionsMsg, "_on_add"),
+        "delete_predictions": (DeletePredictionsMsg, "_on_delete"),
+        "confirm_suggestions": (ConfirmSuggestionsMsg, "_on_confirm"),
+        "refresh": (RefreshMsg, "_on_refresh"),
+    }
+
+    view = t.Unicode("stored", help=f"Which images: one of {list(VIEWS)}.").tag(sync=True)
+    iterations = t.List(
+        t.Dict(), help="The iterations that can suggest tags, newest first: {id, name, label, "
+        "…} (read-only)."
+    ).tag(sync=True)
+    iteration = t.Unicode(
+        "", help="Id of the iteration that suggests tags for the untagged images."
+    ).tag(sync=True)
+    threshold = t.Float(
+        0.5, help="Probability at or above which a tag (multilabel) or a box is suggested."
+    ).tag(sync=True)
+    page = t.Int(0, help="The page shown, counted from 0.").tag(sync=True)
+    page_size = t.Int(24, help=f"Images per page, 1 to {MAX_PAGE_SIZE}.").tag(sync=True)
+    total = t.Int(0, help="Images in the view (read-only).").tag(sync=True)
+    counts = t.Dict(
+        help="Images in each view: {stored, suggested} (read-only)."
+    ).tag(sync=True)
+    items = t.List(
+        t.Dict(),
+        help="The page's images: {id (stored prediction or image id), name, src, width, "
+        "height, uncertainty, predictions ([{tag, name, probability, box}], most probable "
+        "first), suggested_tags (tag ids), suggested_regions ([{tag, left, top, width, "
+        "height, probability}])} (read-only).",
+    ).tag(sync=True)
+
+    def __init__(self, project, *, view: str = "stored", iteration: Any = None,
+                 threshold: float = 0.5, page_size: int = 24) -> None:
+        super().__init__(project)
+        self._suggestions: list[Any] | None = None  # smart labeler results, computed once
+        self._loading = True
+        self.view = view
+        self.threshold = threshold
+        self.page_size = page_size
+        self._loading = False
+        self.refresh(iteration=iteration)
+
+    # -- validators --------------------------------------------------------------------------
+    @t.validate("view")
+    def _valid_view(self, proposal: t.Bunch) -> str:
+        if proposal["value"] not in VIEWS:
+            raise t.TraitError(f"view={proposal['value']!r} should be one of {list(VIEWS)}")
+        return proposal["value"]
+
+    @t.validate("threshold")
+    def _valid_threshold(self, proposal: t.Bunch) -> float:
+        value = proposal["value"]
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise t.TraitError(f"threshold={value!r} should be between 0 and 1")
+        return value
+
+    @t.validate("iteration")
+    def _valid_iteration(self, proposal: t.Bunch) -> str:
+        value = proposal["value"]
+        if value and value not in [o["id"] for o in self.iterations]:
+            raise t.TraitError(
+                f"iteration={value!r} is not an iteration id of this project; it has "
+                f"{[o['name'] for o in self.iterations]}"
+            )
+        return value
+
+    @t.validate("page", "total")
+    def _valid_count(self, proposal: t.Bunch) -> int:
+        if proposal["value"] < 0:
+            raise t.TraitError(f"{proposal['trait'].name}={proposal['value']} must be 0 or more")
+        return proposal["value"]
+
+    @t.validate("page_size")
+    def _valid_page_size(self, proposal: t.Bunch) -> int:
+        if not 1 <= proposal["value"] <= MAX_PAGE_SIZE:
+            raise t.TraitError(
+                f"page_size={proposal['value']} should be between 1 and {MAX_PAGE_SIZE}"
+            )
+        return proposal["value"]
+
+    @t.validate("items")
+    def _valid_items(self, proposal: t.Bunch) -> list[dict]:
+        return check_dict_list(proposal["value"], ("id", "src", "predictions", "suggested_tags",
+                                                   "suggested_regions"), "items")
+
+    # -- reacting to the browser -------------------------------------------------------------
+    @t.observe("view", "page", "page_size", "threshold")
+    def _page_changed(self, change: t.Bunch) -> None:
+        if self._loading:
+            return
+        if change["name"] == "view":
+            self._loading = True
+            self.page = 0
+            self._loading = False
+        self.reload()
+
+    @t.observe("iteration")
+    def _iteration_changed(self, _change: t.Bunch) -> None:
+        if self._loading:
+            return
+        self._suggestions = None
+        self.reload()
+
+    # -- reading -----------------------------------------------------------------------------
+    def refresh(self, iteration: Any = None) -> None:
+        """Read the iterations, the stored predictions and the untagged images again (the
+        smart labeler's suggestions are computed again when shown)."""
+        options = iteration_options(self.project)
+        ids = [o["id"] for o in options]
+        if iteration is not None:
+            chosen = self.project.iteration(iteration).id
+        elif self.iteration in ids:
+            chosen = self.iteration
+        else:
+            chosen = default_iteration_id(options)
+        self._suggestions = None
+        self._loading = True
+        try:
+            with self.hold_sync():
+                self.refresh_tags()
+                self.iterations = options
+                self.iteration = chosen
+        finally:
+            self._loading = False
+        self.reload()
+
+    def suggestions(self) -> list[Any]:
+        """The smart labeler's suggestions for the untagged images (computed once per
+        iteration; :meth:`refresh` computes them again)."""
+        if self._suggestions is None:
+            if not self.iteration:
+                self._suggestions = []
+            else:
+                self._suggestions = list(self.project.suggest_tags(
+                    self.iteration, threshold=self.threshold, order="uncertainty"))
+        return self._suggestions
+
+    def reload(self) -> None:
+        """Read the current page again."""
+        n_stored = len(self.project.stored_predictions())
+        n_untagged = self.project.count_images(untagged=True)
+        if self.view == "stored":
+            total = n_stored
+        else:
+            total = len(self.suggestions()) if self.iteration else 0
+        last = max(0, -(-total // self.page_size) - 1)
+        page = min(self.page, last)
+        skip = page * self.page_size
+        if self.view == "stored":
+            items = [self._stored_item(sp) for sp in self.project.stored_predictions(
+                order="uncertainty", skip=skip, take=self.page_size)]
+        else:
+            chunk = self.suggestions()[skip:skip + self.page_size]
+            found = {img.id: img for img in self.project.images(ids=[s.image_id for s in chunk])}
+            items = [self._suggested_item(s, found[s.image_id]) for s in chunk
+                     if s.image_id in found]
+        self._loading = True
+        try:
+            with self.hold_sync():
+                self.refresh_tags()
+                self.counts = {"stored": n_stored, "suggested": n_untagged}
+                self.total = total
+                self.page = page
+                self.items = items
+        finally:
+            self._loading = False
+
+    def _predictions(self, result: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "tag": p.tag_id,
+                "name": p.tag_name,
+                "probability": float(p.probability),
+                "box": None if p.bounding_box is None else {
+                    "left": p.bounding_box.left, "top": p.bounding_box.top,
+                    "width": p.bounding_box.width, "height": p.bounding_box.height,
+                },
+            }
+            for p in result
+        ]
+
+    def _suggested(self, result: Any) -> tuple[list[str], list[dict[str, Any]]]:
+        """(tag ids, boxes) suggested by a prediction result, by the smart labeler's rule."""
+        known = {tag["id"] for tag in self.tags}
+        preds = [p for p in result if p.tag_id in known]
+        if self.kind == "detection":
+            regions = [
+                {"tag": p.tag_id, "left": p.bounding_box.left, "top": p.bounding_box.top,
+                 "width": p.bounding_box.width, "height": p.bounding_box.height,
+                 "probability": float(p.probability)}
+                for p in preds if p.bounding_box is not None and p.probability >= self.threshold
+            ]
+            return [], regions
+        if self.kind == "multilabel":
+            return [p.tag_id for p in preds if p.probability >= self.threshold], []
+        return ([preds[0].tag_id] if preds else []), []
+
+    def _stored_item(self, sp: Any) -> dict[str, Any]:
+        try:
+            src = data_url(sp.thumbnail_path.read_bytes())
+        except FileNotFoundError:
+            src = ""
+        tags, regions = self._suggested(sp.predictions)
+        return {
+            "id": sp.id,
+            "name": sp.original_name or "prediction",
+            "src": src,
+            "width": sp.width,
+            "height": sp.height,
+            "uncertainty": float(sp.uncertainty),
+            "created": sp.created,
+            "predictions": self._predictions(sp.predictions)[:50],
+            "suggested_tags": tags,
+            "suggested_regions": regions,
+        }
+
+    def _suggested_item(self, suggestion: Any, img: Any) -> dict[str, Any]:
+        tags, regions = self._suggested(suggestion.predictions)
+        return {
+            "id": img.id,
+            "name": img.original_name or img.id[:8],
+            "src": thumbnail_url(self.project, img),
+            "width": img.width,
+            "height": img.height,
+            "uncertainty": float(suggestion.uncertainty),
+            "created": img.created,
+            "predictions": self._predictions(suggestion.predictions)[:50],
+            "suggested_tags": tags,
+            "suggested_regions": regions,
+        }
+
+    # -- actions -------------------------------------------------------------------------------
+    def _labels(self, item: LabelItem) -> tuple[list[str], list[dict[str, Any]]]:
+        if self.kind == "detection":
+            boxes = [dict(check_box(b, what=f"box {i} of {item['id']}"))
+                     for i, b in enumerate(item["regions"])]
+            return [], boxes
+        if self.kind == "multiclass" and len(item["tags"]) > 1:
+            raise ValueError(f"a multiclass image has one tag; {item['id']} got {item['tags']}")
+        return [self.project.get_tag(tag).id for tag in item["tags"]], []
+
+    def add(self, items: list[LabelItem]) -> int:
+        """Add stored predictions (``items``: {id, tags, regions}) to the training images
+        with their confirmed tags or boxes. Returns how many were added."""
+        if not items:
+            raise ValueError("nothing to add: choose the tags of at least one image")
+        checked = [(item["id"], *self._labels(item)) for item in items]
+        added, problems = 0, []
+        for pid, tags, regions in checked:
+            if self.kind == "detection":
+                result = self.project.add_stored_prediction(pid, regions=regions)
+            else:
+                if not tags:
+                    problems.append("an image without a tag was skipped")
+                    continue
+                result = self.project.add_stored_prediction(pid, tags=tags)
+            if result.ok:
+                added += 1
+            else:
+                problems.append(f"{result.source}: {result.message or result.status}")
+        self.reload()
+        text = f"Added {added} image{'s' if added != 1 else ''} to the training images"
+        if problems:
+            text += " (" + "; ".join(problems[:3]) + ")"
+        self.say(text, "success" if added else "error")
+        return added
+
+    def delete(self, ids: list[str]) -> int:
+        """Delete stored predictions (their images are not training images)."""
+        if not ids:
+            raise ValueError("nothing to delete: choose stored predictions first")
+        n = self.project.delete_stored_predictions(ids)
+        self.reload()
+        self.say(f"Deleted {n} stored prediction{'s' if n != 1 else ''}", "success")
+        return n
+
+    def confirm(self, items: list[LabelItem]) -> int:
+        """Smart labeler: tag untagged images (``items``: {id (image id), tags, regions})
+        with their confirmed tags or boxes. Returns how many were tagged."""
+        if not items:
+            raise ValueError("nothing to confirm: choose the tags of at least one image")
+        checked = [(item["id"], *self._labels(item)) for item in items]
+        done: set[str] = set()
+        skipped = 0
+        for image_id, tags, regions in checked:
+            if self.kind == "detection":
+                self.project.set_regions(image_id, regions, create_tags=False)
+            elif tags:
+                self.project.tag_images([image_id], tags, create_tags=False)
+            else:
+                skipped += 1
+                continue
+            done.add(image_id)
+        if self._suggestions is not None:
+            self._suggestions = [s for s in self._suggestions if s.image_id not in done]
+        self.reload()
+        text = f"Tagged {len(done)} image{'s' if len(done) != 1 else ''}"
+        if skipped:
+            text += f"; {skipped} without a tag left as they were"
+        self.say(text + ". Train again to learn from them.", "success" if done else "error")
+        return len(done)
+
+    # -- handlers ------------------------------------------------------------------------------
+    def _on_add(self, msg: AddPredictionsMsg, _buffers: list[bytes]) -> None:
+        self.add(msg["items"])
+
+    def _on_delete(self, msg: DeletePredictionsMsg, _buffers: list[bytes]) -> None:
+        self.delete(msg["ids"])
+
+    def _on_confirm(self, msg: ConfirmSuggestionsMsg, _buffers: list[bytes]) -> None:
+        self.confirm(msg["items"])
+
+    def _on_refresh(self, _msg: RefreshMsg, _buffers: list[bytes]) -> None:
+        self.refresh()

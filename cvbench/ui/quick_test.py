@@ -1,0 +1,207 @@
+"""``QuickTest``: try an iteration on one image from a file, a URL or the webcam.
+
+    from cvbench.ui import QuickTest
+    qt = QuickTest(project)              # the newest published iteration, else the newest
+    qt.test("photo.jpg")                 # what the browser does on upload, URL or capture
+    qt.visible_predictions               # those at or above the threshold
+
+The image is predicted with ``iteration.predict`` (and, with ``store=True``, kept for the
+Predictions tab as Custom Vision does); the browser shows it with its boxes (detection) and
+a table of the predictions at or above the probability threshold, which it filters live as
+the threshold slider moves.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import traitlets as t
+from PIL import Image
+
+from ..errors import CvbenchError
+from ..predict import read_image
+from ._app import app_css, app_esm
+from ._app_messages import CaptureMsg, QuickFileMsg, QuickUrlMsg
+from ._base import ProjectWidget, check_dict_list
+from ._images import data_url
+from ._iterations import default_iteration_id, iteration_options
+from ._messages import RefreshMsg
+
+__all__ = ["QuickTest"]
+
+#: Longest side of the picture sent back to the browser, in pixels.
+PREVIEW_SIDE = 900
+
+
+class QuickTest(ProjectWidget):
+    """Predict one image (upload, URL or webcam) and show the predictions on it."""
+
+    _esm = app_esm("quick_test.js")
+    _css = app_css("quick_test.css")
+    _handlers = {
+        "file": (QuickFileMsg, "_on_file"),
+        "url": (QuickUrlMsg, "_on_url"),
+        "capture": (CaptureMsg, "_on_capture"),
+        "refresh": (RefreshMsg, "_on_refresh"),
+    }
+
+    iterations = t.List(
+        t.Dict(), help="The iterations to pick from, newest first: {id, name, label, mode, "
+        "domain, published_name, created} (read-only)."
+    ).tag(sync=True)
+    iteration = t.Unicode(
+        "", help="Id of the iteration that predicts ('' when the project has none)."
+    ).tag(sync=True)
+    threshold = t.Float(0.5, help="Probability threshold: predictions below it are hidden.").tag(
+        sync=True)
+    store = t.Bool(
+        True, help="Keep tested images and their predictions for the Predictions tab."
+    ).tag(sync=True)
+    busy = t.Bool(False, help="True while an image is being predicted (read-only).").tag(sync=True)
+    image = t.Dict(
+        help="The image tested: {name, width, height, src (JPEG data URL, at most "
+        f"{PREVIEW_SIDE} px), iteration (name), stored (bool)}}; {{}} before any (read-only)."
+    ).tag(sync=True)
+    predictions = t.List(
+        t.Dict(),
+        help="Every prediction of the image, most probable first: {tag (id), name, "
+        "probability, box ({left, top, width, height} normalized, or null)} (read-only).",
+    ).tag(sync=True)
+
+    def __init__(self, project, *, iteration: Any = None, threshold: float = 0.5,
+                 store: bool = True) -> None:
+        super().__init__(project)
+        self.threshold = threshold
+        self.store = store
+        self.refresh(iteration=iteration)
+
+    # -- validators --------------------------------------------------------------------------
+    @t.validate("threshold")
+    def _valid_threshold(self, proposal: t.Bunch) -> float:
+        value = proposal["value"]
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise t.TraitError(f"threshold={value!r} should be between 0 and 1")
+        return value
+
+    @t.validate("iteration")
+    def _valid_iteration(self, proposal: t.Bunch) -> str:
+        value = proposal["value"]
+        if value and value not in [o["id"] for o in self.iterations]:
+            raise t.TraitError(
+                f"iteration={value!r} is not an iteration id of this project; it has "
+                f"{[o['name'] for o in self.iterations]}"
+            )
+        return value
+
+    @t.validate("iterations")
+    def _valid_iterations(self, proposal: t.Bunch) -> list[dict]:
+        return check_dict_list(proposal["value"], ("id", "name", "label"), "iterations")
+
+    @t.validate("predictions")
+    def _valid_predictions(self, proposal: t.Bunch) -> list[dict]:
+        return check_dict_list(proposal["value"], ("tag", "name", "probability", "box"),
+                               "predictions")
+
+    # -- reading -----------------------------------------------------------------------------
+    @property
+    def visible_predictions(self) -> list[dict[str, Any]]:
+        """The predictions at or above the threshold (what the browser shows)."""
+        return [p for p in self.predictions if p["probability"] >= self.threshold]
+
+    def refresh(self, iteration: Any = None) -> None:
+        """Read the iterations again; use ``iteration`` (id, name or published name), else
+        keep the one chosen, else the newest published one, else the newest."""
+        options = iteration_options(self.project)
+        ids = [o["id"] for o in options]
+        if iteration is not None:
+            chosen = self.project.iteration(iteration).id
+        elif self.iteration in ids:
+            chosen = self.iteration
+        else:
+            chosen = default_iteration_id(options)
+        with self.hold_sync():
+            self.refresh_tags()
+            self.iterations = options
+            self.iteration = chosen
+
+    # -- testing -------------------------------------------------------------------------------
+    def test(self, source: Any, *, name: str | None = None) -> Any:
+        """Predict ``source`` (a path, an http(s) URL, bytes or a PIL image) with the chosen
+        iteration and show it. Returns the :class:`~cvbench.predict.PredictionResult`."""
+        if not self.iteration:
+            raise ValueError("this project has no iteration yet; train one first (Train tab)")
+        iteration = self.project.iteration(self.iteration)
+        self.busy = True
+        try:
+            read = read_image(self.project, source)
+            result = iteration.predict(read.data, store=self.store)
+        finally:
+            self.busy = False
+        label = name or read.name or (source if isinstance(source, str) else "image")
+        preview = read.image
+        if max(preview.size) > PREVIEW_SIDE:
+            preview = preview.copy()
+            preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        preview.convert("RGB").save(buf, "JPEG", quality=88)
+        with self.hold_sync():
+            self.image = {
+                "name": str(label),
+                "width": read.width,
+                "height": read.height,
+                "src": data_url(buf.getvalue()),
+                "iteration": iteration.name,
+                "stored": bool(self.store),
+            }
+            self.predictions = [
+                {
+                    "tag": p.tag_id,
+                    "name": p.tag_name,
+                    "probability": float(p.probability),
+                    "box": None if p.bounding_box is None else {
+                        "left": p.bounding_box.left, "top": p.bounding_box.top,
+                        "width": p.bounding_box.width, "height": p.bounding_box.height,
+                    },
+                }
+                for p in result
+            ]
+        shown = len(self.visible_predictions)
+        self.say(
+            f"{iteration.name}: {shown} prediction{'s' if shown != 1 else ''} at or above "
+            f"{self.threshold:.0%}" + (" \u00b7 saved to Predictions" if self.store else ""),
+            "success",
+        )
+        return result
+
+    # -- handlers ------------------------------------------------------------------------------
+    def _one_buffer(self, buffers: list[bytes], what: str) -> bytes:
+        if len(buffers) != 1:
+            raise ValueError(f"the {what} came with {len(buffers)} buffers, not 1")
+        return buffers[0]
+
+    def _on_file(self, msg: QuickFileMsg, buffers: list[bytes]) -> None:
+        self._test_reporting(self._one_buffer(buffers, f"file {msg['name']!r}"), msg["name"])
+
+    def _on_url(self, msg: QuickUrlMsg, _buffers: list[bytes]) -> None:
+        url = msg["url"].strip()
+        if not url.lower().startswith(("http://", "https://")):
+            raise ValueError(f"{url!r} is not an http(s) URL; paste an address such as "
+                             "https://example.com/photo.jpg")
+        self._test_reporting(url, url.rsplit("/", 1)[-1].split("?", 1)[0] or url)
+
+    def _on_capture(self, _msg: CaptureMsg, buffers: list[bytes]) -> None:
+        self._test_reporting(self._one_buffer(buffers, "webcam picture"), "webcam picture")
+
+    def _test_reporting(self, source: Any, name: str) -> None:
+        try:
+            self.test(source, name=name)
+        except CvbenchError as exc:  # an unreadable image, a download that failed, …
+            with self.hold_sync():
+                self.image = {}
+                self.predictions = []
+            raise CvbenchError(f"{name}: {exc}") from None
+
+    def _on_refresh(self, _msg: RefreshMsg, _buffers: list[bytes]) -> None:
+        self.refresh()

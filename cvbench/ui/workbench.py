@@ -1,0 +1,420 @@
+"""``Workbench``: every cvbench widget in one app, the page ``cvbench app`` shows in Voila.
+
+    from cvbench.ui import Workbench
+    Workbench(project)                       # opens on the Images tab
+    Workbench(project, tab="performance")
+
+A header with the project's name, kind, domain and counts, and tabs: Images (upload and
+gallery), Tag (tagger, or box editor for detection), Train, Performance, Predictions,
+Quick test and Export. A tab's widget is built the first time it is shown and read again
+from the project each time it is shown again, so every tab reflects what the others did.
+
+``ExportPanel`` (the Export tab) exports an iteration to ONNX, TorchScript or a fastai
+learner in a folder the person names, in the background, and shows the files and the
+parity check of the export (ONNX and TorchScript are checked against the in-app numbers).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import traitlets as t
+
+from ..errors import CvbenchError
+from ..export import FORMATS as EXPORT_FORMATS
+from ..project import Project
+from ._app import app_css, app_esm
+from ._app_messages import ExportMsg
+from ._base import ProjectWidget, check_dict_list
+from ._iterations import default_iteration_id, iteration_options
+from ._messages import RefreshMsg
+
+__all__ = ["Workbench", "WorkbenchHeader", "ExportPanel", "TABS"]
+
+#: The workbench's tabs: key -> label, in order.
+TABS: dict[str, str] = {
+    "images": "Images",
+    "tag": "Tag",
+    "train": "Train",
+    "performance": "Performance",
+    "predictions": "Predictions",
+    "quick_test": "Quick test",
+    "export": "Export",
+}
+
+class WorkbenchHeader(ProjectWidget):
+    """The workbench's header: the project's name, kind and counts, and the tabs."""
+
+    _esm = app_esm("workbench.js")
+    _css = app_css("workbench.css")
+    _handlers = {"refresh": (RefreshMsg, "_on_refresh")}
+
+    tab = t.Unicode("images", help=f"The tab shown: one of {list(TABS)}.").tag(sync=True)
+    tabs = t.List(t.Dict(), help="The tabs: {key, label} (read-only).").tag(sync=True)
+    info = t.Dict(
+        help="The project: {name, kind, domain, path, images, untagged, tags, iterations, "
+        "published} (read-only)."
+    ).tag(sync=True)
+
+    def __init__(self, project: Project, *, tab: str = "images") -> None:
+        super().__init__(project)
+        self.tabs = [{"key": k, "label": v} for k, v in TABS.items()]
+        self.tab = tab
+        self.refresh()
+
+    @t.validate("tab")
+    def _valid_tab(self, proposal: t.Bunch) -> str:
+        if proposal["value"] not in TABS:
+            raise t.TraitError(f"tab={proposal['value']!r} should be one of {list(TABS)}")
+        return proposal["value"]
+
+    @t.validate("tabs")
+    def _valid_tabs(self, proposal: t.Bunch) -> list[dict]:
+        return check_dict_list(proposal["value"], ("key", "label"), "tabs")
+
+    def refresh(self) -> None:
+        """Read the project's counts again."""
+        p = self.project
+        iterations = p.iterations
+        published = [it.published_name for it in iterations if it.published_name]
+        with self.hold_sync():
+            self.refresh_tags()
+            self.info = {
+                "name": p.name,
+                "kind": p.kind,
+                "domain": p.domain,
+                "path": str(p.path),
+                "images": p.count_images(),
+                "untagged": p.count_images(untagged=True),
+                "tags": len(self.tags),
+                "iterations": len(iterations),
+                "published": published,
+            }
+
+    def _on_refresh(self, _msg: RefreshMsg, _buffers: list[bytes]) -> None:
+        self.refresh()
+
+
+class ExportPanel(ProjectWidget):
+    """Export an iteration into a folder, in the background, and show the parity check."""
+
+    _esm = app_esm("export_panel.js")
+    _css = app_css("export_panel.css")
+    _handlers = {
+        "export": (ExportMsg, "_on_export"),
+        "refresh": (RefreshMsg, "_on_refresh"),
+    }
+
+    iterations = t.List(
+        t.Dict(), help="The iterations, newest first: {id, name, label, …} (read-only)."
+    ).tag(sync=True)
+    iteration = t.Unicode("", help="Id of the iteration to export.").tag(sync=True)
+    formats = t.List(
+        t.Dict(), help="The export formats: {name, text} (read-only)."
+    ).tag(sync=True)
+    format = t.Unicode("onnx", help=f"The format: one of {list(EXPORT_FORMATS)}.").tag(sync=True)
+    folder = t.Unicode(
+        "", help="The folder to export into (created if missing); relative paths are taken "
+        "from the working folder of the kernel."
+    ).tag(sync=True)
+    busy = t.Bool(False, help="True while an export runs (read-only).").tag(sync=True)
+    result = t.Dict(
+        help="The last export: {status: 'done'|'failed', text, iteration, format, folder, "
+        "files ([{name, size}]), report (what the export returned, as JSON)}; {} before any "
+        "(read-only)."
+    ).tag(sync=True)
+
+    def __init__(self, project: Project, *, folder: str | os.PathLike | None = None) -> None:
+        super().__init__(project)
+        self._thread: threading.Thread | None = None
+        self.formats = [{"name": k, "text": f.description} for k, f in EXPORT_FORMATS.items()]
+        self.folder = str(folder) if folder is not None else str(project.path / "exports")
+        self.refresh()
+
+    @t.validate("format")
+    def _valid_format(self, proposal: t.Bunch) -> str:
+        if proposal["value"] not in EXPORT_FORMATS:
+            raise t.TraitError(
+                f"format={proposal['value']!r} should be one of {list(EXPORT_FORMATS)}"
+            )
+        return proposal["value"]
+
+    @t.validate("iteration")
+    def _valid_iteration(self, proposal: t.Bunch) -> str:
+        value = proposal["value"]
+        if value and value not in [o["id"] for o in self.iterations]:
+            raise t.TraitError(
+                f"iteration={value!r} is not an iteration id of this project; it has "
+                f"{[o['name'] for o in self.iterations]}"
+            )
+        return value
+
+    @t.validate("iterations")
+    def _valid_iterations(self, proposal: t.Bunch) -> list[dict]:
+        return check_dict_list(proposal["value"], ("id", "name", "label"), "iterations")
+
+    def refresh(self) -> None:
+        """Read the iterations again."""
+        options = iteration_options(self.project)
+        ids = [o["id"] for o in options]
+        with self.hold_sync():
+            self.iterations = options
+            if self.iteration not in ids:
+                self.iteration = default_iteration_id(options)
+
+    def export(self, iteration: Any = None, format: str | None = None,
+               folder: str | os.PathLike | None = None, *, wait: bool = False
+               ) -> threading.Thread:
+        """Export in a background thread (``wait=True``: return when it has ended)."""
+        if self.busy:
+            raise ValueError("an export is running; wait for it to end")
+        with self.hold_sync():
+            if iteration is not None:
+                self.iteration = self.project.iteration(iteration).id
+            if format is not None:
+                self.format = format
+            if folder is not None:
+                self.folder = str(folder)
+        if not self.iteration:
+            raise ValueError("this project has no iteration to export; train one first")
+        if not self.folder.strip():
+            raise ValueError("name the folder to export into")
+        dest = Path(os.path.expanduser(self.folder.strip())).resolve()
+        self.busy = True
+        self._thread = threading.Thread(
+            target=self._run, args=(self.iteration, self.format, dest), daemon=True,
+            name="cvbench-export")
+        self._thread.start()
+        if wait:
+            self._thread.join()
+        return self._thread
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def _run(self, iteration_id: str, fmt: str, dest: Path) -> None:
+        it = self.project.iteration(iteration_id)
+        base = {"iteration": it.name, "format": fmt, "folder": str(dest)}
+        try:
+            exported = it.export(fmt, dest)
+        except (CvbenchError, ValueError, OSError, ImportError) as exc:
+            self._done({**base, "status": "failed", "files": [], "report": {},
+                        "text": f"The export failed: {exc}"})
+            return
+        except Exception as exc:  # a bug: show it rather than fail silently in a thread
+            self._done({**base, "status": "failed", "files": [], "report": {},
+                        "text": f"The export failed ({type(exc).__name__}): {exc}"})
+            return
+        report = _jsonable(exported.to_dict() if hasattr(exported, "to_dict") else {})
+        files = sorted(
+            ({"name": str(p.relative_to(dest)), "size": p.stat().st_size}
+             for p in dest.rglob("*") if p.is_file()),
+            key=lambda f: f["name"],
+        ) if dest.is_dir() else []
+        self._done({**base, "status": "done", "files": files, "report": report,
+                    "text": f"{it.name} exported as {fmt} to {dest}"})
+
+    def _done(self, result: dict[str, Any]) -> None:
+        with self.hold_sync():
+            self.result = result
+            self.busy = False
+        self.say(result["text"], "success" if result["status"] == "done" else "error")
+
+    def _on_export(self, msg: ExportMsg, _buffers: list[bytes]) -> None:
+        try:
+            with self.hold_sync():
+                self.iteration = msg["iteration"]
+                self.format = msg["format"]
+                self.folder = msg["folder"]
+        except t.TraitError as exc:
+            raise ValueError(str(exc)) from None
+        self.export()
+
+    def _on_refresh(self, _msg: RefreshMsg, _buffers: list[bytes]) -> None:
+        self.refresh()
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values: dicts, lists, str, finite numbers, bool, None; the rest as str."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return value if value == value and abs(value) != float("inf") else None
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return _jsonable(value.item())
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        pass
+    return str(value)
+
+
+class Workbench(widgets.VBox):
+    """cvbench in one app: images, tagging, training, performance, predictions, quick test
+    and export of one project, in tabs under a header."""
+
+    def __init__(self, project: Project, *, tab: str = "images") -> None:
+        if not isinstance(project, Project):
+            raise TypeError(
+                f"project={project!r} is not a cvbench Project; open one with "
+                "cvbench.open_project(path)"
+            )
+        self.project = project
+        self.header = WorkbenchHeader(project, tab=tab)
+        self._pages: dict[str, widgets.Widget] = {}
+        self._widgets: dict[str, Any] = {}
+        self._builders: dict[str, Callable[[], widgets.Widget]] = {
+            "images": self._build_images,
+            "tag": self._build_tag,
+            "train": self._build_train,
+            "performance": self._build_performance,
+            "predictions": self._build_predictions,
+            "quick_test": self._build_quick_test,
+            "export": self._build_export,
+        }
+        self._stack = widgets.Stack([_placeholder() for _ in TABS], selected_index=0)
+        self._stack.add_class("cvb-wb-stack")
+        super().__init__([self.header, self._stack])
+        self.add_class("cvb-workbench")
+        self.header.observe(self._tab_changed, "tab")
+        self.show(tab)
+
+    # -- tabs ----------------------------------------------------------------------------------
+    @property
+    def tab(self) -> str:
+        """The tab shown (one of ``TABS``)."""
+        return self.header.tab
+
+    def widget(self, key: str) -> Any:
+        """The main widget of tab ``key`` (built if needed): e.g. ``wb.widget("train")`` is
+        the :class:`TrainPanel`; ``"images"`` gives the Gallery (``widget("uploader")`` the
+        Uploader)."""
+        if key == "uploader":
+            self.page("images")
+            return self._widgets["uploader"]
+        self.page(key)
+        return self._widgets[key]
+
+    def page(self, key: str) -> widgets.Widget:
+        """The page of tab ``key``, built the first time it is asked for."""
+        if key not in TABS:
+            raise ValueError(f"tab {key!r} is not a tab of the workbench; tabs: {list(TABS)}")
+        if key not in self._pages:
+            page = self._builders[key]()
+            page.add_class("cvb-wb-page")
+            self._pages[key] = page
+            children = list(self._stack.children)
+            children[list(TABS).index(key)] = page
+            self._stack.children = children
+        return self._pages[key]
+
+    def show(self, key: str) -> None:
+        """Show tab ``key``, reading its widgets from the project again."""
+        if key not in TABS:
+            raise ValueError(f"tab {key!r} is not a tab of the workbench; tabs: {list(TABS)}")
+        fresh = key not in self._pages
+        self.page(key)
+        if not fresh:
+            self._reload(key)
+        self.header.tab = key
+        self._stack.selected_index = list(TABS).index(key)
+
+    def _tab_changed(self, change: t.Bunch) -> None:
+        if self._stack.selected_index != list(TABS).index(change["new"]):
+            self.show(change["new"])
+
+    def _reload(self, key: str) -> None:
+        w = self._widgets[key]
+        if key == "images":
+            w.reload()
+            self._widgets["uploader"].refresh_tags()
+        elif key == "tag":  # as the editor's own Refresh button does
+            w.handle_message({"type": "refresh"})
+        else:
+            w.refresh()
+        self.header.refresh()
+
+    # -- pages ---------------------------------------------------------------------------------
+    def _build_images(self) -> widgets.Widget:
+        from .gallery import Gallery
+        from .uploader import Uploader
+
+        uploader = Uploader(self.project)
+        gallery = Gallery(self.project)
+        uploader.observe(lambda _c: (gallery.reload(), self.header.refresh()), "results")
+        self._widgets["uploader"] = uploader
+        self._widgets["images"] = gallery
+        return widgets.VBox([uploader, gallery])
+
+    def _build_tag(self) -> widgets.Widget:
+        if self.project.kind == "detection":
+            from .box_editor import BoxEditor
+
+            editor: Any = BoxEditor(self.project)
+        else:
+            from .tagger import Tagger
+
+            editor = Tagger(self.project)
+        self._widgets["tag"] = editor
+        return widgets.VBox([editor])
+
+    def _build_train(self) -> widgets.Widget:
+        from .train_panel import TrainPanel
+
+        panel = TrainPanel(self.project)
+        panel.on_trained(lambda _it: self.header.refresh())
+        self._widgets["train"] = panel
+        return widgets.VBox([panel])
+
+    def _build_performance(self) -> widgets.Widget:
+        from .performance import Performance
+
+        perf = Performance(self.project)
+        if self.project.kind == "detection":
+            perf.on_open_image(self._open_in_editor)
+        self._widgets["performance"] = perf
+        return widgets.VBox([perf])
+
+    def _open_in_editor(self, image_id: str) -> None:
+        self.page("tag")
+        editor = self._widgets["tag"]
+        editor.show = "all"
+        editor.refresh(start=image_id)
+        self.header.tab = "tag"
+        self._stack.selected_index = list(TABS).index("tag")
+
+    def _build_predictions(self) -> widgets.Widget:
+        from .predictions import Predictions
+
+        pred = Predictions(self.project)
+        self._widgets["predictions"] = pred
+        return widgets.VBox([pred])
+
+    def _build_quick_test(self) -> widgets.Widget:
+        from .quick_test import QuickTest
+
+        qt = QuickTest(self.project)
+        self._widgets["quick_test"] = qt
+        return widgets.VBox([qt])
+
+    def _build_export(self) -> widgets.Widget:
+        panel = ExportPanel(self.project)
+        self._widgets["export"] = panel
+        return widgets.VBox([panel])
+
+
+def _placeholder() -> widgets.Widget:
+    return widgets.HTML("")

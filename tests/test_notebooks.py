@@ -1,0 +1,220 @@
+"""The teaching notebooks and the app notebooks: committed without outputs, written as
+lessons, and executed from top to bottom with nbclient on a real kernel.
+
+The kernel is the ``python3`` kernelspec of the Python that runs the tests (the virtualenv's
+own, installed by ``scripts/setup.sh``), so the notebooks import this cvbench. Each notebook
+runs in a temporary folder (its projects go there) with ``CVBENCH_FAST=1``; a notebook that
+takes long is marked slow, so that the default run stays short (see ``TIMINGS``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import cvbench
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+#: Executed copies of the notebooks (with outputs) land here, to read after a run.
+EXECUTED = ROOT / "test-artifacts" / "notebooks"
+APPS = ROOT / "cvbench" / "apps"
+
+#: Each teaching notebook, and whether its execution is slow (measured on a busy 2-core CPU
+#: with CVBENCH_FAST=1; the figures are in benchmarks/bench_app.py's output).
+TEACHING: dict[str, bool] = {
+    "01_quickstart_classifier.ipynb": False,
+    "02_object_detector.ipynb": True,
+    "03_evaluate_and_improve.ipynb": True,
+    "04_export_and_deploy.ipynb": True,
+}
+APP_NOTEBOOKS = ("workbench.ipynb", "quicktest.ipynb")
+CELL_TIMEOUT = 900
+
+
+def _all_notebooks() -> list[Path]:
+    return sorted(NOTEBOOKS.rglob("*.ipynb")) + sorted(APPS.glob("*.ipynb"))
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+# --------------------------------------------------------------------------- static checks
+
+
+def test_the_teaching_notebooks_are_all_there():
+    found = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    assert found == sorted(TEACHING), (
+        f"notebooks/ holds {found}; TEACHING in this file lists {sorted(TEACHING)}: keep them "
+        "in step (and mark a new notebook slow or not)"
+    )
+    for name in APP_NOTEBOOKS:
+        assert (APPS / name).is_file(), f"cvbench/apps/{name} is missing"
+
+
+@pytest.mark.parametrize("path", _all_notebooks(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_is_committed_without_outputs(path):
+    nb = _read(path)
+    nbformat.validate(nb)
+    dirty = [
+        i for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count"))
+    ]
+    assert not dirty, (
+        f"{path.relative_to(ROOT)}: cells {dirty} keep outputs or execution counts; clear "
+        f"them before committing: jupyter nbconvert --clear-output --inplace {path.relative_to(ROOT)}"
+    )
+    assert "widgets" not in nb.metadata, (
+        f"{path.relative_to(ROOT)} keeps widget state in its metadata; save it without "
+        "(JupyterLab: Settings > Save Widget State Automatically, off)"
+    )
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+
+
+@pytest.mark.parametrize("name", sorted(TEACHING))
+def test_teaching_notebook_is_a_lesson(name):
+    """Learning goals at the top, exercises at the end, and no library code inside."""
+    nb = _read(NOTEBOOKS / name)
+    first, last = nb.cells[0], nb.cells[-1]
+    assert first.cell_type == "markdown" and "Learning goals" in first.source
+    assert last.cell_type == "markdown" and "## Exercises" in last.source
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert not re.search(r"^\s*(def|class)\s", code, re.M), (
+        f"{name} defines functions or classes: library code belongs in cvbench, the notebook "
+        "uses it"
+    )
+    assert "import *" not in code
+
+
+def test_app_notebooks_are_one_call_each():
+    for name, call in (("workbench.ipynb", "workbench_page()"),
+                       ("quicktest.ipynb", "quicktest_page()")):
+        code = [c.source for c in _read(APPS / name).cells if c.cell_type == "code"]
+        assert len(code) == 1 and code[0].rstrip().endswith(call), (name, code)
+
+
+def test_notebooks_apps_readme_points_to_the_shipped_apps():
+    readme = (NOTEBOOKS / "apps" / "README.md").read_text()
+    assert "cvbench/apps/" in readme and "cvbench app" in readme
+
+
+def test_voila_config_of_the_apps():
+    config = json.loads((APPS / "voila.json").read_text())
+    assert config["Voila"]["tornado_settings"]["websocket_max_message_size"] >= 100 * 2**20
+    assert config["VoilaConfiguration"]["show_tracebacks"] is False
+    cull = config["MappingKernelManager"]
+    assert cull["cull_idle_timeout"] > 0 and cull["cull_interval"] > 0
+    assert cull["cull_connected"] is True and cull["cull_busy"] is False
+
+
+# --------------------------------------------------------------------------- execution
+
+
+def run_notebook(path: Path, workdir: Path, *, fast: bool = True) -> tuple[nbformat.NotebookNode, float]:
+    """Execute ``path`` in ``workdir`` with the ``python3`` kernel of this Python; return the
+    executed notebook and the seconds it took."""
+    from nbclient import NotebookClient
+
+    nb = _read(path)
+    env_before = os.environ.get("CVBENCH_FAST")
+    os.environ["CVBENCH_FAST"] = "1" if fast else "0"
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    try:
+        client = NotebookClient(
+            nb, kernel_name="python3", timeout=CELL_TIMEOUT, allow_errors=False,
+            resources={"metadata": {"path": str(workdir)}},
+        )
+        start = time.perf_counter()
+        try:
+            client.execute()
+        finally:
+            EXECUTED.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, EXECUTED / path.name)
+        return nb, time.perf_counter() - start
+    finally:
+        if env_before is None:
+            os.environ.pop("CVBENCH_FAST", None)
+        else:
+            os.environ["CVBENCH_FAST"] = env_before
+
+
+def _check_outputs(nb: nbformat.NotebookNode) -> None:
+    """No cell printed a traceback or a widget error."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                pytest.fail(f"cell failed: {out.get('ename')}: {out.get('evalue')}")
+            text = out.get("text", "")
+            assert "Traceback (most recent call last)" not in text, text
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=[pytest.mark.slow] if slow else []) for n, slow in TEACHING.items()],
+)
+def test_notebook_runs(name, tmp_path):
+    nb, seconds = run_notebook(NOTEBOOKS / name, tmp_path)
+    _check_outputs(nb)
+    print(f"{name}: {seconds:.0f} s")
+    check = AFTER_RUN.get(name)
+    if check is not None:
+        check(tmp_path)
+
+
+def _after_01(workdir: Path) -> None:
+    with cvbench.open_project(workdir / "projects" / "01-digits") as project:
+        assert project.count_images(untagged=True) == 0
+        (iteration,) = project.iterations
+        assert iteration.performance().map > 0.5
+
+
+def _after_02(workdir: Path) -> None:
+    with cvbench.open_project(workdir / "projects" / "02-shapes") as project:
+        assert project.count_images(untagged=True) == 0
+        (iteration,) = project.iterations
+        assert iteration.kind == "detection"
+        loose, strict = iteration.performance(overlap=0.3), iteration.performance(overlap=0.9)
+        assert loose.map >= strict.map
+
+
+def _after_03(workdir: Path) -> None:
+    """The second iteration is measurably better, on the same validation images."""
+    with cvbench.open_project(workdir / "projects" / "03-digits") as project:
+        second, first = project.iterations
+        ids = [{v["image_id"] for v in it.validation_predictions()} for it in (first, second)]
+        assert ids[0] == ids[1] and len(ids[0]) == 60
+        assert project.count_images(untagged=True) == 0
+        assert project.stored_predictions() == []
+        p1, p2 = first.performance(), second.performance()
+        assert p2.map > p1.map + 0.05, (p1.map, p2.map)
+        assert p2.recall > p1.recall, (p1.recall, p2.recall)
+
+
+#: What each notebook must have left behind in its folder.
+AFTER_RUN = {
+    "01_quickstart_classifier.ipynb": _after_01,
+    "02_object_detector.ipynb": _after_02,
+    "03_evaluate_and_improve.ipynb": _after_03,
+}
+
+
+def test_the_kernel_is_this_python(tmp_path):
+    """The notebooks run on this virtualenv's interpreter (its python3 kernelspec)."""
+    probe = tmp_path / "probe.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import sys, cvbench; print(sys.executable); print(cvbench.__file__)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, probe)
+    done, _ = run_notebook(probe, tmp_path)
+    executable, package = done.cells[0].outputs[0]["text"].split()
+    assert Path(executable).resolve() == Path(sys.executable).resolve()
+    assert Path(package).resolve().parent == (ROOT / "cvbench").resolve()

@@ -1,0 +1,120 @@
+"""Performance, driven as its front end drives it: slider moves, clicks on wrong images."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+
+import pytest
+import traitlets
+from _ui_trained import trained_copy
+from PIL import Image
+
+from cvbench.ui import Performance
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return trained_copy(tmp_path_factory, "performance")
+
+
+def png_size(src: str) -> tuple[int, int]:
+    assert src.startswith("data:image/png;base64,")
+    return Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).size
+
+
+def test_numbers_follow_the_threshold_as_the_iteration_computes_them(project):
+    perf = Performance(project, plot_delay=60)  # figures wait; the numbers do not
+    it = project.iteration()
+    assert perf.iteration == it.id and [o["id"] for o in perf.iterations] == [it.id]
+    for threshold in (0.5, 0.2, 0.9, 0.0, 1.0):
+        perf.set_state({"threshold": threshold})
+        want = it.performance(threshold)
+        m = perf.metrics
+        assert m["threshold"] == threshold
+        assert m["precision"] == pytest.approx(want.precision)
+        assert m["recall"] == pytest.approx(want.recall)
+        assert m["map"] == pytest.approx(want.average_precision)
+        table = {r["tag"]: r for r in m["per_tag"]}
+        for row in want.per_tag.to_dict("records"):
+            assert table[row["tag"]]["n_correct"] == row["n_correct"]
+            assert table[row["tag"]]["recall"] == pytest.approx(row["recall"], nan_ok=True)
+    suggested = it.performance().suggested_thresholds()
+    assert m["suggested"] == pytest.approx(suggested.overall)
+    assert {r["tag"]: r["suggested"] for r in m["per_tag"]} == pytest.approx(suggested.per_tag)
+    with pytest.raises(traitlets.TraitError, match="between 0 and 1"):
+        perf.threshold = 1.5
+    with pytest.raises(traitlets.TraitError, match="not an iteration id"):
+        perf.iteration = "nope"
+
+
+def test_a_slider_move_costs_well_under_the_frame_budget(project):
+    perf = Performance(project, plot_delay=60)
+    moves = [i / 200 for i in range(201)]
+    start = time.perf_counter()
+    for v in moves:
+        perf.set_state({"threshold": v})
+    per_move = (time.perf_counter() - start) / len(moves)
+    assert per_move < 0.030, f"{1000 * per_move:.1f} ms per move"
+    assert perf.metrics["threshold"] == 1.0
+
+
+def test_figures_and_mistakes_follow_the_threshold_after_the_slider_stops(project):
+    perf = Performance(project, plot_delay=60)
+    pr = perf.pr_plot
+    assert png_size(pr["src"]) == (560, 420)
+    x0, y0, x1, y1 = pr["axes"]
+    assert 0 < x0 < x1 < 1 and 0 < y0 < y1 < 1
+    assert set(pr["colors"]) == {r["tag"] for r in perf.metrics["per_tag"] if r["n_true"]}
+    first_cm = perf.cm_plot
+    assert png_size(first_cm)[0] > 300
+    assert perf.plotted == {"threshold": 0.5, "overlap": 0.5}
+    perf.set_state({"threshold": 0.1})
+    perf.set_state({"threshold": 0.12})
+    assert perf.cm_plot == first_cm and perf.plotted["threshold"] == 0.5  # not yet
+    perf.flush()  # what the timer does when the slider has stopped
+    assert perf.plotted["threshold"] == 0.12 and perf.cm_plot != first_cm
+    assert perf.pr_plot is pr  # the curves do not depend on the threshold
+    want = perf.evaluation.mistakes(0.12, top=perf.max_mistakes)
+    assert [m["image_id"] for m in perf.mistakes] == list(want["image_id"])
+    quick = Performance(project, plot_delay=0.05)
+    quick.set_state({"threshold": 0.3})
+    deadline = time.monotonic() + 30
+    while quick.plotted.get("threshold") != 0.3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert quick.plotted["threshold"] == 0.3
+
+
+def test_clicking_a_wrong_image_retags_it(project):
+    perf = Performance(project, plot_delay=60)
+    wrong = perf.mistakes[0]
+    assert wrong["src"].startswith("data:image/jpeg;base64,") and wrong["detail"]
+    tags = {t["name"]: t["id"] for t in perf.tags}
+    true_id = wrong["true_tags"][0]
+    other = next(i for i in tags.values() if i != true_id)
+    perf.handle_message({"type": "retag", "image_id": wrong["image_id"], "tags": [other]})
+    assert project.image(wrong["image_id"]).tag_ids == (other,)
+    shown = next(m for m in perf.mistakes if m["image_id"] == wrong["image_id"])
+    assert shown["current_tags"] == [other] and shown["true_tags"] == [true_id]
+    assert perf.notice["level"] == "success"
+    perf.handle_message({"type": "retag", "image_id": wrong["image_id"], "tags": [true_id, other]})
+    assert perf.notice["level"] == "error" and "one tag" in perf.notice["text"]
+    perf.retag(wrong["image_id"], [true_id])  # put it back
+    assert project.image(wrong["image_id"]).tag_ids == (true_id,)
+
+
+def test_open_image_goes_to_the_registered_editor(project):
+    perf = Performance(project, plot_delay=60)
+    perf.handle_message({"type": "open_image", "image_id": "x"})
+    assert perf.notice["level"] == "error" and "BoxEditor" in perf.notice["text"]
+    opened: list[str] = []
+    perf.on_open_image(opened.append)
+    perf.handle_message({"type": "open_image", "image_id": perf.mistakes[0]["image_id"]})
+    assert opened == [perf.mistakes[0]["image_id"]]
+
+
+def test_a_project_without_iterations_shows_nothing_to_evaluate(make_project):
+    perf = Performance(make_project(n=2))
+    assert perf.iteration == "" and perf.metrics == {} and perf.mistakes == []
+    assert perf.pr_plot == {} and perf.cm_plot == ""

@@ -1,0 +1,120 @@
+"""TrainPanel, driven as its front end drives it: messages and trait changes."""
+
+from __future__ import annotations
+
+import pytest
+import traitlets
+from _ui_trained import trained_copy
+
+from cvbench.domains import domain_names
+from cvbench.ui import TrainPanel
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return trained_copy(tmp_path_factory, "train-panel")
+
+
+def test_choices_are_validated_and_the_domains_serve_the_kind(project):
+    panel = TrainPanel(project)
+    assert [d["name"] for d in panel.domains] == domain_names(project.kind)
+    assert panel.domain == project.domain and panel.mode == "quick" and panel.state == "idle"
+    with pytest.raises(traitlets.TraitError, match="should be one of"):
+        panel.mode = "slow"
+    with pytest.raises(traitlets.TraitError, match="budget_minutes"):
+        panel.budget_minutes = 0
+    with pytest.raises(traitlets.TraitError, match="choose one of"):
+        panel.domain = "no such domain"
+    row = panel.iterations[0]
+    assert row["name"] == "Iteration 1" and row["mode"] == "quick"
+    perf = project.iteration().performance(0.5)
+    assert row["precision"] == pytest.approx(perf.precision)
+    assert row["recall"] == pytest.approx(perf.recall)
+    assert row["map"] == pytest.approx(perf.average_precision)
+    assert panel.readiness["tagged"] == 80 and panel.readiness["warnings"] == []
+
+
+def test_a_train_message_trains_in_the_background_and_lists_the_new_iteration(project):
+    panel = TrainPanel(project)
+    seen: list[dict] = []
+    panel.observe(lambda change: seen.append(change["new"]), "progress")
+    done: list = []
+    panel.on_trained(done.append)
+    before = len(project.iterations)
+    panel.handle_message({"type": "train", "mode": "quick", "budget_minutes": 3.0,
+                          "domain": project.domain})
+    assert panel.state == "training" and panel.running  # the kernel is free meanwhile
+    assert panel.wait(timeout=300)
+    assert panel.state == "idle" and panel.last_run["status"] == "done", panel.last_run
+    assert len(project.iterations) == before + 1
+    new = project.iteration()
+    assert panel.last_run["iteration"] == new.id and done == [new]
+    assert panel.iterations[0]["id"] == new.id and panel.iterations[0]["precision"] is not None
+    stages = {p["stage"] for p in seen}
+    assert {"prepare", "done"} <= stages
+    assert panel.progress["fraction"] == 1.0
+    assert panel.notice["level"] == "success"
+    with pytest.raises(ValueError, match="no training is running"):
+        panel.cancel()
+
+
+def test_cancel_stops_the_run_and_keeps_nothing(project):
+    panel = TrainPanel(project)
+    before = [it.id for it in project.iterations]
+    folders = set((project.path / "iterations").iterdir())
+
+    def cancel_on_first_event(change):
+        if panel.state == "training":
+            panel.handle_message({"type": "cancel"})
+
+    panel.observe(cancel_on_first_event, "progress")
+    panel.train()
+    assert panel.wait(timeout=300)
+    assert panel.last_run["status"] == "cancelled", panel.last_run
+    assert "nothing was kept" in panel.last_run["text"]
+    assert [it.id for it in project.iterations] == before
+    assert set((project.path / "iterations").iterdir()) == folders
+    assert panel.state == "idle" and panel.progress["fraction"] == 0.0
+
+
+def test_a_project_that_cannot_train_gets_a_readable_message(make_project):
+    small = make_project(n=4)
+    ids = [img.id for img in small.images()]
+    small.tag_images(ids[:3], "cat")
+    small.tag_images(ids[3:], "dog")
+    panel = TrainPanel(small)
+    assert any("at least 5" in w for w in panel.readiness["warnings"])
+    panel.train(wait=True)
+    assert panel.last_run["status"] == "failed"
+    assert panel.last_run["text"].startswith("Training could not run: ")
+    assert "Traceback" not in panel.last_run["text"]
+    assert panel.notice["level"] == "error" and panel.error is None
+    assert small.iterations == [] and panel.iterations == []
+
+
+def test_publish_unpublish_and_delete_from_the_list(project):
+    panel = TrainPanel(project)
+    first = project.iterations[-1].id
+    panel.handle_message({"type": "publish", "id": first, "name": "production"})
+    assert project.iteration("production").id == first
+    row = next(r for r in panel.iterations if r["id"] == first)
+    assert row["published_name"] == "production"
+    panel.handle_message({"type": "delete_iteration", "id": first})  # published: refused
+    assert panel.notice["level"] == "error" and "unpublish it first" in panel.notice["text"]
+    assert project.iteration(first).exists
+    panel.handle_message({"type": "unpublish", "id": first})
+    assert project.iteration(first).published_name is None
+    n = len(project.iterations)
+    panel.handle_message({"type": "delete_iteration", "id": first})
+    assert len(project.iterations) == n - 1 and first not in [r["id"] for r in panel.iterations]
+    assert panel.notice["level"] == "success"
+
+
+def test_malformed_messages_become_notices(project):
+    panel = TrainPanel(project)
+    panel.handle_message({"type": "train", "mode": "quick"})
+    assert panel.notice["level"] == "error" and "missing field" in panel.notice["text"]
+    panel.handle_message({"type": "train", "mode": "fast", "budget_minutes": 1.0,
+                          "domain": project.domain})
+    assert panel.notice["level"] == "error" and "mode='fast'" in panel.notice["text"]
+    assert panel.state == "idle"

@@ -1,0 +1,92 @@
+// ExportPanel: export an iteration to ONNX, TorchScript or fastai into a folder, and show the
+// files and the parity check (cvbench/ui/workbench.py). The export runs in a Python thread.
+
+const CVB_FORMAT_NAMES = { onnx: "ONNX", torchscript: "TorchScript", fastai: "fastai" };
+
+function cvbKB(n) {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1e3))} KB`;
+}
+
+/** A JSON value as nested key/value rows (the export's report). */
+function cvbReport(value) {
+  if (value === null || value === undefined) return h("span", { class: "cvb-muted", text: "\u2014" });
+  if (Array.isArray(value)) {
+    if (value.every((v) => v === null || typeof v !== "object")) return h("span", { text: value.join(", ") });
+    return h("div", { class: "cvb-ex-list" }, value.map((v) => cvbReport(v)));
+  }
+  if (typeof value === "object") {
+    return h("table", { class: "cvb-table cvb-ex-report" }, h("tbody", null, Object.entries(value).map(([k, v]) =>
+      h("tr", null, h("th", { text: k.replace(/_/g, " ") }), h("td", null, cvbReport(v))))));
+  }
+  if (typeof value === "boolean") return h("span", { class: `cvb-badge ${value ? "is-ok" : "is-error"}`, text: value ? "yes" : "no" });
+  if (typeof value === "number") return h("span", { text: Number.isInteger(value) ? cvbFmt(value) : value.toPrecision(4) });
+  return h("span", { text: String(value) });
+}
+
+function render({ model, el }) {
+  const on = cvbListen(model);
+  const root = cvbRoot(el, "export");
+  const header = h("div", { class: "cvb-header" });
+  const form = h("div", { class: "cvb-ex-form" });
+  const result = h("div", { class: "cvb-ex-result" });
+  root.append(header, form, result, cvbNotice(model, on));
+
+  const folder = h("input", { class: "cvb-input cvb-ex-folder", "aria-label": "Folder to export into", spellcheck: "false" });
+  folder.value = model.get("folder");
+  folder.addEventListener("change", () => cvbSet(model, { folder: folder.value }));
+
+  function renderHeader() {
+    cvbFill(header,
+      h("div", { class: "cvb-title" }, "Export"),
+      h("span", { class: "cvb-subtle" }, "Run the model outside cvbench"),
+      h("div", { class: "cvb-spacer" }),
+      h("button", { class: "cvb-btn is-quiet", on: { click: () => model.send({ type: "refresh" }) } }, cvbIcon("refresh"), "Refresh"));
+  }
+
+  function renderForm() {
+    const its = model.get("iterations") || [];
+    const busy = model.get("busy");
+    if (!its.length) {
+      cvbFill(form, h("div", { class: "cvb-empty" }, h("div", { class: "cvb-empty-title", text: "No iteration to export" }), h("div", { text: "Train one in the Train tab first." })));
+      return;
+    }
+    if (document.activeElement !== folder) folder.value = model.get("folder");
+    folder.disabled = busy;
+    cvbFill(form,
+      h("label", { class: "cvb-ex-row" }, h("span", { class: "cvb-label" }, "Iteration"),
+        cvbSelect(its.map((o) => ({ value: o.id, label: o.label })), model.get("iteration"), (v) => cvbSet(model, { iteration: v }), { class: "cvb-select cvb-iterpick", disabled: busy })),
+      h("div", { class: "cvb-ex-row" }, h("span", { class: "cvb-label" }, "Format"),
+        h("div", { class: "cvb-ex-formats" }, (model.get("formats") || []).map((f) => h("label", { class: `cvb-ex-format${model.get("format") === f.name ? " is-active" : ""}`, dataset: { format: f.name } },
+          h("input", { type: "radio", name: "cvb-ex-format", checked: model.get("format") === f.name, disabled: busy, on: { change: () => cvbSet(model, { format: f.name }) } }),
+          h("span", null, h("b", { text: CVB_FORMAT_NAMES[f.name] || f.name }), h("div", { class: "cvb-subtle", text: f.text })))))),
+      h("label", { class: "cvb-ex-row" }, h("span", { class: "cvb-label" }, "Folder"), folder),
+      h("div", { class: "cvb-ex-row" }, h("span"),
+        h("button", { class: "cvb-btn is-primary", dataset: { action: "export" }, disabled: busy,
+          on: { click: () => model.send({ type: "export", iteration: model.get("iteration"), format: model.get("format"), folder: folder.value }) } },
+        busy ? "Exporting\u2026" : "Export"),
+        busy ? h("span", { class: "cvb-subtle" }, " Exporting and checking the export against the in-app predictions\u2026") : null));
+  }
+
+  function renderResult() {
+    const r = model.get("result") || {};
+    if (!r.status) { cvbFill(result); return; }
+    cvbFill(result,
+      h("div", { class: `cvb-ex-status is-${r.status}` }, h("b", { text: r.status === "done" ? "Exported" : "Export failed" }), h("span", { text: ` \u00b7 ${r.text}` })),
+      r.files && r.files.length
+        ? h("div", { class: "cvb-card" }, h("div", { class: "cvb-label" }, "Files"),
+          h("table", { class: "cvb-table" }, h("tbody", null, r.files.map((f) => h("tr", null, h("td", { class: "cvb-ex-file", text: f.name }), h("td", { class: "is-num cvb-subtle", text: cvbKB(f.size) }))))))
+        : null,
+      r.report && Object.keys(r.report).length
+        ? h("div", { class: "cvb-card" }, h("div", { class: "cvb-label" }, "Parity check and details"), cvbReport(r.report))
+        : null);
+  }
+
+  on("change:iterations change:iteration change:format change:formats change:busy change:folder", renderForm);
+  on("change:result", renderResult);
+  renderHeader();
+  renderForm();
+  renderResult();
+  return () => on.dispose();
+}
+
+export default { render };

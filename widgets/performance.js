@@ -1,0 +1,292 @@
+// Performance: iteration picker, probability (and overlap) threshold sliders that update the
+// numbers live, per-tag table, PR curves with live operating points, confusion matrix, and
+// the images it got wrong, clickable to retag (cvbench/ui/performance.py).
+//
+// The root element carries data-rtt-ms: the time from the last threshold move to the
+// numbers computed for it coming back, in milliseconds (what the slider feels like).
+
+function render({ model, el }) {
+  const on = cvbListen(model);
+  cvbTrackTags(model, on);
+  const root = cvbRoot(el, "performance");
+  const detection = () => model.get("kind") === "detection";
+  const multilabel = () => model.get("kind") === "multilabel";
+  const sent = []; // [threshold, overlap, time] of moves not yet answered
+  let openCard = null; // image id whose tag picker is open
+  let hoverTag = null;
+
+  const header = h("div", { class: "cvb-header" });
+  const controls = h("div", { class: "cvb-toolbar cvb-perf-controls" });
+  const tiles = h("div", { class: "cvb-tiles cvb-perf-tiles" });
+  const table = h("div", { class: "cvb-card cvb-perf-table" });
+  const pr = h("div", { class: "cvb-card cvb-perf-pr" });
+  const cm = h("div", { class: "cvb-card cvb-perf-cm" });
+  const wrong = h("div", { class: "cvb-perf-wrong" });
+  const body = h("div", { class: "cvb-perf-body" },
+    tiles, h("div", { class: "cvb-perf-grid" }, table, pr), cm, wrong);
+  root.append(header, controls, body, cvbNotice(model, on));
+
+  const tagIdByName = () => new Map((model.get("tags") || []).map((t) => [t.name, t.id]));
+
+  // -- header and sliders -----------------------------------------------------------------------
+  function renderHeader() {
+    const its = model.get("iterations") || [];
+    cvbFill(header,
+      h("div", { class: "cvb-title" }, "Performance"),
+      its.length
+        ? cvbSelect(its.map((o) => ({ value: o.id, label: o.label })), model.get("iteration"),
+          (v) => { root.classList.add("is-loading"); cvbSet(model, { iteration: v }); },
+          { "aria-label": "Iteration", class: "cvb-select cvb-iterpick" })
+        : null,
+      h("div", { class: "cvb-spacer" }),
+      h("button", { class: "cvb-btn is-quiet", title: "Read the iterations again", on: { click: () => model.send({ type: "refresh" }) } }, cvbIcon("refresh"), "Refresh"),
+    );
+  }
+
+  function slider(name, label, hint) {
+    const value = model.get(name);
+    const out = h("span", { class: "cvb-slider-value", text: cvbPct(value, 0) });
+    const input = h("input", {
+      type: "range", min: "0", max: "1", step: "0.01", value: String(value), "aria-label": label,
+      class: `cvb-range-${name}`,
+      on: {
+        input: (e) => {
+          const v = Number(e.target.value);
+          out.textContent = cvbPct(v, 0);
+          sent.push([name, v, performance.now()]);
+          if (sent.length > 200) sent.splice(0, sent.length - 200);
+          cvbSet(model, { [name]: v });
+        },
+      },
+    });
+    return h("label", { class: "cvb-slider", title: hint, dataset: { slider: name } },
+      h("span", { class: "cvb-label", text: label }), input, out);
+  }
+
+  const sliders = h("div", { class: "cvb-group cvb-perf-sliders" });
+  const controlInfo = h("div", { class: "cvb-group cvb-perf-info" });
+  controls.append(sliders, controlInfo);
+  function renderSliders() {
+    // built once per iteration: re-creating a range input while it is dragged would drop it
+    cvbFill(sliders,
+      slider("threshold", "Probability threshold", "Predictions at or above this probability count"),
+      detection() ? slider("overlap", "Overlap threshold", "A predicted box is correct when its IoU with a true box reaches this") : null);
+  }
+  function setSlider(name, v) {
+    sent.push([name, v, performance.now()]);
+    cvbSet(model, { [name]: v });
+  }
+  function renderControls() {
+    const m = model.get("metrics") || {};
+    if (!model.get("iteration")) { controls.style.display = "none"; return; }
+    controls.style.display = "";
+    const sug = m.suggested;
+    cvbFill(controlInfo,
+      sug !== null && sug !== undefined
+        ? h("button", { class: "cvb-btn is-quiet is-small cvb-suggested", title: "The threshold with the best F1 over all tags",
+          on: { click: () => setSlider("threshold", sug) } },
+        `Suggested threshold: ${cvbPct(sug, 0)}`)
+        : null,
+      h("span", { class: "cvb-muted cvb-perf-count" }, m.n_images !== undefined ? `${cvbPlural(m.n_images, "validation image")}` : ""),
+    );
+  }
+
+  // -- numbers ------------------------------------------------------------------------------------
+  function renderTiles() {
+    const m = model.get("metrics") || {};
+    if (!model.get("iteration")) {
+      cvbFill(tiles, h("div", { class: "cvb-empty", style: { width: "100%" } },
+        h("div", { class: "cvb-empty-title", text: "No iteration to evaluate yet" }),
+        h("div", { text: "Train one in the Train tab; its precision, recall and mAP show here." })));
+      return;
+    }
+    cvbFill(tiles,
+      cvbTile("Precision", cvbPct(m.precision), "Of the predictions at or above the threshold, the share that is correct", null),
+      cvbTile("Recall", cvbPct(m.recall), "Of the true tags, the share found at the threshold", null),
+      cvbTile(detection() ? `mAP@${cvbPct(m.overlap, 0)}` : "mAP", cvbPct(m.map), "Mean over tags of the area under the precision/recall curve (does not depend on the threshold)", null),
+      detection()
+        ? cvbTile("mAP@[.5:.95]", cvbPct(m.coco_map), "COCO's mean AP over overlaps 0.5 to 0.95", null)
+        : cvbTile("F1", cvbPct(m.f1), "Harmonic mean of precision and recall", null),
+    );
+    tiles.dataset.precision = m.precision === null || m.precision === undefined ? "" : String(m.precision);
+    tiles.dataset.recall = m.recall === null || m.recall === undefined ? "" : String(m.recall);
+  }
+
+  function renderTable() {
+    const m = model.get("metrics") || {};
+    const rows = m.per_tag || [];
+    if (!model.get("iteration")) { table.style.display = "none"; return; }
+    table.style.display = "";
+    const colors = (model.get("pr_plot") || {}).colors || {};
+    const ids = tagIdByName();
+    cvbFill(table,
+      h("div", { class: "cvb-card-title" }, "Performance per tag"),
+      h("div", { class: "cvb-table-wrap" },
+        h("table", { class: "cvb-table" },
+          h("thead", null, h("tr", null, h("th", null, "Tag"), h("th", { class: "is-num" }, "Precision"), h("th", { class: "is-num" }, "Recall"),
+            h("th", { class: "is-num" }, "AP"), h("th", { class: "is-num" }, detection() ? "Boxes" : "Images"), h("th", { class: "is-num", title: "The threshold with the best F1 for this tag" }, "Suggested"))),
+          h("tbody", null, rows.map((r) => h("tr", {
+            class: r.in_map ? "" : "is-out", dataset: { tag: r.tag },
+            on: { mouseenter: () => { hoverTag = r.tag; renderDots(); }, mouseleave: () => { hoverTag = null; renderDots(); } },
+          },
+          h("td", { class: "cvb-tagcell" },
+            h("span", { class: "cvb-dot", style: { background: colors[r.tag] || (ids.has(r.tag) ? cvbTagColor(ids.get(r.tag)) : "#c8c6c4") } }),
+            h("span", { class: "cvb-tagname", text: r.tag })),
+          h("td", { class: "is-num", text: cvbPct(r.precision) }),
+          h("td", { class: "is-num", text: cvbPct(r.recall) }),
+          h("td", { class: "is-num", text: cvbPct(r.ap) }),
+          h("td", { class: "is-num cvb-subtle", text: cvbFmt(r.n_true) }),
+          h("td", { class: "is-num" }, r.suggested === null || r.suggested === undefined ? h("span", { class: "cvb-muted", text: "\u2014" })
+            : h("button", { class: "cvb-linkbtn", title: "Use this threshold", on: { click: () => setSlider("threshold", r.suggested) } }, cvbPct(r.suggested, 0)))))))),
+    );
+  }
+
+  // -- PR curves with live operating points ------------------------------------------------
+  const prImg = h("img", { class: "cvb-perf-primg", alt: "Precision/recall curves per tag" });
+  const dots = h("div", { class: "cvb-perf-dots" });
+  const prFrame = h("div", { class: "cvb-perf-prframe" }, prImg, dots);
+  function renderPr() {
+    const p = model.get("pr_plot") || {};
+    if (!model.get("iteration")) { pr.style.display = "none"; return; }
+    pr.style.display = "";
+    if (p.src && prImg.getAttribute("src") !== p.src) prImg.src = p.src;
+    cvbFill(pr,
+      h("div", { class: "cvb-card-title" }, "Precision / recall", h("span", { class: "cvb-muted" }, " \u00b7 dots: the threshold")),
+      p.src ? prFrame : h("div", { class: "cvb-muted cvb-perf-wait", text: "Drawing\u2026" }));
+    renderDots();
+  }
+  function renderDots() {
+    const p = model.get("pr_plot") || {};
+    const m = model.get("metrics") || {};
+    if (!p.axes) { cvbFill(dots); return; }
+    const [x0, y0, x1, y1] = p.axes;
+    const [xa, xb] = p.xlim;
+    const [ya, yb] = p.ylim;
+    cvbFill(dots, (m.per_tag || []).filter((r) => r.recall !== null && p.colors && p.colors[r.tag]).map((r) => {
+      const fx = x0 + ((r.recall - xa) / (xb - xa)) * (x1 - x0);
+      const fy = 1 - (y0 + ((r.precision - ya) / (yb - ya)) * (y1 - y0));
+      return h("span", {
+        class: `cvb-opdot${hoverTag === r.tag ? " is-hover" : ""}${hoverTag && hoverTag !== r.tag ? " is-dim" : ""}`,
+        title: `${r.tag}: precision ${cvbPct(r.precision)}, recall ${cvbPct(r.recall)}`,
+        style: { left: `${(100 * fx).toFixed(2)}%`, top: `${(100 * fy).toFixed(2)}%`, background: p.colors[r.tag] },
+      });
+    }));
+  }
+
+  // -- confusion matrix ----------------------------------------------------------------------
+  const cmImg = h("img", { class: "cvb-perf-cmimg", alt: "Confusion matrix" });
+  function renderCm() {
+    const src = model.get("cm_plot");
+    if (detection() || !model.get("iteration")) { cm.style.display = "none"; return; }
+    cm.style.display = "";
+    if (src && cmImg.getAttribute("src") !== src) cmImg.src = src;
+    const at = (model.get("plotted") || {}).threshold;
+    cvbFill(cm,
+      h("div", { class: "cvb-card-title" }, "Confusion matrix", h("span", { class: "cvb-muted" }, at === undefined ? "" : ` \u00b7 at threshold ${cvbPct(at, 0)}`)),
+      src ? h("div", { class: "cvb-perf-cmframe" }, cmImg) : h("div", { class: "cvb-muted", text: "Drawing\u2026" }));
+  }
+
+  // -- the images it got wrong --------------------------------------------------------------
+  function card(item) {
+    const tags = model.get("tags") || [];
+    const byId = new Map(tags.map((t) => [t.id, t]));
+    const chips = (ids) => ids.map((id) => byId.has(id) ? cvbTagChip(byId.get(id)) : h("span", { class: "cvb-chip", text: id }));
+    const retagged = !detection() && JSON.stringify([...item.current_tags].sort()) !== JSON.stringify([...item.true_tags].sort());
+    const thumb = h("div", { class: "cvb-wthumb" },
+      cvbBoxedImage(item.src, item.width, item.height, item.boxes, { alt: item.name, labels: false }));
+    const picker = openCard === item.image_id && !detection()
+      ? h("div", { class: "cvb-picker", on: { click: (e) => e.stopPropagation() } },
+        h("div", { class: "cvb-picker-head" }, h("span", { class: "cvb-label", text: multilabel() ? "Tags of this image" : "Tag this image as" }),
+          h("button", { class: "cvb-notice-close cvb-picker-close", title: "Close", on: { click: () => { openCard = null; renderWrong(); } } }, "\u00d7")),
+        cvbTagPicker(tags, new Set(item.current_tags), multilabel(), (next) => {
+          model.send({ type: "retag", image_id: item.image_id, tags: [...next] });
+          if (!multilabel()) openCard = null;
+        }))
+      : null;
+    return h("div", {
+      class: `cvb-wcard${openCard === item.image_id ? " is-open" : ""}${retagged ? " is-retagged" : ""}`, tabindex: "0",
+      dataset: { image: item.image_id }, title: detection() ? "Open in the box editor" : "Click to retag",
+      on: {
+        click: (e) => {
+          e.stopPropagation();
+          if (detection()) { model.send({ type: "open_image", image_id: item.image_id }); return; }
+          openCard = openCard === item.image_id ? null : item.image_id;
+          renderWrong();
+        },
+        keydown: (e) => { if (e.key === "Enter") e.currentTarget.click(); },
+      },
+    },
+    thumb,
+    h("div", { class: "cvb-wmeta" },
+      detection()
+        ? h("div", { class: "cvb-wdetail", text: item.detail })
+        : [
+          h("div", { class: "cvb-wrow" }, h("span", { class: "cvb-wkey", text: "Tagged" }), chips(item.true_tags)),
+          h("div", { class: "cvb-wrow" }, h("span", { class: "cvb-wkey", text: "Predicted" }), item.predicted_tags.length ? chips(item.predicted_tags) : h("span", { class: "cvb-muted", text: "nothing" })),
+          retagged ? h("div", { class: "cvb-wrow" }, h("span", { class: "cvb-badge is-ok", text: "Retagged" }), chips(item.current_tags)) : null,
+        ]),
+    picker);
+  }
+
+  function renderWrong() {
+    const items = model.get("mistakes") || [];
+    if (!model.get("iteration")) { cvbFill(wrong); return; }
+    const at = model.get("plotted") || {};
+    cvbFill(wrong,
+      h("div", { class: "cvb-section-head" },
+        h("span", { class: "cvb-section-title" }, "Images it got wrong"),
+        h("span", { class: "cvb-muted" }, at.threshold === undefined ? "" :
+          `${items.length ? cvbPlural(items.length, "image") : "none"} at threshold ${cvbPct(at.threshold, 0)}${detection() ? `, overlap ${cvbPct(at.overlap, 0)}` : ""} \u00b7 ${detection() ? "click one to fix its boxes" : "click one to retag it"}`)),
+      items.length
+        ? h("div", { class: "cvb-wgrid" }, items.map(card))
+        : h("div", { class: "cvb-muted cvb-perf-none", text: "No mistakes at this threshold." }),
+      detection() && items.length
+        ? h("div", { class: "cvb-hints cvb-perf-legend" },
+          h("span", null, h("i", { class: "cvb-swatch", style: { borderColor: "#107c10" } }), "correct"),
+          h("span", null, h("i", { class: "cvb-swatch", style: { borderColor: "#d13438" } }), "false positive"),
+          h("span", null, h("i", { class: "cvb-swatch is-dashed", style: { borderColor: "#ff8c00" } }), "missed"))
+        : null);
+  }
+
+  // -- the round trip of a slider move ------------------------------------------------------
+  function measure() {
+    const m = model.get("metrics") || {};
+    const now = performance.now();
+    for (let i = sent.length - 1; i >= 0; i--) {
+      const [name, v, at] = sent[i];
+      if (Math.abs((m[name] ?? NaN) - v) < 1e-9) {
+        root.dataset.rttMs = (now - at).toFixed(1);
+        sent.splice(0, i + 1);
+        break;
+      }
+    }
+  }
+
+  on("change:metrics", () => { measure(); renderTiles(); renderTable(); renderDots(); renderControls(); root.classList.remove("is-loading"); });
+  on("change:pr_plot", () => { renderPr(); renderTable(); });
+  on("change:cm_plot change:plotted", () => { renderCm(); renderWrong(); });
+  on("change:mistakes change:tags", renderWrong);
+  on("change:iterations change:iteration", () => { renderHeader(); renderSliders(); renderControls(); renderTiles(); renderTable(); renderPr(); renderCm(); renderWrong(); });
+  on("change:threshold change:overlap", () => {
+    for (const name of ["threshold", "overlap"]) {
+      const label = sliders.querySelector(`[data-slider="${name}"]`);
+      if (!label) continue;
+      const input = label.querySelector("input");
+      if (document.activeElement !== input) input.value = String(model.get(name));
+      label.querySelector(".cvb-slider-value").textContent = cvbPct(model.get(name), 0);
+    }
+  });
+  root.addEventListener("click", () => { if (openCard) { openCard = null; renderWrong(); } });
+
+  renderHeader();
+  renderSliders();
+  renderControls();
+  renderTiles();
+  renderTable();
+  renderPr();
+  renderCm();
+  renderWrong();
+  return () => on.dispose();
+}
+
+export default { render };
