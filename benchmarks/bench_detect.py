@@ -141,7 +141,7 @@ def run(spec: str, project, test_ids: list[str], workdir: Path, advanced_minutes
         "precision@0.5": round(perf.precision, 4),
         "recall@0.5": round(perf.recall, 4),
         "ap_per_tag": {t: round(float(a), 4) for t, a in zip(perf.per_tag["tag"],
-                                                             perf.per_tag["ap"])},
+                                                             perf.per_tag["ap"], strict=True)},
         "onnx_parity": {k: parity[k] for k in ("ok", "max_box_difference",
                                                 "max_probability_difference")},
         "latency": _latency(it, test_paths[0], onnx_path, n_latency),

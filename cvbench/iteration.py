@@ -107,18 +107,23 @@ class Performance:
     def at(self, threshold: float) -> Performance:
         return _performance(self.evaluation, threshold, self.overlap)
 
+    @property
+    def _overlap(self) -> tuple[float, ...]:
+        """The overlap argument of detection evaluations (none for classification)."""
+        return () if self.overlap is None else (self.overlap,)
+
     def mistakes(self, top: int | None = None) -> pd.DataFrame:
         """The validation images it got wrong at this threshold, worst first."""
-        return self.evaluation.mistakes(self.threshold, top=top)
+        return self.evaluation.mistakes(self.threshold, *self._overlap, top=top)
 
     def confusion_matrix(self) -> Any:
         return self.evaluation.confusion_matrix(self.threshold)
 
     def pr_curves(self) -> Any:
-        return self.evaluation.pr_curves()
+        return self.evaluation.pr_curves(*self._overlap)
 
     def suggested_thresholds(self) -> Any:
-        return self.evaluation.suggested_thresholds()
+        return self.evaluation.suggested_thresholds(*self._overlap)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able numbers (NaN as None), with the per-tag rows."""

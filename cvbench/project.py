@@ -1010,74 +1010,72 @@ class Project:
 
         Incremental: triggers log every change of an image's tags or override
         (``split_changes``); only the groups those changes touch are ranked again. Each
-        image keeps its group (``split_group``, its rarest tag) and its cached rank
-        (``split_rank``). A change of seed or fraction, a first run, or a log that touches
-        much of the project recompute everything. Only rows whose split changes are written.
+        image keeps its group (``split_group``, its rarest tag) and its rank
+        (``split_rank``, cached). A first run, a change of seed or fraction, or a log that
+        touches much of the project recompute everything, in one pass over the images.
+        Only rows whose split, group or rank change are written.
         """
         c = self._conn
         seed = self._get_meta("split_seed", "0") or "0"
         frac = float(self._get_meta("validation_fraction", "0.2") or 0.2)
         basis = json.dumps([seed, frac])
         old_basis = self._get_meta("split_basis")
-        if old_basis is not None and json.loads(old_basis)[0] != seed:
-            c.execute("UPDATE images SET split_rank = NULL")
-        missing = c.execute("SELECT id, sha256 FROM images WHERE split_rank IS NULL").fetchall()
-        if missing:
-            c.executemany(
-                "UPDATE images SET split_rank = ? WHERE id = ?",
-                [(hashlib.sha256(f"{seed}:{sha}".encode()).hexdigest(), image_id)
-                 for image_id, sha in missing],
-            )
         counts = dict(c.execute("SELECT tag_id, COUNT(*) FROM image_tags GROUP BY tag_id"))
-        changes = c.execute("SELECT DISTINCT image_id, tag_id FROM split_changes").fetchall()
         (n_images,) = c.execute("SELECT COUNT(*) FROM images").fetchone()
-        full = old_basis != basis or len(changes) > n_images // 4
+        (n_changes,) = c.execute("SELECT COUNT(*) FROM split_changes").fetchone()
+        full = old_basis != basis or n_changes > n_images // 4
+        new_seed = old_basis is not None and json.loads(old_basis)[0] != seed
+        columns = "id, split_rank, split, split_override, split_group, rowid, sha256"
 
-        # the images whose group may change, and their tags
         tags_of: dict[str, list[str]] = {}
+        touched: set[str] = set()
         if full:
-            touched: set[str] | None = None
-            touched_tags: set[str] = set()
             for image_id, tag_id in c.execute("SELECT image_id, tag_id FROM image_tags"):
                 tags_of.setdefault(image_id, []).append(tag_id)
+            rows = c.execute(f"SELECT {columns} FROM images").fetchall()
         else:
+            # ranks of the images added since; then the images whose group may change:
+            # those whose tags changed, and those that share a tag whose count changed
+            c.create_function("cvbench_split_rank", 2, _split_rank, deterministic=True)
+            c.execute(
+                "UPDATE images SET split_rank = cvbench_split_rank(?, sha256) "
+                "WHERE split_rank IS NULL",
+                (seed,),
+            )
+            changes = c.execute("SELECT DISTINCT image_id, tag_id FROM split_changes").fetchall()
             touched_tags = {t for _, t in changes if t}
             touched = {i for i, _ in changes}
             for chunk in _chunks(sorted(touched_tags)):
                 touched.update(r[0] for r in c.execute(
                     f"SELECT image_id FROM image_tags WHERE tag_id IN ({_marks(chunk)})", chunk
                 ))
+            rows = []
             for chunk in _chunks(sorted(touched)):
+                marks = _marks(chunk)
                 for image_id, tag_id in c.execute(
-                    f"SELECT image_id, tag_id FROM image_tags WHERE image_id IN ({_marks(chunk)})",
-                    chunk,
+                    f"SELECT image_id, tag_id FROM image_tags WHERE image_id IN ({marks})", chunk
                 ):
                     tags_of.setdefault(image_id, []).append(tag_id)
+                rows += c.execute(f"SELECT {columns} FROM images WHERE id IN ({marks})", chunk)
         new_group = {
             image_id: min(tags, key=lambda t: (counts[t], t)) for image_id, tags in tags_of.items()
         }
-
-        # the rows to rank again: every image (full), or the members of the touched groups
-        columns = "id, split_rank, split, split_override, split_group"
-        if full:
-            rows = c.execute(f"SELECT {columns} FROM images").fetchall()
-        else:
-            rows = []
-            for chunk in _chunks(sorted(touched)):
-                rows += c.execute(
-                    f"SELECT {columns} FROM images WHERE id IN ({_marks(chunk)})", chunk
-                ).fetchall()
+        if not full:  # every member of every group the changes touched
             groups = touched_tags | {r[4] for r in rows if r[4]} | set(new_group.values())
-            seen = {r[0] for r in rows}
             for chunk in _chunks(sorted(groups)):
                 rows += [
                     r for r in c.execute(
                         f"SELECT {columns} FROM images WHERE split_group IN ({_marks(chunk)})",
                         chunk,
-                    ) if r[0] not in seen
+                    ) if r[0] not in touched
                 ]
+
         members: dict[str, list[tuple[str, str]]] = {}
-        for image_id, rank, _, _, group in rows:
+        ranks: dict[str, str] = {}
+        for image_id, rank, _, _, group, _, sha in rows:
+            if rank is None or new_seed:
+                rank = _split_rank(seed, sha)
+            ranks[image_id] = rank
             g = new_group.get(image_id) if full or image_id in touched else group
             if g is not None:
                 members.setdefault(g, []).append((rank, image_id))
@@ -1089,12 +1087,15 @@ class Project:
             for k, (_, image_id) in enumerate(ranked):
                 auto[image_id] = ("validation" if k < n_val else "train", g)
         updates = []
-        for image_id, _, split, override, group in rows:
+        for image_id, rank, split, override, group, rowid, _ in rows:
             want, g = auto.get(image_id, (None, None))
             want = override or want
-            if (want, g) != (split, group):
-                updates.append((want, g, image_id))
-        c.executemany("UPDATE images SET split = ?, split_group = ? WHERE id = ?", updates)
+            if (want, g, ranks[image_id]) != (split, group, rank):
+                updates.append((want, g, ranks[image_id], rowid))
+        c.executemany(
+            "UPDATE images SET split = ?, split_group = ?, split_rank = ? WHERE rowid = ?",
+            updates,
+        )
         c.execute("DELETE FROM split_changes")
         self._set_meta("split_basis", basis)
 
@@ -1306,6 +1307,11 @@ class Project:
                 if not self.files.image_path(row[1], row[2]).exists():
                     problems.append(f"image {row[0]}: its file is missing")
         return problems
+
+
+def _split_rank(seed: str, sha: str) -> str:
+    """An image's place in its split group: a hash of the split seed and its content."""
+    return hashlib.sha256(f"{seed}:{sha}".encode()).hexdigest()
 
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:

@@ -195,6 +195,10 @@ def test_quick_training_makes_an_iteration(iteration, shapes):
     assert perf.overlap == 0.5 and 0.0 <= perf.map <= 1.0
     assert list(perf.per_tag["tag"]) == ["circle", "square", "triangle"]
     assert 0.0 <= iteration.evaluation().coco_map <= 1.0
+    strict = iteration.performance(threshold=0.3, overlap=0.75)
+    assert 0.0 <= strict.map <= 1.0 and strict.overlap == 0.75
+    assert set(strict.pr_curves()) == {"circle", "square", "triangle"}
+    assert "how_wrong" in strict.mistakes(top=3).columns
     rows = iteration.validation_predictions()
     assert rows and all(len(r["predictions"]) <= MAX_DETECTIONS for r in rows)
     # a quick iteration stores no backbone weights (they are the domain's)
@@ -202,6 +206,21 @@ def test_quick_training_makes_an_iteration(iteration, shapes):
 
     assert not any(k.startswith("det.backbone.body.") for k in load_file(
         str(iteration.weights_path)))
+
+
+def test_advanced_training_keeps_the_better_of_quick_and_fine_tuned(shapes):
+    project, _, _ = shapes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        it = project.train("advanced", budget_minutes=0.15, size=SIZE, progress_bar=False)
+    notes = it.settings["notes"]
+    assert it.mode == "advanced" and notes["fit"]["steps"]["fine-tune"] > 0
+    val = notes["fit"]["validation"]
+    assert notes["chosen"] in ("quick", "advanced")
+    best = max(val["quick_map"], val["fine_tuned_map"])
+    assert it.metrics["map"] == pytest.approx(best)
+    assert it.config()["backbone"] == ("tuned" if notes["chosen"] == "advanced" else "pretrained")
+    assert len(it.predict(_scene(5)).to_dict()["predictions"]) <= MAX_DETECTIONS
 
 
 def test_progress_events_and_cancel(shapes):
@@ -298,7 +317,7 @@ def test_onnx_export_matches_in_app_predictions(iteration, shapes, tmp_path):
     theirs = onnx_runtime.predict(exported.path, path)
     mine = iteration.predict(path).to_dict()["predictions"]
     assert len(theirs) == len(mine) <= MAX_DETECTIONS
-    for a, b in zip(mine, theirs):
+    for a, b in zip(mine, theirs, strict=True):
         assert a["tagId"] == b["tagId"] and abs(a["probability"] - b["probability"]) < 1e-3
         assert all(abs(a["boundingBox"][k] - b["boundingBox"][k]) < 1e-3
                    for k in ("left", "top", "width", "height"))

@@ -257,8 +257,11 @@ def test_exif_orientation_gives_the_displayed_size_and_pixels(orientation: int, 
     info = inspect_image(data)
     assert (info.width, info.height) == ((30, 40) if transposed else (40, 30))
     assert (info.width, info.height) == expected.size
-    for img in (load_rgb(data), load_rgb(data, draft=(20, 20))):
-        assert img.size == expected.size
+    assert load_rgb(data).size == expected.size
+    # read for a 20x20 box: a JPEG decodes at half scale, still covering what fits the box
+    small = load_rgb(data, draft=(20, 20))
+    fit = (15, 20) if transposed else (20, 15)
+    assert small.size == (fit if fmt == "JPEG" else expected.size)
     got = np.asarray(load_rgb(data)).astype(int)
     want = np.asarray(expected.convert("RGB")).astype(int)
     assert np.abs(got - want).mean() < 3
@@ -280,6 +283,28 @@ def test_load_rgb_reads_paths_and_pil_images(tmp_path) -> None:
     assert load_rgb(path).size == (40, 30)
     assert load_rgb(str(path)).size == (40, 30)
     assert load_rgb(pattern().convert("CMYK")).mode == "RGB"
+
+
+@pytest.mark.parametrize(
+    "size, box, expected",
+    [
+        ((4000, 3000), (256, 256), (500, 375)),  # 1/8 scale still covers 256x192
+        ((640, 480), (256, 256), (320, 240)),
+        ((640, 480), (512, 512), (640, 480)),  # 512x384 needs the whole image
+        ((300, 200), (1000, 1000), (300, 200)),
+        ((5, 3), (1, 1), (3, 2)),
+    ],
+)
+def test_draft_never_reads_less_than_fits_the_box(size, box, expected) -> None:
+    data = encode(Image.new("RGB", size, "red"), "JPEG")
+    assert load_rgb(data, draft=box).size == expected
+    assert load_rgb(encode(Image.new("RGB", size), "PNG"), draft=box).size == size
+
+
+def test_thumbnail_of_a_drafted_jpeg_is_the_right_size() -> None:
+    data = encode(pattern(640, 480), "JPEG")
+    thumb = Image.open(io.BytesIO(make_thumbnail(load_rgb(data, draft=(256, 256)))))
+    assert thumb.size == (256, 192)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (40, 30), (1000, 10), (10, 1000)])

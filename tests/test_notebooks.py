@@ -198,11 +198,29 @@ def _after_03(workdir: Path) -> None:
         assert p2.recall > p1.recall, (p1.recall, p2.recall)
 
 
+def _after_04(workdir: Path) -> None:
+    """The shipped folder runs with ONNX Runtime alone and gives the app's top tag."""
+    import subprocess
+
+    ship = workdir / "projects" / "04-ship"
+    assert sorted(p.name for p in ship.iterdir()) == [
+        "classify.py", "digit.png", "model.onnx", "model.onnx.json", "onnx_runtime.py"]
+    run = subprocess.run([sys.executable, "classify.py", "digit.png"], cwd=ship,
+                         capture_output=True, text=True, check=True)
+    assert "torch imported: False - cvbench imported: False" in run.stdout
+    shipped = json.loads(run.stdout[: run.stdout.rindex("]") + 1])
+    with cvbench.open_project(workdir / "projects" / "04-digits") as project:
+        top = project.iteration().predict(ship / "digit.png").top
+    assert shipped[0]["tagName"] == top.tag_name
+    assert abs(shipped[0]["probability"] - top.probability) < 1e-4
+
+
 #: What each notebook must have left behind in its folder.
 AFTER_RUN = {
     "01_quickstart_classifier.ipynb": _after_01,
     "02_object_detector.ipynb": _after_02,
     "03_evaluate_and_improve.ipynb": _after_03,
+    "04_export_and_deploy.ipynb": _after_04,
 }
 
 

@@ -139,6 +139,42 @@ def test_indexed_queries_use_their_indexes(tmp_path) -> None:
     assert "sqlite_autoindex_images" in plan("SELECT id FROM images WHERE sha256 = ?", "x")
     assert "images_split" in plan("SELECT id FROM images WHERE split = ? ORDER BY seq", "train")
     assert "images_seq" in plan("SELECT id FROM images ORDER BY seq DESC LIMIT 10")
+    assert "images_split_group" in plan("SELECT id FROM images WHERE split_group IN (?, ?)",
+                                        "a", "b")
+    assert "images_split_rank_missing" in plan("SELECT id FROM images WHERE split_rank IS NULL")
+    conn.close()
+
+
+def test_migration_scripts_split_into_whole_statements() -> None:
+    script = """
+    CREATE TABLE a (x TEXT);
+    CREATE TRIGGER t AFTER INSERT ON a BEGIN
+        INSERT INTO a VALUES ('x;y');  -- a semicolon in a string and in a trigger body
+    END;
+    INSERT INTO a VALUES (';');
+    """
+    statements = store_db._split_sql(script)
+    assert len(statements) == 3
+    assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
+    with pytest.raises(ValueError, match="incomplete"):
+        store_db._split_sql("CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1;")
+
+
+def test_tag_and_override_changes_are_logged_for_the_split(tmp_path) -> None:
+    conn = store_db.connect(tmp_path / store_db.DB_NAME, create=True)
+    with store_db.transaction(conn):
+        conn.execute("INSERT INTO tags VALUES ('t', 'cat', 'Regular', '', 'now')")
+        conn.execute(
+            "INSERT INTO images (id, sha256, ext, width, height, bytes, created, seq) "
+            "VALUES ('i', 'abc', 'png', 1, 1, 1, 'now', 1)"
+        )
+        conn.execute("INSERT INTO image_tags VALUES ('i', 't')")
+        conn.execute("INSERT OR IGNORE INTO image_tags VALUES ('i', 't')")  # no change
+        conn.execute("UPDATE images SET split_override = 'train' WHERE id = 'i'")
+        conn.execute("UPDATE images SET split = 'train' WHERE id = 'i'")  # not a change
+        conn.execute("DELETE FROM tags WHERE id = 't'")  # cascades to image_tags
+    log = conn.execute("SELECT image_id, tag_id FROM split_changes ORDER BY rowid").fetchall()
+    assert [tuple(r) for r in log] == [("i", "t"), ("i", ""), ("i", "t")]
     conn.close()
 
 

@@ -40,19 +40,24 @@ function cvbBoxedImage(src, width, height, boxes, opts) {
   const w = Math.max(1, width || 1);
   const hgt = Math.max(1, height || 1);
   const unit = Math.max(w, hgt) / 100; // 1% of the longest side
-  const stroke = o.stroke || 0.45 * unit;
+  const stroke = o.stroke || 2; // screen pixels: the boxes' strokes do not scale
   const font = o.font || 2.6 * unit;
   const shapes = (boxes || []).map((b) => {
     const x = b.left * w;
     const y = b.top * hgt;
     const g = svg("g", { class: "cvb-box" },
       svg("rect", { x, y, width: b.width * w, height: b.height * hgt, fill: "none", stroke: b.color || "#0078d4",
-        "stroke-width": stroke, "stroke-dasharray": b.dashed ? `${2 * stroke} ${1.5 * stroke}` : null }));
+        "stroke-width": stroke, "stroke-dasharray": b.dashed ? "5 3" : null }));
     if (b.label && o.labels !== false) {
       const ty = y > font * 1.4 ? y - 0.3 * font : y + font * 1.1;
       const label = svg("text", { x: x + 0.3 * font, y: ty, "font-size": font, fill: "#fff", "font-weight": "600", "font-family": "inherit" }, b.label);
-      const bg = svg("rect", { x, y: ty - font, width: (b.label.length * 0.6 + 0.6) * font, height: font * 1.3, fill: b.color || "#0078d4", opacity: 0.9 });
+      const bg = svg("rect", { class: "cvb-labelbg", x, y: ty - font, width: (b.label.length * 0.62 + 0.6) * font, height: font * 1.3, fill: b.color || "#0078d4", opacity: 0.9 });
       g.append(bg, label);
+      // once drawn, fit the label's background to the text's real width
+      requestAnimationFrame(() => {
+        const width = label.isConnected ? label.getComputedTextLength() : 0;
+        if (width > 0) bg.setAttribute("width", String(width + 0.6 * font));
+      });
     }
     return g;
   });

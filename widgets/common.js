@@ -2,8 +2,8 @@
 // module (see cvbench/ui/_base.py). Plain DOM, no dependencies.
 
 const CVB_PALETTE = [
-  "#0078d4", "#d83b01", "#107c10", "#8764b8", "#c239b3", "#008575",
-  "#ca5010", "#4f6bed", "#e3008c", "#986f0b", "#038387", "#a4262c",
+  "#0078d4", "#d83b01", "#107c10", "#8764b8", "#e3008c", "#008575",
+  "#986f0b", "#4f6bed", "#a4262c", "#038387", "#c239b3", "#ca5010",
 ];
 
 const CVB_COLORS = new Map();

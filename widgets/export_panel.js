@@ -7,20 +7,23 @@ function cvbKB(n) {
   return n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1e3))} KB`;
 }
 
-/** A JSON value as nested key/value rows (the export's report). */
-function cvbReport(value) {
-  if (value === null || value === undefined) return h("span", { class: "cvb-muted", text: "\u2014" });
-  if (Array.isArray(value)) {
-    if (value.every((v) => v === null || typeof v !== "object")) return h("span", { text: value.join(", ") });
-    return h("div", { class: "cvb-ex-list" }, value.map((v) => cvbReport(v)));
+/** The parity check of an export: did the exported model give the in-app numbers? */
+function cvbParity(report) {
+  const p = report.parity;
+  if (!p) {
+    return h("div", { class: "cvb-card cvb-ex-parity" }, h("div", { class: "cvb-label" }, "Parity check"),
+      h("div", { class: "cvb-subtle", text: "Not checked: a fastai export is a pickle, and cvbench never loads pickles. Load it only where you trust it." }));
   }
-  if (typeof value === "object") {
-    return h("table", { class: "cvb-table cvb-ex-report" }, h("tbody", null, Object.entries(value).map(([k, v]) =>
-      h("tr", null, h("th", { text: k.replace(/_/g, " ") }), h("td", null, cvbReport(v))))));
-  }
-  if (typeof value === "boolean") return h("span", { class: `cvb-badge ${value ? "is-ok" : "is-error"}`, text: value ? "yes" : "no" });
-  if (typeof value === "number") return h("span", { text: Number.isInteger(value) ? cvbFmt(value) : value.toPrecision(4) });
-  return h("span", { text: String(value) });
+  const sci = (x) => (x === null || x === undefined ? "\u2014" : Number(x).toExponential(1));
+  return h("div", { class: `cvb-card cvb-ex-parity ${p.ok ? "is-ok" : "is-bad"}` },
+    h("div", { class: "cvb-ex-parity-head" },
+      h("span", { class: "cvb-label" }, "Parity check"),
+      h("span", { class: `cvb-badge ${p.ok ? "is-ok" : "is-error"}`, text: p.ok ? "Passed" : "Failed" })),
+    h("div", { class: "cvb-ex-parity-text", text: `${p.ok ? "The exported model gives the in-app predictions" : "The exported model differs from the app"} on ${cvbPlural(p.images, `${p.source || ""} image`.trim())}.` }),
+    h("div", { class: "cvb-tiles" },
+      cvbTile("Largest probability difference", sci(p.max_abs_diff), "", null),
+      cvbTile("Tolerance", sci(p.tolerance), "", null),
+      cvbTile("Same top tag", p.same_top ? "Every image" : "No", "", null)));
 }
 
 function render({ model, el }) {
@@ -72,12 +75,10 @@ function render({ model, el }) {
     if (!r.status) { cvbFill(result); return; }
     cvbFill(result,
       h("div", { class: `cvb-ex-status is-${r.status}` }, h("b", { text: r.status === "done" ? "Exported" : "Export failed" }), h("span", { text: ` \u00b7 ${r.text}` })),
+      r.status === "done" && r.report ? cvbParity(r.report) : null,
       r.files && r.files.length
         ? h("div", { class: "cvb-card" }, h("div", { class: "cvb-label" }, "Files"),
           h("table", { class: "cvb-table" }, h("tbody", null, r.files.map((f) => h("tr", null, h("td", { class: "cvb-ex-file", text: f.name }), h("td", { class: "is-num cvb-subtle", text: cvbKB(f.size) }))))))
-        : null,
-      r.report && Object.keys(r.report).length
-        ? h("div", { class: "cvb-card" }, h("div", { class: "cvb-label" }, "Parity check and details"), cvbReport(r.report))
         : null);
   }
 

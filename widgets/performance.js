@@ -26,8 +26,6 @@ function render({ model, el }) {
     tiles, h("div", { class: "cvb-perf-grid" }, table, pr), cm, wrong);
   root.append(header, controls, body, cvbNotice(model, on));
 
-  const tagIdByName = () => new Map((model.get("tags") || []).map((t) => [t.name, t.id]));
-
   // -- header and sliders -----------------------------------------------------------------------
   function renderHeader() {
     const its = model.get("iterations") || [];
@@ -118,7 +116,6 @@ function render({ model, el }) {
     if (!model.get("iteration")) { table.style.display = "none"; return; }
     table.style.display = "";
     const colors = (model.get("pr_plot") || {}).colors || {};
-    const ids = tagIdByName();
     cvbFill(table,
       h("div", { class: "cvb-card-title" }, "Performance per tag"),
       h("div", { class: "cvb-table-wrap" },
@@ -129,9 +126,9 @@ function render({ model, el }) {
             class: r.in_map ? "" : "is-out", dataset: { tag: r.tag },
             on: { mouseenter: () => { hoverTag = r.tag; renderDots(); }, mouseleave: () => { hoverTag = null; renderDots(); } },
           },
-          h("td", { class: "cvb-tagcell" },
-            h("span", { class: "cvb-dot", style: { background: colors[r.tag] || (ids.has(r.tag) ? cvbTagColor(ids.get(r.tag)) : "#c8c6c4") } }),
-            h("span", { class: "cvb-tagname", text: r.tag })),
+          h("td", null, h("div", { class: "cvb-tagcell" },
+            h("span", { class: "cvb-dot", style: { background: colors[r.tag] || "#c8c6c4" } }),
+            h("span", { class: "cvb-tagname", text: r.tag }))),
           h("td", { class: "is-num", text: cvbPct(r.precision) }),
           h("td", { class: "is-num", text: cvbPct(r.recall) }),
           h("td", { class: "is-num", text: cvbPct(r.ap) }),
@@ -277,6 +274,9 @@ function render({ model, el }) {
     }
   });
   root.addEventListener("click", () => { if (openCard) { openCard = null; renderWrong(); } });
+  root.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && openCard) { openCard = null; renderWrong(); e.stopPropagation(); }
+  });
 
   renderHeader();
   renderSliders();

@@ -116,7 +116,7 @@ function render({ model, el }) {
     return h("div", { class: "cvb-pr-card", dataset: { id: item.id } },
       h("div", { class: "cvb-pr-thumb" }, item.src ? cvbBoxedImage(item.src, item.width, item.height, boxes, { alt: item.name, labels: false }) : null),
       h("div", { class: "cvb-pr-meta" },
-        h("div", { class: "cvb-pr-name", title: item.name, text: item.name }),
+        h("div", { class: "cvb-pr-name", title: item.name || item.created, text: item.name || `Predicted ${cvbWhen(item.created)}` }),
         h("span", { class: `cvb-badge${item.uncertainty > 0.5 ? " is-warn" : ""}`, title: "How unsure the model is (0: sure, 1: a coin flip)" }, `uncertainty ${item.uncertainty.toFixed(2)}`)),
       detection() ? null : h("div", { class: "cvb-pr-top" }, top.map((p) => h("div", { class: "cvb-pr-toprow" },
         h("span", { class: "cvb-pr-topname", text: p.name }), cvbProbBar(p.probability, cvbTagColor(p.tag))))),
@@ -126,6 +126,8 @@ function render({ model, el }) {
       h("div", { class: "cvb-pr-actions" },
         h("button", { class: "cvb-btn is-small is-primary", dataset: { action: stored() ? "add" : "confirm" }, disabled: !ready(item), on: { click: () => send([item]) } },
           stored() ? "\u2713 Add to training" : "\u2713 Confirm"),
+        !stored() && detection() ? h("button", { class: "cvb-btn is-small", dataset: { action: "edit-boxes" }, title: "Draw the boxes the model missed, in the box editor",
+          on: { click: () => model.send({ type: "edit_boxes", image_id: item.id, suggestions: c.boxes.filter((b) => b.keep).map((b) => ({ tag: b.tag, left: b.left, top: b.top, width: b.width, height: b.height, probability: b.probability })) }) } }, "Edit boxes") : null,
         stored() ? h("button", { class: "cvb-btn is-small is-quiet is-danger", dataset: { action: "delete" }, on: { click: () => { root.classList.add("is-loading"); model.send({ type: "delete_predictions", ids: [item.id] }); } } }, "Delete") : null));
   }
 

@@ -89,10 +89,14 @@ function render({ model, el }) {
     if (state === "idle") {
       const its = model.get("iterations") || [];
       const icon = { done: "\u2713", cancelled: "\u2013", failed: "!" }[last.status] || "";
+      const made = its.find((it) => it.id === last.iteration);
       cvbFill(run,
         h("div", { class: "cvb-label" }, "Training run"),
         last.status
-          ? h("div", { class: `cvb-lastrun is-${last.status}` }, h("span", { class: "cvb-lastrun-icon", text: icon }), h("span", { class: "cvb-lastrun-text", text: last.text }))
+          ? [h("div", { class: `cvb-lastrun is-${last.status}` }, h("span", { class: "cvb-lastrun-icon", text: icon }), h("span", { class: "cvb-lastrun-text", text: last.text })),
+            made ? h("div", { class: "cvb-tiles cvb-run-tiles" },
+              cvbTile("Precision", cvbPct(made.precision)), cvbTile("Recall", cvbPct(made.recall)), cvbTile("mAP", cvbPct(made.map))) : null,
+            made ? h("div", { class: "cvb-subtle", text: "On the validation images at probability threshold 50%. The Performance tab has the numbers per tag, live thresholds and the images it got wrong." }) : null]
           : h("div", { class: "cvb-run-idle" },
             h("div", { class: "cvb-run-big", text: its.length ? "Train again to make a new iteration" : "No iteration yet" }),
             h("div", { class: "cvb-subtle", text: "Each run makes an immutable iteration, listed below with its precision, recall and mAP." })),

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import OPSET  # the package's opset, as its sidecars say
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from PIL import Image
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 OUTPUT_NAMES = ("detected_boxes", "detected_scores", "detected_classes")
-from . import OPSET  # the package's opset, as its sidecars say
+
 #: Exported boxes and probabilities must match the in-app ones this closely.
 PARITY_TOLERANCE = 1e-3
 
@@ -226,7 +228,7 @@ class OnnxDetector:
     def predict(self, image: Image.Image) -> list[dict[str, Any]]:
         boxes, scores, classes = self.run(self.preprocess(image))
         out = []
-        for (x1, y1, x2, y2), p, c in zip(boxes.astype(float), scores, classes):
+        for (x1, y1, x2, y2), p, c in zip(boxes.astype(float), scores, classes, strict=True):
             tag = self.tags[int(c)]
             out.append({
                 "tagId": tag["id"], "tagName": tag["name"], "probability": float(p),

@@ -134,7 +134,7 @@ class OnnxModel:
                  "tagName": self.tags[int(c)]["name"],
                  "boundingBox": {"left": float(b[0]), "top": float(b[1]),
                                  "width": float(b[2] - b[0]), "height": float(b[3] - b[1])}}
-                for b, p, c in zip(boxes, scores, classes)]
+                for b, p, c in zip(boxes, scores, classes, strict=True)]
 
 
 def load(model_path: str | os.PathLike) -> OnnxModel:

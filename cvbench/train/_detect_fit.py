@@ -12,7 +12,8 @@ Not public API; :mod:`cvbench.train.detect` is. The recipe (DESIGN "Training rec
   mirrored image, and only the FPN and head trained on them (a step costs a tenth of a full
   one);
 * **advanced**: the quick recipe first (a share of the budget), then everything after the
-  backbone's stride-4 stages fine-tuned, end to end.
+  backbone's stride-4 stages fine-tuned, end to end (the caller keeps whichever of the two
+  does better on validation).
 
 The model's own loss (torchvision's focal + GIoU + centerness for FCOS, focal + L1 for
 RetinaNet) is the fastai ``loss_func``.
@@ -25,9 +26,9 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ from .. import domains as _domains
 from ..store.images import load_rgb
 from ._detect_model import Detector
 
-__all__ = ["Sample", "load_samples", "normalize", "fit", "FitReport", "torch_threads"]
+__all__ = ["Sample", "load_samples", "normalize", "train_head", "fine_tune", "FitReport",
+           "torch_threads"]
 
 #: Images per optimizer step.
 BATCH_SIZE = 8
@@ -64,14 +66,16 @@ class Sample:
 class FitReport:
     """What a run did: seconds per stage, optimizer steps, epochs, the last losses."""
 
-    seconds: dict[str, float]
-    steps: dict[str, int]
-    epochs: dict[str, float]
-    loss: dict[str, float | None]
+    seconds: dict[str, float] = field(default_factory=dict)
+    steps: dict[str, int] = field(default_factory=dict)
+    epochs: dict[str, float] = field(default_factory=dict)
+    loss: dict[str, float | None] = field(default_factory=dict)
+    validation: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seconds": self.seconds, "steps": self.steps, "epochs": self.epochs,
-                "loss": self.loss}
+        return {"seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+                "steps": self.steps, "epochs": {k: round(v, 2) for k, v in self.epochs.items()},
+                "loss": self.loss, "validation": self.validation}
 
 
 def busy_threads() -> int:
@@ -143,7 +147,7 @@ def normalize(images: Tensor, domain: str) -> Tensor:
 def _targets(samples: Sequence[Sample], flips: Sequence[bool], size: int
              ) -> list[dict[str, Tensor]]:
     out = []
-    for s, flip in zip(samples, flips):
+    for s, flip in zip(samples, flips, strict=True):
         b = s.boxes.clone()
         if flip and b.numel():
             b[:, [0, 2]] = 1.0 - s.boxes[:, [2, 0]]
@@ -178,12 +182,12 @@ class _Collate:
         targets = _targets(batch, flips, self.size)
         if self.features is not None:
             levels = [
-                torch.stack([self.features[int(f)][lv][i] for i, f in zip(idx, flips)])
+                torch.stack([self.features[int(f)][lv][i] for i, f in zip(idx, flips, strict=True)])
                 for lv in range(len(self.features[0]))
             ]
             return (*levels, targets)
         images = torch.stack([
-            s.image.flip(-1) if f else s.image for s, f in zip(batch, flips)
+            s.image.flip(-1) if f else s.image for s, f in zip(batch, flips, strict=True)
         ])
         return normalize(images, self.domain), targets
 
@@ -279,94 +283,77 @@ def _run(detector: Detector, model: nn.Module, loader: Any, *, seconds: float, l
     return clock.steps, epochs, clock.smooth
 
 
-def fit(
-    detector: Detector,
-    samples: Sequence[Sample],
-    *,
-    mode: str,
-    seconds: float,
-    progress: Any,
-    lr: float = 1e-3,
-    wd: float = 1e-4,
-    quick_share: float = 0.3,
-    seed: int = 0,
-) -> FitReport:
-    """Train ``detector`` in place on ``samples`` (see the module docstring).
+def _loader(samples: Sequence[Sample], detector: Detector, seed: int,
+            features: list[list[Tensor]] | None = None) -> Any:
+    bs = min(BATCH_SIZE, len(samples))
+    spec = detector.spec
+    return torch.utils.data.DataLoader(
+        _Images(samples), batch_size=bs, shuffle=True, drop_last=len(samples) > bs,
+        collate_fn=_Collate(samples, spec.domain, spec.image_size, seed, features),
+        generator=torch.Generator().manual_seed(seed),
+    )
 
-    Quick: ``seconds`` of head training after the feature pass. Advanced: ``seconds`` in
-    all, of which ``quick_share`` (after the feature pass) trains the head on cached
-    features (0: no such phase, the whole budget fine-tunes end to end).
 
-    ``progress`` is a :class:`cvbench.train.Progress`; stages ``features``, ``head``
-    and (advanced) ``fine-tune`` are reported through it, and its ``cancel`` is honoured
-    at every step (raising :class:`~cvbench.errors.CancelledError`).
+def train_head(detector: Detector, samples: Sequence[Sample], *, seconds: float,
+               progress: Any, report: FitReport, lr: float = 1e-3, wd: float = 1e-4,
+               seed: int = 0) -> None:
+    """Quick training, in place: the frozen backbone's feature maps of every sample and of
+    its mirror image (stage ``features``), then the FPN and head trained on them for
+    ``seconds`` (stage ``head``). ``progress`` is a :class:`cvbench.train.Progress`; its
+    ``cancel`` is honoured at every step (raising :class:`~cvbench.errors.CancelledError`).
     """
-    if mode not in ("quick", "advanced"):
-        raise ValueError(f"mode={mode!r} should be 'quick' or 'advanced'")
     if not samples:
         raise ValueError("no training images")
     torch.manual_seed(seed)
-    spec = detector.spec
-    bs = min(BATCH_SIZE, len(samples))
-    t_start = time.monotonic()
-    report = FitReport({}, {}, {}, {})
-
-    skip_head = mode == "advanced" and quick_share <= 0
-    # 1. frozen backbone features, plain and mirrored
+    t0 = time.monotonic()
     progress.stage("features", "features of the frozen backbone")
-    n = 0 if skip_head else len(samples)
+    n = len(samples)
 
     def feat_progress(offset: int) -> Callable[[int, int], None]:
         return lambda done, total: progress.update((offset + done) / (2 * n),
                                                    message=f"features {offset + done}/{2 * n}")
 
-    if not skip_head:
-        feats = [
-            backbone_features(detector, samples, spec.domain, flip=False,
-                              progress=feat_progress(0)),
-            backbone_features(detector, samples, spec.domain, flip=True,
-                              progress=feat_progress(n)),
-        ]
-        report.seconds["features"] = time.monotonic() - t_start
-        left = max(1.0, seconds - report.seconds["features"])
-        head_seconds = seconds if mode == "quick" else max(1.0, left * quick_share)
+    domain = detector.spec.domain
+    feats = [
+        backbone_features(detector, samples, domain, flip=False, progress=feat_progress(0)),
+        backbone_features(detector, samples, domain, flip=True, progress=feat_progress(n)),
+    ]
+    report.seconds["features"] = time.monotonic() - t0
+    progress.stage("head", "training the detection head")
+    _set_trainable(detector, backbone=False)
+    t0 = time.monotonic()
+    steps, epochs, loss = _run(
+        detector, _FromFeatures(detector), _loader(samples, detector, seed, feats),
+        seconds=seconds, lr=lr, wd=wd,
+        on_step=lambda frac, loss: progress.update(frac, loss=loss),
+    )
+    report.seconds["head"] = time.monotonic() - t0
+    report.steps["head"], report.epochs["head"], report.loss["head"] = steps, epochs, loss
+    _freeze(detector)
 
-        # 2. FPN + head on the cached maps
-        progress.stage("head", "training the detection head")
-        _set_trainable(detector, backbone=False)
-        loader = torch.utils.data.DataLoader(
-            _Images(samples), batch_size=bs, shuffle=True, drop_last=len(samples) > bs,
-            collate_fn=_Collate(samples, spec.domain, spec.image_size, seed, feats),
-            generator=torch.Generator().manual_seed(seed),
-        )
-        t0 = time.monotonic()
-        steps, epochs, loss = _run(
-            detector, _FromFeatures(detector), loader, seconds=head_seconds, lr=lr, wd=wd,
-            on_step=lambda frac, loss: progress.update(frac, loss=loss),
-        )
-        report.seconds["head"] = time.monotonic() - t0
-        report.steps["head"], report.epochs["head"], report.loss["head"] = steps, epochs, loss
-        del feats, loader
 
-    # 3. (advanced) fine-tune end to end
-    if mode == "advanced":
-        progress.stage("fine-tune", "fine-tuning the backbone")
-        _set_trainable(detector, backbone=True)
-        tune_seconds = max(1.0, seconds - (time.monotonic() - t_start))
-        loader = torch.utils.data.DataLoader(
-            _Images(samples), batch_size=bs, shuffle=True, drop_last=len(samples) > bs,
-            collate_fn=_Collate(samples, spec.domain, spec.image_size, seed + 1),
-            generator=torch.Generator().manual_seed(seed + 1),
-        )
-        t0 = time.monotonic()
-        steps, epochs, loss = _run(
-            detector, detector, loader, seconds=tune_seconds, lr=lr, wd=wd,
-            on_step=lambda frac, loss: progress.update(frac, loss=loss),
-        )
-        report.seconds["fine-tune"] = time.monotonic() - t0
-        report.steps["fine-tune"], report.epochs["fine-tune"] = steps, epochs
-        report.loss["fine-tune"] = loss
+def fine_tune(detector: Detector, samples: Sequence[Sample], *, seconds: float,
+              progress: Any, report: FitReport, lr: float = 1e-3, wd: float = 1e-4,
+              seed: int = 0) -> None:
+    """Advanced training, in place: everything after the backbone's stride-4 stages
+    trained end to end on mirrored-or-not images for ``seconds`` (stage ``fine-tune``)."""
+    if not samples:
+        raise ValueError("no training images")
+    torch.manual_seed(seed + 1)
+    progress.stage("fine-tune", "fine-tuning the backbone")
+    _set_trainable(detector, backbone=True)
+    t0 = time.monotonic()
+    steps, epochs, loss = _run(
+        detector, detector, _loader(samples, detector, seed + 1), seconds=seconds, lr=lr,
+        wd=wd, on_step=lambda frac, loss: progress.update(frac, loss=loss),
+    )
+    report.seconds["fine-tune"] = time.monotonic() - t0
+    report.steps["fine-tune"], report.epochs["fine-tune"] = steps, epochs
+    report.loss["fine-tune"] = loss
+    _freeze(detector)
+
+
+def _freeze(detector: Detector) -> None:
     for p in detector.parameters():
         p.requires_grad_(False)
     detector.eval()
-    return report

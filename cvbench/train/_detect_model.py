@@ -148,7 +148,7 @@ class Detector(nn.Module):
         per_loc = self.det.anchor_generator.num_anchors_per_location()
         #: anchors per pyramid level (FCOS's loss needs them)
         self.num_anchors_per_level = [
-            int(f.shape[-2] * f.shape[-1] * a) for f, a in zip(feats, per_loc)
+            int(f.shape[-2] * f.shape[-1] * a) for f, a in zip(feats, per_loc, strict=True)
         ]
         self.register_buffer("anchors", anchors, persistent=False)
 
@@ -244,7 +244,7 @@ def postprocess(
     200), by decreasing score. Boxes stay normalized corners.
     """
     out: list[tuple[Tensor, Tensor, Tensor]] = []
-    for b, s in zip(boxes, scores):
+    for b, s in zip(boxes, scores, strict=True):
         out.append(_postprocess_one(b, s, score_threshold, iou_threshold, pre_nms_top_k,
                                     max_detections))
     return out

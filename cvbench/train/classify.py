@@ -789,7 +789,7 @@ def _fine_tune(project: Project, data: TrainingSet, quick: ClassificationModel,
         valid_idx=list(range(len(train_imgs), len(paths))), augment=bool(s["augment"]),
         mirror=bool(s["mirror"]))
     dls = dblock.dataloaders(paths, bs=bs, val_bs=max(bs, 32), device=torch.device("cpu"),
-                             num_workers=0, drop_last=len(train_imgs) > bs, seed=int(s["seed"]))
+                             num_workers=0, drop_last=False, seed=int(s["seed"]))
     loss_func = BCEWithLogitsLossFlat() if multilabel else CrossEntropyLossFlat()
     lr = float(s["lr"])
     ratio = float(s["backbone_lr_ratio"])
@@ -847,8 +847,10 @@ def _fine_tune(project: Project, data: TrainingSet, quick: ClassificationModel,
                 progress.check()
                 return
             spent = time.monotonic() - self._t
-            timing["batch"] = spent if notes["epochs"] == 0 and self.iter == 0 else (
-                0.7 * timing["batch"] + 0.3 * spent)
+            if notes["epochs"] == 0 and self.iter == 0:  # the first batch also warms up
+                timing["batch"] = min(timing["batch"], spent)
+            else:
+                timing["batch"] = 0.7 * timing["batch"] + 0.3 * spent
             loss = float(self.learn.smooth_loss) if self.learn.smooth_loss is not None else None
             progress.update(min(1.0, (time.monotonic() - ft_start) / horizon), loss=loss,
                             message=f"fine-tuning, epoch {self.epoch + 1}",

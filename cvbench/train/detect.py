@@ -17,11 +17,13 @@ from, and what it produces:
   320 px square, as :func:`cvbench.domains.preprocess` does.
 * **Quick** training freezes the backbone: its feature maps of every image and of its
   mirror image are computed once, then the FPN and head train on them for
-  ``settings["head_seconds"]`` (default :data:`QUICK_SECONDS`; the feature pass is
-  extra, one forward pass per image and mirror). **Advanced** training spends a share of its budget
-  (``budget_minutes``, default ``cvbench.iteration.DEFAULT_BUDGET_MINUTES``) on the quick recipe, then fine-tunes the backbone
-  (BatchNorm statistics and the stride-2/4 stages frozen) with the head, AdamW with a
-  cosine schedule over the wall-clock budget (:mod:`cvbench.train._detect_fit`).
+  ``settings["head_seconds"]`` (default :data:`QUICK_SECONDS`; the feature pass is extra,
+  one forward pass per image and mirror).
+* **Advanced** training spends a share of its budget (``budget_minutes``, default
+  ``cvbench.iteration.DEFAULT_BUDGET_MINUTES``) on the quick recipe, then fine-tunes the
+  backbone (BatchNorm statistics and the stride-2/4 stages frozen) with the head, AdamW
+  with a cosine schedule over the wall-clock budget (:mod:`cvbench.train._detect_fit`),
+  and keeps the fine-tuned model only if it beats the quick one on validation mAP@0.5.
 * **Predictions** are Custom Vision's: ``{"tagId", "tagName", "probability",
   "boundingBox": {"left", "top", "width", "height"}}``, normalized, after per-tag NMS,
   probability at least :data:`SCORE_THRESHOLD`, at most 200 per image, most probable first.
@@ -30,6 +32,7 @@ from, and what it produces:
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -107,26 +110,17 @@ class DetectionModel:
     """A trained detector rebuilt from an iteration's config and tensors."""
 
     def __init__(self, config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> None:
-        self.config = dict(config)
-        c = self.config
+        c = dict(config)
         if c.get("format_version") != FORMAT_VERSION:
             raise TrainingError(
                 f"this iteration was stored in detection model format "
                 f"{c.get('format_version')!r}; this cvbench reads format {FORMAT_VERSION}. "
                 "Train a new iteration."
             )
-        self.spec = DetectorSpec.from_dict(c["detector"])
-        self.domain = _domains.get_domain(self.spec.domain)
-        self.size = self.spec.image_size
-        self.tag_ids: list[str] = [t["id"] for t in c["tags"]]
-        self.tag_names: list[str] = [t["name"] for t in c["tags"]]
-        post = c["postprocess"]
-        self.score_threshold = float(post["score_threshold"])
-        self.nms_iou = float(post["iou_threshold"])
-        self.pre_nms_top_k = int(post["pre_nms_top_k"])
-        self.max_detections = int(post["max_detections"])
+        spec = DetectorSpec.from_dict(c["detector"])
+        # a quick iteration stores no backbone: it is the domain's pretrained one
         pretrained = c["backbone"] == "pretrained"
-        det = Detector(self.spec, pretrained=pretrained)
+        det = Detector(spec, pretrained=pretrained)
         state = det.state_dict()
         wanted = {k for k in state if not (pretrained and k.startswith(_BODY))}
         missing = sorted(wanted - set(tensors))
@@ -137,9 +131,30 @@ class DetectionModel:
                 f"unexpected {extra[:3]}"
             )
         det.load_state_dict({**state, **dict(tensors)}, strict=True)
-        for p in det.parameters():
+        self._attach(c, det)
+
+    @classmethod
+    def from_detector(cls, detector: Detector, config: Mapping[str, Any]) -> DetectionModel:
+        """Wrap a detector already in memory (just trained): no copy, no reload."""
+        self = cls.__new__(cls)
+        self._attach(dict(config), detector)
+        return self
+
+    def _attach(self, config: dict[str, Any], detector: Detector) -> None:
+        self.config = config
+        self.spec = detector.spec
+        self.domain = _domains.get_domain(self.spec.domain)
+        self.size = self.spec.image_size
+        self.tag_ids: list[str] = [t["id"] for t in config["tags"]]
+        self.tag_names: list[str] = [t["name"] for t in config["tags"]]
+        post = config["postprocess"]
+        self.score_threshold = float(post["score_threshold"])
+        self.nms_iou = float(post["iou_threshold"])
+        self.pre_nms_top_k = int(post["pre_nms_top_k"])
+        self.max_detections = int(post["max_detections"])
+        for p in detector.parameters():
             p.requires_grad_(False)
-        self.detector = det.eval()
+        self.detector = detector.eval()
 
     # -- prediction ---------------------------------------------------------------------
     def dense(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -170,7 +185,7 @@ class DetectionModel:
                     "boundingBox": {"left": float(b[0]), "top": float(b[1]),
                                     "width": float(b[2]), "height": float(b[3])},
                 }
-                for b, p, j in zip(ltwh, probs, labels)
+                for b, p, j in zip(ltwh, probs, labels, strict=True)
             ])
         return result
 
@@ -181,6 +196,18 @@ class DetectionModel:
             x = _domains.preprocess(self.domain, list(images[start:start + batch_size]),
                                     self.size)
             out.extend(self.to_predictions(self.detections(x)))
+        return out
+
+    def predict_images_from(self, paths: Sequence[Path], batch_size: int = 8,
+                            progress: Callable[[int, int], Any] | None = None
+                            ) -> list[list[dict[str, Any]]]:
+        """Predictions for image files (read with :func:`load_rgb`, a batch at a time)."""
+        out: list[list[dict[str, Any]]] = []
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start:start + batch_size]
+            out.extend(self.predict_images([load_rgb(p) for p in chunk]))
+            if progress is not None:
+                progress(start + len(chunk), len(paths))
         return out
 
     # -- export -------------------------------------------------------------------------
@@ -240,24 +267,6 @@ class _Dense(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.detector.dense(x)
-
-
-def _model_from(detector: Detector, config: Mapping[str, Any]) -> DetectionModel:
-    """A DetectionModel around a detector already in memory (no reload)."""
-    m = DetectionModel.__new__(DetectionModel)
-    m.config = dict(config)
-    m.spec = detector.spec
-    m.domain = _domains.get_domain(detector.spec.domain)
-    m.size = detector.spec.image_size
-    m.tag_ids = [t["id"] for t in config["tags"]]
-    m.tag_names = [t["name"] for t in config["tags"]]
-    post = config["postprocess"]
-    m.score_threshold = float(post["score_threshold"])
-    m.nms_iou = float(post["iou_threshold"])
-    m.pre_nms_top_k = int(post["pre_nms_top_k"])
-    m.max_detections = int(post["max_detections"])
-    m.detector = detector.eval()
-    return m
 
 
 # --------------------------------------------------------------------------- task
@@ -404,24 +413,48 @@ class DetectionTask:
         )
         torch.manual_seed(int(s["seed"]))
         detector = Detector(spec, pretrained=True)
+        fit_args = dict(lr=float(s["lr"]), wd=float(s["weight_decay"]), seed=int(s["seed"]))
+        report = _fit.FitReport()
+        val_images = [i.path for i in val_imgs]
         with _fit.torch_threads(s["threads"]) as threads:
-            report = _fit.fit(
-                detector, samples, mode=mode, seconds=seconds, progress=progress,
-                lr=float(s["lr"]), wd=float(s["weight_decay"]),
-                quick_share=float(s["quick_share"]), seed=int(s["seed"]),
-            )
+            if mode == "quick":
+                _fit.train_head(detector, samples, seconds=seconds, progress=progress,
+                                report=report, **fit_args)
+            else:
+                # the head on cached features first, at least a minute (or half the budget)
+                t0 = time.monotonic()
+                head_seconds = max(min(QUICK_SECONDS, seconds / 2),
+                                   float(s["quick_share"]) * seconds)
+                _fit.train_head(detector, samples, seconds=head_seconds, progress=progress,
+                                report=report, **fit_args)
+                quick_config = _config(data, spec, s, backbone="pretrained")
+                progress.update(1.0, message="validating the quick model")
+                quick_preds = DetectionModel.from_detector(detector, quick_config).predict_images_from(
+                    val_images)
+                quick_map = self._map(quick_config, val_imgs, quick_preds)
+                quick_state = {k: v.clone() for k, v in detector.state_dict().items()
+                               if not k.startswith(_BODY)}
+                _fit.fine_tune(detector, samples, seconds=max(
+                    1.0, seconds - (time.monotonic() - t0)), progress=progress,
+                    report=report, **fit_args)
         del samples
         config = _config(data, spec, s, backbone="pretrained" if mode == "quick" else "tuned")
-        model = _model_from(detector, config)
+        model = DetectionModel.from_detector(detector, config)
         progress.stage("evaluate", f"predicting {len(val_imgs)} validation images")
-        val_preds: list[list[dict[str, Any]]] = []
-        for start in range(0, len(val_imgs), 8):
-            chunk = val_imgs[start:start + 8]
-            val_preds.extend(model.predict_images([load_rgb(i.path) for i in chunk]))
-            progress.update(min(1.0, (start + len(chunk)) / len(val_imgs)))
+        val_preds = model.predict_images_from(
+            val_images, progress=lambda done, total: progress.update(done / total))
+        chosen = mode
+        if mode == "advanced":
+            tuned_map = self._map(config, val_imgs, val_preds)
+            report.validation = {"quick_map": quick_map, "fine_tuned_map": tuned_map}
+            if not tuned_map >= quick_map:  # NaN-safe: keep the quick head unless beaten
+                chosen = "quick"
+                detector = Detector(spec, pretrained=True)
+                detector.load_state_dict({**detector.state_dict(), **quick_state})
+                _fit._freeze(detector)
+                config, val_preds = quick_config, quick_preds
         validation = dict(zip([i.id for i in val_imgs], val_preds, strict=True))
-        tag_dicts = config["tags"]
-        ev = self.evaluate(config, tag_dicts,
+        ev = self.evaluate(config, config["tags"],
                            [(i.id, list(i.truth), validation[i.id]) for i in val_imgs])
         m = ev.at(0.5, 0.5)
         metrics = {
@@ -446,6 +479,7 @@ class DetectionTask:
                        "validation_negatives": sum(1 for i in val_imgs if not i.truth)},
             "budget_seconds": seconds,
             "threads": threads,
+            "chosen": chosen,
             "warnings": warned,
         }
         return TrainedModel(tensors=tensors, config=config, validation=validation,
@@ -458,10 +492,7 @@ class DetectionTask:
 
     def predict_stored(self, project: Project, model: DetectionModel,
                        images: Sequence[tuple[str, Path]]) -> list[list[dict[str, Any]]]:
-        out: list[list[dict[str, Any]]] = []
-        for start in range(0, len(images), 8):
-            out.extend(model.predict_images([load_rgb(p) for _, p in images[start:start + 8]]))
-        return out
+        return model.predict_images_from([p for _, p in images])
 
     def evaluate(self, config: Mapping[str, Any], tags: Sequence[Mapping[str, Any]],
                  rows: Sequence[tuple[str, Any, list[dict[str, Any]]]]) -> Any:
@@ -482,6 +513,12 @@ class DetectionTask:
         return DetectionEvaluation.from_predictions(
             truth, preds, [t["name"] for t in tags], image_ids=[r[0] for r in rows]
         )
+
+    def _map(self, config: Mapping[str, Any], images: Sequence[TrainingImage],
+             preds: Sequence[list[dict[str, Any]]]) -> float:
+        ev = self.evaluate(config, config["tags"],
+                           [(i.id, list(i.truth), p) for i, p in zip(images, preds, strict=True)])
+        return float(ev.at(0.5, 0.5).map)
 
     # -- export (called by cvbench.export for this kind) -----------------------------------
     def export_onnx(self, iteration: Any, path: Path, check: bool) -> Any:

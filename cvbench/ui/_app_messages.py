@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-from ._messages import BoxDict
+from ._messages import BoxDict, SuggestionDict
 
 __all__ = [
     "TrainMsg",
@@ -26,6 +26,7 @@ __all__ = [
     "AddPredictionsMsg",
     "DeletePredictionsMsg",
     "ConfirmSuggestionsMsg",
+    "EditBoxesMsg",
     "ExportMsg",
 ]
 
@@ -131,6 +132,15 @@ class ConfirmSuggestionsMsg(TypedDict):
 
     type: Literal["confirm_suggestions"]
     items: list[LabelItem]
+
+
+class EditBoxesMsg(TypedDict):
+    """Smart labeler (detection): open an untagged image in the box editor with the boxes
+    kept so far as suggestions."""
+
+    type: Literal["edit_boxes"]
+    image_id: str
+    suggestions: list[SuggestionDict]
 
 
 # -- export -----------------------------------------------------------------------------------

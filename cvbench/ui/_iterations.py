@@ -18,12 +18,21 @@ from ._images import data_url
 
 __all__ = [
     "num",
+    "TAG_PALETTE",
+    "tag_colors",
     "iteration_options",
     "default_iteration_id",
     "iteration_row",
     "new_figure",
     "figure_url",
 ]
+
+#: The tag colours of the widgets (``CVB_PALETTE`` in widgets/common.js): the n-th tag of
+#: the project (by name) gets the n-th colour, in figures as in the browser.
+TAG_PALETTE = (
+    "#0078d4", "#d83b01", "#107c10", "#8764b8", "#c239b3", "#008575",
+    "#ca5010", "#4f6bed", "#e3008c", "#986f0b", "#038387", "#a4262c",
+)
 
 _FIGURE_LOCK = threading.Lock()  # matplotlib's font cache and text layout are not thread-safe
 
@@ -39,6 +48,11 @@ def num(x: Any) -> float | None:
 def _label(it: Any) -> str:
     pub = it.published_name
     return f"{it.name} \u00b7 {it.mode}" + (f" \u00b7 published as {pub!r}" if pub else "")
+
+
+def tag_colors(tags: list[dict[str, Any]]) -> dict[str, str]:
+    """Tag name -> colour, as the browser colours the widget's ``tags`` list."""
+    return {tag["name"]: TAG_PALETTE[i % len(TAG_PALETTE)] for i, tag in enumerate(tags)}
 
 
 def iteration_options(project: Project) -> list[dict[str, Any]]:

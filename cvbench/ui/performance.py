@@ -38,6 +38,7 @@ from ._iterations import (
     iteration_options,
     new_figure,
     num,
+    tag_colors,
 )
 from ._messages import RefreshMsg
 
@@ -320,6 +321,8 @@ class Performance(ProjectWidget):
             self.plotted = {"threshold": threshold, "overlap": overlap}
 
     def _draw_pr(self, evaluation: Any, overlap: float) -> dict[str, Any]:
+        from matplotlib.colors import to_hex
+
         from ..evaluate import PrecisionRecallDisplay
 
         disp = PrecisionRecallDisplay.from_evaluation(evaluation, threshold=None,
@@ -327,16 +330,20 @@ class Performance(ProjectWidget):
         with figure_lock():
             fig = new_figure(5.6, 4.2)
             ax = fig.add_subplot()
-            fig.subplots_adjust(left=0.13, right=0.97, top=0.91, bottom=0.13)
+            fig.subplots_adjust(left=0.12, right=0.97, top=0.96, bottom=0.12)
             disp.plot(ax=ax, legend=False)
+            ax.set_title("")  # the card around the picture has the title
             ax.grid(True, color="#edebe9", linewidth=0.8)
             ax.set_axisbelow(True)
             for side in ("top", "right"):
                 ax.spines[side].set_visible(False)
             colors = {}
+            palette = tag_colors(self.tags)
             drawn = [c for c in disp.curves if c.thresholds.size]
             for curve, line in zip(drawn, disp.lines_, strict=True):
-                colors[curve.tag] = line.get_color()
+                if curve.tag in palette:  # the tag's colour in every widget
+                    line.set_color(palette[curve.tag])
+                colors[curve.tag] = to_hex(line.get_color())
             box = ax.get_position()
             out = {
                 "src": figure_url(fig),
@@ -360,6 +367,7 @@ class Performance(ProjectWidget):
             fig = new_figure(*size)
             ax = fig.add_subplot()
             disp.plot(ax=ax)
+            ax.set_title("")  # the card around the picture has the title
             fig.tight_layout()
             return figure_url(fig)
 

@@ -19,6 +19,7 @@ multilabel, the tags at or above ``threshold``; detection, the boxes at or above
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import traitlets as t
@@ -28,12 +29,13 @@ from ._app_messages import (
     AddPredictionsMsg,
     ConfirmSuggestionsMsg,
     DeletePredictionsMsg,
+    EditBoxesMsg,
     LabelItem,
 )
 from ._base import ProjectWidget, check_dict_list
 from ._images import data_url, thumbnail_url
 from ._iterations import default_iteration_id, iteration_options
-from ._messages import RefreshMsg, check_box
+from ._messages import RefreshMsg, check_box, check_suggestion
 
 __all__ = ["Predictions", "VIEWS"]
 
@@ -51,6 +53,7 @@ class Predictions(ProjectWidget):
         "add_predictions": (AddPredictionsMsg, "_on_add"),
         "delete_predictions": (DeletePredictionsMsg, "_on_delete"),
         "confirm_suggestions": (ConfirmSuggestionsMsg, "_on_confirm"),
+        "edit_boxes": (EditBoxesMsg, "_on_edit_boxes"),
         "refresh": (RefreshMsg, "_on_refresh"),
     }
 
@@ -83,6 +86,7 @@ class Predictions(ProjectWidget):
                  threshold: float = 0.5, page_size: int = 24) -> None:
         super().__init__(project)
         self._suggestions: list[Any] | None = None  # smart labeler results, computed once
+        self._callbacks: list[Callable[[str, list[dict[str, Any]]], Any]] = []
         self._loading = True
         self.view = view
         self.threshold = threshold
@@ -253,7 +257,7 @@ class Predictions(ProjectWidget):
         tags, regions = self._suggested(sp.predictions)
         return {
             "id": sp.id,
-            "name": sp.original_name or "prediction",
+            "name": sp.original_name,  # may be "": the browser shows the time
             "src": src,
             "width": sp.width,
             "height": sp.height,
@@ -350,7 +354,30 @@ class Predictions(ProjectWidget):
         self.say(text + ". Train again to learn from them.", "success" if done else "error")
         return len(done)
 
+    def on_edit_boxes(self, callback: Callable[[str, list[dict[str, Any]]], Any]) -> None:
+        """Call ``callback(image_id, suggestions)`` when "Edit boxes" is clicked on a
+        smart labeler card (detection): the workbench opens its box editor there."""
+        if not callable(callback):
+            raise TypeError(f"callback={callback!r} must be callable as callback(image_id, "
+                            "suggestions)")
+        self._callbacks.append(callback)
+
+    def edit_boxes(self, image_id: str, suggestions: list[dict[str, Any]]) -> None:
+        """Hand an untagged image and its suggested boxes to :meth:`on_edit_boxes`."""
+        boxes = [dict(check_suggestion(s, what=f"suggestion {i}"))
+                 for i, s in enumerate(suggestions)]
+        if not self._callbacks:
+            raise ValueError(
+                "nothing opens images here; draw its boxes with "
+                f"cvbench.ui.BoxEditor(project, start={image_id!r})"
+            )
+        for callback in list(self._callbacks):
+            callback(image_id, boxes)
+
     # -- handlers ------------------------------------------------------------------------------
+    def _on_edit_boxes(self, msg: EditBoxesMsg, _buffers: list[bytes]) -> None:
+        self.edit_boxes(msg["image_id"], list(msg["suggestions"]))
+
     def _on_add(self, msg: AddPredictionsMsg, _buffers: list[bytes]) -> None:
         self.add(msg["items"])
 

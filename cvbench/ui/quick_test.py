@@ -167,12 +167,6 @@ class QuickTest(ProjectWidget):
                 }
                 for p in result
             ]
-        shown = len(self.visible_predictions)
-        self.say(
-            f"{iteration.name}: {shown} prediction{'s' if shown != 1 else ''} at or above "
-            f"{self.threshold:.0%}" + (" \u00b7 saved to Predictions" if self.store else ""),
-            "success",
-        )
         return result
 
     # -- handlers ------------------------------------------------------------------------------

@@ -289,7 +289,6 @@ class TrainPanel(ProjectWidget):
             self.last_run = {"status": status, "text": text,
                              "iteration": iteration.id if iteration is not None else ""}
             self.state = "idle"
-        self.say(text, {"done": "success", "cancelled": "info", "failed": "error"}[status])
 
     def _on_progress(self, event: dict[str, Any]) -> None:
         now = time.monotonic()

@@ -226,7 +226,6 @@ class ExportPanel(ProjectWidget):
         with self.hold_sync():
             self.result = result
             self.busy = False
-        self.say(result["text"], "success" if result["status"] == "done" else "error")
 
     def _on_export(self, msg: ExportMsg, _buffers: list[bytes]) -> None:
         try:
@@ -388,11 +387,15 @@ class Workbench(widgets.VBox):
         self._widgets["performance"] = perf
         return widgets.VBox([perf])
 
-    def _open_in_editor(self, image_id: str) -> None:
+    def _open_in_editor(self, image_id: str, suggestions: list[dict] | None = None) -> None:
+        """Show the image ``image_id`` in the box editor (detection), with ``suggestions``
+        (suggested boxes, drawn dashed, to accept or reject)."""
         self.page("tag")
         editor = self._widgets["tag"]
         editor.show = "all"
         editor.refresh(start=image_id)
+        if suggestions:
+            editor.suggestions = suggestions
         self.header.tab = "tag"
         self._stack.selected_index = list(TABS).index("tag")
 
@@ -400,6 +403,8 @@ class Workbench(widgets.VBox):
         from .predictions import Predictions
 
         pred = Predictions(self.project)
+        if self.project.kind == "detection":
+            pred.on_edit_boxes(self._open_in_editor)
         self._widgets["predictions"] = pred
         return widgets.VBox([pred])
 

@@ -186,6 +186,15 @@ def test_box_editor_draws_resizes_moves_zooms_and_accepts(voila, open_page, note
     second = [(x0 - zb["x"]) / zb["width"], (y0 - zb["y"]) / zb["height"], 90 / zb["width"], 70 / zb["height"]]
     wait_until(lambda: len(regions()) == 2, what="the second box")
     assert regions()[1][0] == square.name and regions()[1][1:] == pytest.approx(second, abs=0.003)
+
+    # pan: drag with Space held moves the view, draws nothing
+    before = img.bounding_box()
+    page.keyboard.down("Space")
+    drag(vp["x"] + 300, vp["y"] + 300, vp["x"] + 180, vp["y"] + 240)
+    page.keyboard.up("Space")
+    after = img.bounding_box()
+    assert (after["x"] - before["x"], after["y"] - before["y"]) == pytest.approx((-120, -60), abs=2)
+    assert len(regions()) == 2
     page.keyboard.press("0")  # fit again
 
     # the suggestion: click it, Enter accepts it

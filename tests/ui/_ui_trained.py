@@ -26,3 +26,17 @@ def trained_copy(factory, name: str = "digits") -> cvbench.Project:
     dest = factory.mktemp(name) / "digits"
     shutil.copytree(_BUILT["path"], dest)
     return cvbench.open_project(dest)
+
+
+def trained_detection(factory, name: str = "shapes") -> cvbench.Project:
+    """A copy of the small shapes sample (detection) with one short quick iteration (small
+    inputs, a few seconds of head training: enough boxes to exercise the widgets)."""
+    if "detection" not in _BUILT:
+        root = factory.mktemp("shapes-trained") / "shapes"
+        project = make_sample("shapes", root, small=True)
+        project.train("quick", size=128, settings={"head_seconds": 6}, progress_bar=False)
+        project.close()
+        _BUILT["detection"] = root
+    dest = factory.mktemp(name) / "shapes"
+    shutil.copytree(_BUILT["detection"], dest)
+    return cvbench.open_project(dest)

@@ -53,7 +53,7 @@ def test_a_train_message_trains_in_the_background_and_lists_the_new_iteration(pr
     stages = {p["stage"] for p in seen}
     assert {"prepare", "done"} <= stages
     assert panel.progress["fraction"] == 1.0
-    assert panel.notice["level"] == "success"
+    assert panel.last_run["text"].startswith(f"{new.name} is ready")
     with pytest.raises(ValueError, match="no training is running"):
         panel.cancel()
 
@@ -88,7 +88,7 @@ def test_a_project_that_cannot_train_gets_a_readable_message(make_project):
     assert panel.last_run["status"] == "failed"
     assert panel.last_run["text"].startswith("Training could not run: ")
     assert "Traceback" not in panel.last_run["text"]
-    assert panel.notice["level"] == "error" and panel.error is None
+    assert panel.error is None
     assert small.iterations == [] and panel.iterations == []
 
 

@@ -1,0 +1,361 @@
+"""``cvbench app`` in a real Chromium, as a workshop participant uses it: a real
+``cvbench app`` subprocess on a free port of 127.0.0.1 (stopped with Ctrl-C by the test), the
+workbench's tabs driven with mouse and keyboard, and the teaching notebooks run in a real
+JupyterLab. Screenshots go to test-artifacts/app-*.png; any console error or request to
+another host fails the test.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from cvb_browser import assert_rendered, run_all_cells, wait_until, watch_page
+
+import cvbench
+from cvbench.samples import get_sample, make_sample
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+CVBENCH = str(Path(sys.executable).parent / "cvbench")
+ALL_IMAGES_LOADED = """(sel) => {
+  const imgs = [...document.querySelectorAll(sel)];
+  return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+}"""
+TRAIN_TIMEOUT_MS = 600_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class App:
+    """A running ``cvbench app`` and what it printed."""
+
+    proc: subprocess.Popen
+    url: str
+    started: float
+    lines: list[str] = field(default_factory=list)
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+
+@contextmanager
+def cvbench_app(project: Path, *args: str, cwd: Path) -> Iterator[App]:
+    """``cvbench app PROJECT --port N --no-browser ARGS``; Ctrl-C (SIGINT) when done, which
+    must stop it with status 0."""
+    port = free_port()
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [CVBENCH, "app", str(project), "--port", str(port), "--no-browser", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
+    )
+    app = App(proc, f"http://127.0.0.1:{port}/", started)
+    reader = threading.Thread(target=lambda: app.lines.extend(iter(proc.stdout.readline, "")),
+                              daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: "press Ctrl-C" in app.output() or proc.poll() is not None, 120,
+                   what="cvbench app to print its URL")
+        assert proc.poll() is None, f"cvbench app exited:\n{app.output()}"
+        assert app.url in app.output()
+        yield app
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                code = proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise AssertionError(f"cvbench app did not stop on Ctrl-C:\n{app.output()}")
+            reader.join(5)
+            assert code == 0, f"cvbench app exited with {code} on Ctrl-C:\n{app.output()}"
+            assert "cvbench: stopped" in app.output()
+
+
+def open_app(browser, url: str):
+    """A new tab on ``url`` that records console errors and requests to other hosts."""
+    page = browser.new_page()
+    watch = watch_page(page)
+    page.goto(url, timeout=120_000)
+    return page, watch
+
+
+def assert_clean(watch) -> None:
+    """No console error, no uncaught exception, and no request to another host at all
+    (the app's template drops Voila's stylesheets from a CDN)."""
+    watch.assert_clean()
+    assert watch.external == [], f"the app asked other hosts for {watch.external}"
+
+
+def shot(page, artifacts: Path, name: str, locator: str | None = None) -> Path:
+    path = artifacts / f"app-{name}.png"
+    if locator is None:
+        page.screenshot(path=path)
+    else:
+        page.locator(locator).first.screenshot(path=path)
+    return path
+
+
+def tab(page, key: str) -> None:
+    page.locator(f".cvb-wb-tab[data-tab={key}]").click()
+    page.wait_for_selector(f".cvb-wb-tab.is-active[data-tab={key}]")
+
+
+def tiles(page) -> dict[str, str]:
+    """The performance tiles: label -> value text (e.g. {'Precision': '85.7%', …})."""
+    values = page.locator(".cvb-perf-tiles").inner_text().split("\n")
+    pairs = [v.strip() for v in values if v.strip()]
+    return {pairs[i + 1]: pairs[i] for i in range(0, len(pairs) - 1, 2)}
+
+
+def percent(text: str) -> float:
+    return float(text.rstrip("%")) / 100.0
+
+
+# --------------------------------------------------------------------------- workbench
+
+
+def test_workshop_classification_in_the_workbench(browser, artifacts, tmp_path):
+    """Gallery, two images tagged with the keyboard, quick training, the threshold slider,
+    a quick test and an ONNX export: what a participant does in the first hour."""
+    path = tmp_path / "digits"
+    project = make_sample("digits", path, small=True)
+    tags = [t.name for t in project.tags]  # "0" … "9"; keys 1-9 pick the first nine
+    arrived = [i for i in project.images(order="oldest") if i.tags[0] != "9"][:2]
+    truth = {i.id: i.tags[0] for i in arrived}
+    project.untag_images(list(truth))
+    project.close()
+
+    with cvbench_app(path, cwd=tmp_path) as app:
+        page, watch = open_app(browser, app.url)
+        # the workbench, painted: header, tabs and the gallery's thumbnails
+        page.wait_for_selector(".cvb-wb-tabs", timeout=120_000)
+        page.wait_for_selector(".cvb-gallery .cvb-cell img", timeout=120_000)
+        page.wait_for_function(ALL_IMAGES_LOADED, arg=".cvb-gallery .cvb-cell img")
+        painted = time.perf_counter() - app.started
+        assert_rendered(page)
+        header = page.locator(".cvb-wb-stats").inner_text()
+        assert "80" in header and "images" in header and "untagged" in header
+        assert page.locator(".cvb-gallery .cvb-cell").count() == 60
+        shot(page, artifacts, "workbench")
+        print(f"cvbench app to the workbench painted: {painted:.1f} s")
+
+        # Tag: the two untagged images, one key each, Enter moves on
+        tab(page, "tag")
+        page.wait_for_selector(".cvb-tagger .cvb-tagger-img", timeout=60_000)
+        page.wait_for_function(ALL_IMAGES_LOADED, arg=".cvb-tagger .cvb-tagger-img")
+        assert "Image 1 of 2" in page.locator(".cvb-tagger .cvb-counter").inner_text()
+        queue = [i.id for i in cvbench.open_project(path).images(untagged=True, order="oldest")]
+        page.locator(".cvb-tagger .cvb-stage").click()
+        for n, image_id in enumerate(queue):
+            key = str(tags.index(truth[image_id]) + 1)
+            page.keyboard.press(key)
+            wait_until(lambda i=image_id: cvbench.open_project(path).image(i).tags == (truth[i],),
+                       what=f"key {key} to tag image {n + 1}")
+            if n == 0:
+                shot(page, artifacts, "tagger", ".cvb-tagger")
+            page.keyboard.press("Enter")
+        assert cvbench.open_project(path).count_images(untagged=True) == 0
+
+        # Train: a quick training, with its progress, until the iteration is listed
+        tab(page, "train")
+        page.locator("[data-action=train]").click()
+        page.wait_for_selector(".cvb-run-bar", timeout=60_000)
+        shot(page, artifacts, "training")
+        page.wait_for_selector(".cvb-iterations tbody tr", timeout=TRAIN_TIMEOUT_MS)
+        assert len(cvbench.open_project(path).iterations) == 1
+        shot(page, artifacts, "trained")
+
+        # Performance: moving the threshold slider changes precision and recall
+        tab(page, "performance")
+        page.wait_for_selector(".cvb-perf-tiles", timeout=60_000)
+        wait_until(lambda: "Precision" in tiles(page), what="the performance tiles")
+        at_half = tiles(page)
+        performance = cvbench.open_project(path).iteration().performance(threshold=0.5)
+        assert percent(at_half["Precision"]) == pytest.approx(performance.precision, abs=0.001)
+        assert percent(at_half["Recall"]) == pytest.approx(performance.recall, abs=0.001)
+        slider = page.locator("[data-slider=threshold] input[type=range]")
+        slider.fill("0.05")
+        wait_until(lambda: tiles(page) != at_half, what="the tiles to follow the slider")
+        low = tiles(page)
+        expected = performance.at(0.05)
+        assert percent(low["Recall"]) == pytest.approx(expected.recall, abs=0.001)
+        assert percent(low["Precision"]) == pytest.approx(expected.precision, abs=0.001)
+        assert percent(low["Recall"]) >= percent(at_half["Recall"])
+        assert "5%" in page.locator("[data-slider=threshold] .cvb-slider-value").inner_text()
+        shot(page, artifacts, "performance")
+
+        # Quick test: an unseen digit from a file
+        names = {i.original_name for i in cvbench.open_project(path).images()}
+        unseen = next(it for it in get_sample("digits").items() if it.name not in names)
+        image_file = tmp_path / unseen.name
+        image_file.write_bytes(unseen.data)
+        tab(page, "quick_test")
+        page.wait_for_selector("[data-action=browse]", timeout=60_000)
+        page.set_input_files(".cvb-fileinput", str(image_file))
+        page.wait_for_selector(".cvb-qt-preds tbody tr", timeout=120_000)
+        page.wait_for_selector(".cvb-qt-frame svg image[href^='data:']")
+        first_row = page.locator(".cvb-qt-preds tbody tr").first.inner_text()
+        assert any(name in first_row for name in tags) and "%" in first_row
+        shot(page, artifacts, "quick-test")
+
+        # Export: ONNX into a folder, checked against the app
+        tab(page, "export")
+        page.locator(".cvb-ex-format[data-format=onnx]").click()
+        page.locator(".cvb-ex-folder").fill(str(tmp_path / "export"))
+        page.locator("[data-action=export]").click()
+        wait_until(lambda: (tmp_path / "export" / "model.onnx").exists(), 300,
+                   what="model.onnx to be written")
+        page.wait_for_selector(".cvb-ex-report", timeout=120_000)
+        assert (tmp_path / "export" / "model.onnx.json").exists()
+        report = page.locator(".cvb-ex-result").inner_text()
+        assert "model.onnx" in report
+        shot(page, artifacts, "export")
+        assert_clean(watch)
+        page.close()
+
+
+def test_draw_a_box_in_a_detection_workbench(browser, artifacts, tmp_path):
+    path = tmp_path / "shapes"
+    project = make_sample("shapes", path, small=True)
+    for image in project.images():
+        if image.original_name == "scene_000.jpg":
+            first = image
+    project.set_regions(first.id, [])
+    project.close()
+
+    def regions():
+        return cvbench.open_project(path).image(first.id).regions
+
+    with cvbench_app(path, cwd=tmp_path) as app:
+        page, watch = open_app(browser, app.url)
+        page.wait_for_selector(".cvb-wb-tabs", timeout=120_000)
+        tab(page, "tag")
+        page.wait_for_selector(".cvb-boxeditor .cvb-be-img", timeout=60_000)
+        page.wait_for_function(ALL_IMAGES_LOADED, arg=".cvb-boxeditor .cvb-be-img")
+        shown = page.locator(".cvb-boxeditor .cvb-imgname").inner_text()
+        if not shown.startswith(first.original_name):  # the queue starts elsewhere: go there
+            page.locator(".cvb-boxeditor .cvb-be-img").click()
+            for _ in range(40):
+                if page.locator(".cvb-boxeditor .cvb-imgname").inner_text().startswith(
+                        first.original_name):
+                    break
+                page.keyboard.press("n")
+                time.sleep(0.3)
+        assert page.locator(".cvb-boxeditor .cvb-imgname").inner_text().startswith(
+            first.original_name)
+        page.keyboard.press("2")  # the second tag, "square"
+        bb = page.locator(".cvb-boxeditor .cvb-be-img").bounding_box()
+        x0, y0 = bb["x"] + 0.25 * bb["width"], bb["y"] + 0.30 * bb["height"]
+        x1, y1 = bb["x"] + 0.60 * bb["width"], bb["y"] + 0.75 * bb["height"]
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+        page.mouse.move(x1, y1, steps=5)
+        page.mouse.up()
+        wait_until(lambda: len(regions()) == 1, what="the drawn box in the project")
+        (region,) = regions()
+        assert region.tag_name == "square"
+        assert (region.left, region.top, region.width, region.height) == pytest.approx(
+            (0.25, 0.30, 0.35, 0.45), abs=0.01)
+        page.locator(".cvb-savestate.is-saved").wait_for()
+        shot(page, artifacts, "box-editor")
+        assert_clean(watch)
+        page.close()
+
+
+# --------------------------------------------------------------------------- quick-test page
+
+
+def test_quicktest_page_errors_then_predictions(browser, artifacts, tmp_path):
+    """Without an iteration the page says so in one readable line; once one is published,
+    an upload shows the predictions on the image; a file that is not an image is refused in
+    one line."""
+    path = tmp_path / "faces"
+    make_sample("faces", path, small=True).close()
+    with cvbench_app(path, "--app", "quicktest", cwd=tmp_path) as app:
+        page, watch = open_app(browser, app.url)
+        message = page.locator(".cvbench-message-error")
+        message.wait_for(timeout=120_000)
+        assert "has no trained iteration yet" in message.inner_text()
+        assert page.get_by_text("Traceback").count() == 0
+        shot(page, artifacts, "quicktest-error")
+        assert_clean(watch)
+        page.close()
+
+        with cvbench.open_project(path) as project:
+            project.train("quick", size=112, progress_bar=False).publish("production")
+            face = next(i for i in project.images() if i.tags == ("face",))
+        page, watch = open_app(browser, app.url)
+        page.get_by_text("published as “production”").wait_for(timeout=120_000)
+        page.set_input_files(".cvbench-quicktest-page input[type=file]", str(face.path))
+        page.locator(".cvbench-message-success").wait_for(timeout=120_000)
+        page.wait_for_function(ALL_IMAGES_LOADED, arg=".cvbench-quicktest-page img")
+        assert "face" in page.locator(".cvbench-predictions").inner_text()
+        assert_rendered(page)
+        shot(page, artifacts, "quicktest-page")
+        junk = tmp_path / "notes.png"
+        junk.write_bytes(b"this is not a picture")
+        page.set_input_files(".cvbench-quicktest-page input[type=file]", str(junk))
+        page.locator(".cvbench-message-error").wait_for(timeout=60_000)
+        error = page.locator(".cvbench-message-error").inner_text()
+        assert "Traceback" not in error and len(error.splitlines()) == 1
+        shot(page, artifacts, "quicktest-junk")
+        assert_clean(watch)
+        page.close()
+
+
+# --------------------------------------------------------------------------- JupyterLab
+
+
+LAB_NOTEBOOKS = {
+    "01_quickstart_classifier.ipynb": (".cvb-gallery .cvb-cell img", ".cvb-tagger"),
+    "02_object_detector.ipynb": (".cvb-boxeditor",),
+    "03_evaluate_and_improve.ipynb": (".cvb-gallery .cvb-cell img",),
+}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=[] if n.startswith("01") else [pytest.mark.slow])
+    for n in LAB_NOTEBOOKS
+])
+def test_teaching_notebook_widgets_render_in_jupyterlab(name, lab, open_page, notebooks,
+                                                         artifacts):
+    shutil.copy(ROOT / "notebooks" / name, notebooks / name)
+    page, watch = open_page(lab.url(f"lab/tree/{name}"))
+    try:
+        run_all_cells(page, lab, name)
+        wait_until(lambda: all(p.strip() not in ("[*]:", "[ ]:", "") for p in
+                               page.locator(".jp-Notebook .jp-InputPrompt").all_inner_texts()),
+                   TRAIN_TIMEOUT_MS / 1000, what=f"every cell of {name} to run")
+        for selector in LAB_NOTEBOOKS[name]:
+            page.wait_for_selector(selector, timeout=60_000)
+    except Exception:
+        page.screenshot(path=artifacts / f"app-lab-failure-{name[:2]}.png")
+        raise
+    wait_until(lambda: page.get_by_text("Loading widget...").count() == 0, 60,
+               what="the widgets to load")
+    assert_rendered(page)
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t]
+    assert not tracebacks, tracebacks
+    page.locator(LAB_NOTEBOOKS[name][0]).first.scroll_into_view_if_needed()
+    shot(page, artifacts, f"lab-{name[:2]}")
+    watch.assert_clean()
