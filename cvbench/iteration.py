@@ -31,8 +31,10 @@ import math
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -67,6 +69,10 @@ ITERATIONS_DIR = "iterations"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 _SWEEP_AGE_SECONDS = 3600.0
+#: Loaded models kept in memory, most recently used last: (project path, iteration id).
+_MODELS: OrderedDict[tuple[str, str], Any] = OrderedDict()
+_MODELS_KEPT = 4
+_MODELS_LOCK = threading.Lock()
 _NAME = re.compile(r"^Iteration (\d+)$")
 
 
@@ -330,14 +336,23 @@ class Iteration:
             ) from None
 
     def model(self) -> LoadedModel:
-        """The model, loaded once (safetensors: no code runs while loading)."""
+        """The model (safetensors: no code runs while loading). Loaded models are kept in
+        a small process-wide cache by project and iteration id (iterations never change),
+        so that ``project.predict`` does not reload the weights on every call."""
         if self._model is None:
-            from safetensors.torch import load_file
-
             self._require("loaded")
-            config = self.config()
-            tensors = load_file(str(self.weights_path))
-            self._model = self.task.load(config, tensors)
+            key = (str(self._project.path), self.id)
+            with _MODELS_LOCK:
+                model = _MODELS.pop(key, None)
+            if model is None:
+                from safetensors.torch import load_file
+
+                model = self.task.load(self.config(), load_file(str(self.weights_path)))
+            with _MODELS_LOCK:
+                _MODELS[key] = model
+                while len(_MODELS) > _MODELS_KEPT:
+                    _MODELS.popitem(last=False)
+            self._model = model
         return self._model
 
     def predict(self, images: ImageInput | Sequence[ImageInput], *, store: bool = False,
@@ -408,6 +423,8 @@ class Iteration:
             conn.execute("DELETE FROM iterations WHERE id = ?", (self.id,))
         shutil.rmtree(self.weights_path.parent, ignore_errors=True)
         self._model = None
+        with _MODELS_LOCK:
+            _MODELS.pop((str(self._project.path), self.id), None)
 
 
 # --------------------------------------------------------------------------- listing

@@ -15,6 +15,17 @@ from cvbench.samples import make_sample
 SIZE = 64
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """One torch thread: on a shared 2-core machine, two threads stall at every barrier."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     p = make_sample("digits", tmp_path_factory.mktemp("iter") / "digits", small=True)

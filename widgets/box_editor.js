@@ -301,7 +301,7 @@ function render({ model, el }) {
   function renderFooter() {
     cvbFill(footer, h("div", { class: "cvb-hints" },
       h("span", null, "Drag to draw \u00b7 drag a box to move \u00b7 drag a handle to resize"),
-      h("span", null, kbd("1\u20139"), "tag"),
+      h("span", null, kbd("1\u20139"), "choose tag"),
       h("span", null, kbd("Del"), "delete"),
       h("span", null, kbd("n"), kbd("p"), "next / previous"),
       h("span", null, kbd("Wheel"), kbd("+"), kbd("\u2212"), kbd("0"), "zoom"),

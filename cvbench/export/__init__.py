@@ -19,6 +19,10 @@ Formats (``FORMATS``, an explicit registry):
   weights in safetensors). ``load_learner(path).predict(image)`` works where cvbench is
   installed (the Learner's image reader lives in cvbench).
 
+A kind whose model needs more than this (detection: boxes and their post-processing) gives
+its task ``export_onnx(iteration, path, check)`` / ``export_torchscript(...)`` /
+``export_fastai(iteration, path)`` methods, which the writers call instead.
+
 Every format gets a sidecar ``<file>.json``: labels and tag ids in output order, the
 preprocessing (size, mean, std, resize method), the kind, the project and the iteration.
 ``dest`` is a file name (its suffix must be the format's) or a folder (``model.<suffix>``

@@ -57,8 +57,12 @@ class FileStore:
 
     def put_image(self, sha: str, ext: str, data: bytes) -> Path:
         path = self.image_path(sha, ext)
-        if not (path.exists() and path.stat().st_size == len(data)):
-            atomic_write(path, data)
+        try:
+            if path.stat().st_size == len(data):  # already there (same content, same name)
+                return path
+        except FileNotFoundError:
+            pass
+        atomic_write(path, data)
         return path
 
     def put_thumb(self, sha: str, data: bytes) -> Path:

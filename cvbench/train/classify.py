@@ -24,11 +24,16 @@ images are added as more examples (twice the feature cost; prediction is unchang
 * BatchNorm statistics frozen (every BatchNorm stays in eval mode), as the batches are
   small and the pretrained statistics are better than a few hundred images' worth;
 * a schedule over the wall clock: linear warm-up over the first 10 % of the fine-tuning
-  time, then cosine decay to zero at the deadline; the run stops itself when the budget is
-  spent (after validating the epoch it was in), keeps the best epoch by validation
-  (accuracy, then loss; multilabel: mAP, then loss), and
-* keeps the quick model when fine-tuning does not beat it on the validation images
-  (``notes["chosen"]`` says which won), so advanced never loses to quick on validation.
+  time, then cosine decay to (nearly) zero at its end;
+* the budget covers the whole run, quick stage included. A training batch starts only
+  when it is expected to end early enough to leave time for that epoch's validation pass,
+  the in-app check of the best epoch and saving, so the run stops by itself inside the
+  budget (only the quick stage, the fallback, is never cut short: computing the features
+  of many new images can take longer than a tiny budget);
+* the best epoch by validation is kept (accuracy, then loss; multilabel: mAP, then
+  loss), and the quick model is kept when fine-tuning does not beat it on the validation
+  images (``notes["chosen"]`` says which won): advanced never loses to quick on
+  validation.
 
 **Negative tag**: multiclass — the Negative tag is one more class of the softmax, as in
 Custom Vision, and predictions include it. Multilabel — an image tagged Negative has all
@@ -897,6 +902,9 @@ def _fine_tune(project: Project, data: TrainingSet, quick: ClassificationModel,
     tensors = {k: v.contiguous() for k, v in state["best_state"].items()}
     config = _config(data, backbone="stored")
     model = ClassificationModel(config, tensors)
+    net.load_state_dict(tensors, strict=True)  # the trained network serves the check
+    net.head = model.head
+    model._net = net.requires_grad_(False).eval()
     probs = []
     for start in range(0, len(val_imgs), 32):
         pils = [load_rgb(i.path) for i in val_imgs[start:start + 32]]

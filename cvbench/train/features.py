@@ -11,8 +11,9 @@ by every later training run, by every project iteration, and by prediction on st
 images (smart labeler); re-tagging or moving an image between splits costs nothing.
 Adding ten images to a project and training again computes ten vectors.
 
-Vectors are committed batch by batch: a cancelled or killed run keeps what it computed (the
-cache is not part of any iteration, so this leaves no half iteration behind).
+Vectors are committed every ``4 * BATCH_SIZE`` images: a cancelled or killed run keeps most
+of what it computed (the cache is not part of any iteration, so this leaves no half
+iteration behind).
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ def project_features(
     computing and caching only the missing ones. Returns ``(vectors, stats)`` in item order.
 
     ``on_batch(done, total)`` counts the vectors to compute; it may raise to cancel, and
-    the batches computed before that stay cached.
+    the chunks (``4 * batch_size`` images) committed before that stay cached.
     """
     import time
 

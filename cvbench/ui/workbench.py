@@ -394,10 +394,10 @@ class Workbench(widgets.VBox):
         editor = self._widgets["tag"]
         editor.show = "all"
         editor.refresh(start=image_id)
+        self._stack.selected_index = list(TABS).index("tag")  # first: no reload on the tab
+        self.header.tab = "tag"
         if suggestions:
             editor.suggestions = suggestions
-        self.header.tab = "tag"
-        self._stack.selected_index = list(TABS).index("tag")
 
     def _build_predictions(self) -> widgets.Widget:
         from .predictions import Predictions

@@ -211,13 +211,23 @@ def wait_until(check: Callable[[], object], timeout: float = 20.0, what: str = "
         time.sleep(0.1)
 
 
+#: The notebook panel on show in JupyterLab (others may be open in hidden tabs).
+LAB_NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"
+
+
+def lab_tree_url(server: Server, notebook: str) -> str:
+    """The URL that opens ``notebook`` in a fresh JupyterLab workspace (no tabs left open
+    by other tests)."""
+    return server.url(f"lab/workspaces/t{os.urandom(6).hex()}/tree/{notebook}?reset")
+
+
 def run_all_cells(page, server: Server, notebook: str, timeout: float = 90.0) -> None:
     """Run every cell through JupyterLab's menu (Run > Run All Cells).
 
     Waits for the notebook's kernel to be idle on the server and in the page first, and
     asks again if no cell started (a request sent while the page still connects is lost).
     """
-    page.locator(".jp-Notebook .jp-Cell .cm-content").first.wait_for(timeout=timeout * 1000)
+    page.locator(f"{LAB_NOTEBOOK} .jp-Cell .cm-content").first.wait_for(timeout=timeout * 1000)
 
     def kernel_idle() -> bool:
         with urllib.request.urlopen(server.url("api/sessions"), timeout=5) as resp:  # noqa: S310
@@ -228,12 +238,14 @@ def run_all_cells(page, server: Server, notebook: str, timeout: float = 90.0) ->
     wait_until(kernel_idle, timeout, what=f"the kernel of {notebook}")
     deadline = time.monotonic() + timeout
     while True:
-        page.locator(".jp-Notebook-ExecutionIndicator[data-status=idle]").wait_for(timeout=timeout * 1000)
+        page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status=idle]").wait_for(
+            timeout=timeout * 1000
+        )
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         started = time.monotonic()
         while time.monotonic() - started < 10:
-            prompts = page.locator(".jp-Notebook .jp-InputPrompt").all_inner_texts()
+            prompts = page.locator(f"{LAB_NOTEBOOK} .jp-InputPrompt").all_inner_texts()
             if prompts and all(p.strip() not in ("[ ]:", "") for p in prompts):
                 return
             time.sleep(0.2)

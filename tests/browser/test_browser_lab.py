@@ -5,7 +5,14 @@ JupyterLab's own shortcuts."""
 from __future__ import annotations
 
 import pytest
-from cvb_browser import assert_rendered, run_all_cells, wait_until, write_notebook
+from cvb_browser import (
+    LAB_NOTEBOOK,
+    assert_rendered,
+    lab_tree_url,
+    run_all_cells,
+    wait_until,
+    write_notebook,
+)
 
 import cvbench
 from cvbench.samples import make_sample
@@ -25,7 +32,7 @@ def test_gallery_and_tagger_in_jupyterlab(lab, open_page, notebooks, browser_hom
         "gallery = Gallery(project, page_size=30)\ngallery",
         "Tagger(project)",
     )
-    page, watch = open_page(lab.url("lab/tree/lab.ipynb"))
+    page, watch = open_page(lab_tree_url(lab, "lab.ipynb"))
     try:
         run_all_cells(page, lab, "lab.ipynb")
         page.wait_for_selector(".cvb-gallery .cvb-cell img", timeout=90_000)
@@ -63,7 +70,7 @@ def test_gallery_and_tagger_in_jupyterlab(lab, open_page, notebooks, browser_hom
     tagger.locator(".cvb-empty-title").wait_for()
 
     # no JupyterLab shortcut fired: both cells are still code cells, none was deleted
-    assert page.locator(".jp-Notebook .jp-CodeCell").count() == 2
-    assert page.locator(".jp-Notebook .jp-MarkdownCell").count() == 0
+    assert page.locator(f"{LAB_NOTEBOOK} .jp-CodeCell").count() == 2
+    assert page.locator(f"{LAB_NOTEBOOK} .jp-MarkdownCell").count() == 0
     page.screenshot(path=artifacts / "lab.png")
     watch.assert_clean()

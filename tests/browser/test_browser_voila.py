@@ -165,6 +165,7 @@ def test_box_editor_draws_resizes_moves_zooms_and_accepts(voila, open_page, note
     wait_until(lambda: regions() and regions()[0][3] == pytest.approx(expected[2], abs=0.004),
                what="the resized box")
     assert regions()[0][4] == pytest.approx(expected[3], abs=0.004)
+    page.locator(".cvb-boxeditor").screenshot(path=artifacts / "box-editor-selected.png")
     cx, cy = bb["x"] + (expected[0] + expected[2] / 2) * bb["width"], bb["y"] + (expected[1] + expected[3] / 2) * bb["height"]
     drag(cx, cy, cx - 50, cy - 20)
     expected[0] -= 50 / bb["width"]
@@ -172,11 +173,18 @@ def test_box_editor_draws_resizes_moves_zooms_and_accepts(voila, open_page, note
     wait_until(lambda: regions()[0][1] == pytest.approx(expected[0], abs=0.004), what="the moved box")
     assert regions()[0][1:] == pytest.approx(expected, abs=0.004)
 
-    # zoom with the wheel around the cursor, pick tag 2 with the keyboard, draw again
+    # 1-9 retag the selected box; with nothing selected they choose the tag of new boxes
+    page.keyboard.press("3")
+    wait_until(lambda: regions()[0][0] == "triangle", what="key 3 to retag the selected box")
+    page.keyboard.press("1")
+    wait_until(lambda: regions()[0][0] == "circle", what="key 1 to retag it back")
+    page.keyboard.press("Escape")
+    page.keyboard.press("2")
+
+    # zoom with the wheel around the cursor, draw again
     page.mouse.move(bb["x"] + 0.8 * bb["width"], bb["y"] + 0.2 * bb["height"])
     page.mouse.wheel(0, -400)
     page.wait_for_function("() => document.querySelector('.cvb-zoom').textContent !== '100%'")
-    page.keyboard.press("2")
     zb = img.bounding_box()
     assert zb["width"] > bb["width"] * 1.5
     vp = page.locator(".cvb-viewport").bounding_box()
@@ -186,6 +194,7 @@ def test_box_editor_draws_resizes_moves_zooms_and_accepts(voila, open_page, note
     second = [(x0 - zb["x"]) / zb["width"], (y0 - zb["y"]) / zb["height"], 90 / zb["width"], 70 / zb["height"]]
     wait_until(lambda: len(regions()) == 2, what="the second box")
     assert regions()[1][0] == square.name and regions()[1][1:] == pytest.approx(second, abs=0.003)
+    assert regions()[0][0] == circle.name
 
     # pan: drag with Space held moves the view, draws nothing
     before = img.bounding_box()

@@ -139,3 +139,55 @@ def test_workbench_trains_evaluates_and_quick_tests(voila, open_page, notebooks,
     page.screenshot(path=artifacts / "workbench-export.png")
     assert_rendered(page)
     watch.assert_clean()
+
+
+def test_train_panel_and_performance_in_jupyterlab(lab, open_page, notebooks, browser_home,
+                                                  artifacts):
+    from cvb_browser import run_all_cells
+
+    path = browser_home / "lab-train-digits"
+    make_sample("digits", path, small=True).close()
+    write_notebook(
+        notebooks / "lab-train.ipynb",
+        "import cvbench\nfrom cvbench.ui import Performance, TrainPanel\n"
+        f"project = cvbench.open_project({str(path)!r})\nTrainPanel(project)",
+        "Performance(project)",
+    )
+    page, watch = open_page(lab.url("lab/tree/lab-train.ipynb"))
+    try:
+        run_all_cells(page, lab, "lab-train.ipynb")
+        page.wait_for_selector(".cvb-train [data-action=train]", timeout=90_000)
+        page.wait_for_selector(".cvb-performance .cvb-empty", timeout=90_000)
+    except Exception:
+        page.screenshot(path=artifacts / "lab-train-failure.png")
+        raise
+    assert_rendered(page)
+    page.locator(".cvb-train [data-action=train]").click()
+    bar = page.locator(".cvb-train .cvb-run-bar")
+    seen = set()
+    deadline = time.monotonic() + 300
+    while not page.locator(".cvb-train .cvb-lastrun").count():
+        if bar.count():
+            seen.add(bar.get_attribute("aria-valuenow"))
+        assert time.monotonic() < deadline, "training did not end in 300 s"
+        time.sleep(0.2)
+    assert page.locator(".cvb-train .cvb-lastrun.is-done").count() == 1
+    assert len(seen) >= 2, f"the progress bar did not move in JupyterLab: {seen}"
+    page.locator(".cvb-train").evaluate("(e) => e.scrollIntoView({block: 'start'})")
+    page.screenshot(path=artifacts / "lab-train.png")
+
+    perf = page.locator(".cvb-performance")
+    perf.locator(".cvb-header .cvb-btn", has_text="Refresh").click()
+    tiles = perf.locator(".cvb-perf-tiles")
+    wait_until(lambda: tiles.get_attribute("data-precision"), timeout=60, what="the numbers")
+    it = cvbench.open_project(path).iteration()
+    assert float(tiles.get_attribute("data-precision")) == pytest.approx(it.performance(0.5).precision)
+    perf.locator(".cvb-range-threshold").fill("0.1")
+    wait_until(lambda: float(tiles.get_attribute("data-recall"))
+               == pytest.approx(it.performance(0.1).recall), what="recall at 0.1 in JupyterLab")
+    rtt = float(perf.get_attribute("data-rtt-ms"))
+    print(f"\nPerformance slider round trip in JupyterLab: {rtt:.1f} ms")
+    perf.evaluate("(e) => e.scrollIntoView({block: 'start'})")
+    page.screenshot(path=artifacts / "lab-performance.png")
+    assert_rendered(page)
+    watch.assert_clean()

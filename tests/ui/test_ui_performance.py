@@ -8,10 +8,11 @@ import time
 
 import pytest
 import traitlets
-from _ui_trained import trained_copy
+from _ui_trained import trained_copy, trained_detection
 from PIL import Image
 
 from cvbench.ui import Performance
+from cvbench.ui.performance import BOX_COLORS
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +119,27 @@ def test_a_project_without_iterations_shows_nothing_to_evaluate(make_project):
     perf = Performance(make_project(n=2))
     assert perf.iteration == "" and perf.metrics == {} and perf.mistakes == []
     assert perf.pr_plot == {} and perf.cm_plot == ""
+
+
+def test_detection_has_an_overlap_slider_and_shows_the_boxes_of_wrong_images(tmp_path_factory):
+    project = trained_detection(tmp_path_factory, "performance-detection")
+    perf = Performance(project, plot_delay=60)
+    it = project.iteration()
+    assert perf.metrics["overlap"] == 0.5 and perf.metrics["coco_map"] is not None
+    perf.set_state({"threshold": 0.3, "overlap": 0.7})
+    want = it.performance(0.3, overlap=0.7)
+    assert perf.metrics["precision"] == pytest.approx(want.precision)
+    assert perf.metrics["recall"] == pytest.approx(want.recall)
+    assert perf.metrics["map"] == pytest.approx(want.average_precision)
+    assert perf.pr_plot["overlap"] == 0.5  # redrawn when the slider stops
+    perf.flush()
+    assert perf.pr_plot["overlap"] == 0.7 and perf.plotted == {"threshold": 0.3, "overlap": 0.7}
+    assert perf.cm_plot == ""  # no confusion matrix for boxes
+    frame = it.evaluation().mistakes(0.3, 0.7, top=perf.max_mistakes)
+    assert [m["image_id"] for m in perf.mistakes] == list(frame["image_id"])
+    boxes = [b for m in perf.mistakes for b in m["boxes"]]
+    assert boxes and all(0 <= b["left"] <= 1 and b["width"] > 0 for b in boxes)
+    assert {b["color"] for b in boxes} <= set(BOX_COLORS.values())
+    image_id = perf.mistakes[0]["image_id"]
+    perf.handle_message({"type": "retag", "image_id": image_id, "tags": []})
+    assert perf.notice["level"] == "error" and "box editor" in perf.notice["text"]

@@ -6,7 +6,7 @@ import io
 
 import pytest
 import traitlets
-from _ui_trained import trained_copy
+from _ui_trained import trained_copy, trained_detection
 from PIL import Image, ImageOps
 
 from cvbench.ui import Predictions
@@ -98,3 +98,29 @@ def test_paging_and_validation(project):
         pred.view = "everything"
     pred.set_state({"view": "suggested"})
     assert pred.page == 0
+
+
+def test_the_smart_labeler_suggests_boxes_for_detection(tmp_path_factory):
+    project = trained_detection(tmp_path_factory, "predictions-detection")
+    from cvbench.samples import get_sample
+
+    items = get_sample("shapes").items(small=True, seed=7)[:3]
+    added = project.add_images([it.data for it in items], names=["a.png", "b.png", "c.png"])
+    pred = Predictions(project, view="suggested", threshold=0.2)
+    assert pred.total == 3 and {i["id"] for i in pred.items} == {r.image_id for r in added}
+    item = next(i for i in pred.items if i["suggested_regions"])
+    assert item["suggested_tags"] == []
+    assert all(r["probability"] >= 0.2 for r in item["suggested_regions"])
+    opened = []
+    pred.on_edit_boxes(lambda image_id, boxes: opened.append((image_id, boxes)))
+    pred.handle_message({"type": "edit_boxes", "image_id": item["id"],
+                         "suggestions": item["suggested_regions"][:1]})
+    assert opened == [(item["id"], item["suggested_regions"][:1])]
+    keep = [{k: r[k] for k in ("tag", "left", "top", "width", "height")}
+            for r in item["suggested_regions"][:1]]
+    pred.handle_message({"type": "confirm_suggestions",
+                         "items": [{"id": item["id"], "tags": [], "regions": keep}]})
+    regions = project.image(item["id"]).regions
+    assert len(regions) == 1 and regions[0].tag_id == keep[0]["tag"]
+    assert regions[0].left == pytest.approx(keep[0]["left"], abs=1e-6)
+    assert pred.total == 2

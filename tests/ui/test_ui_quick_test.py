@@ -7,7 +7,7 @@ import threading
 
 import pytest
 import traitlets
-from _ui_trained import trained_copy
+from _ui_trained import trained_copy, trained_detection
 
 from cvbench.ui import QuickTest
 
@@ -114,3 +114,18 @@ def test_without_an_iteration_it_says_to_train_first(make_project, png):
     assert qt.iteration == "" and qt.iterations == []
     qt.handle_message({"type": "file", "name": "a.png", "size": 3}, [png(1)])
     assert qt.notice["level"] == "error" and "train one first" in qt.notice["text"]
+
+
+def test_detection_predictions_come_with_their_boxes(tmp_path_factory):
+    project = trained_detection(tmp_path_factory, "quick-test-detection")
+    qt = QuickTest(project, threshold=0.2)
+    image = project.images()[0]
+    result = qt.test(image.path)
+    assert qt.image["width"] == image.width and qt.image["height"] == image.height
+    assert len(qt.predictions) == len(result) > 0
+    for shown, p in zip(qt.predictions, result, strict=True):
+        box = shown["box"]
+        assert (box["left"], box["top"], box["width"], box["height"]) == pytest.approx(
+            (p.bounding_box.left, p.bounding_box.top, p.bounding_box.width,
+             p.bounding_box.height))
+    assert all(p["probability"] >= 0.2 for p in qt.visible_predictions)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import pytest
 import traitlets
-from _ui_trained import trained_copy
+from _ui_trained import trained_copy, trained_detection
 
 from cvbench.ui import (
     BoxEditor,
@@ -107,3 +107,21 @@ def test_a_detection_workbench_tags_with_the_box_editor(make_project):
     assert wb.widget("performance").metrics == {}
     wb.widget("performance").open_image(project.images(order="oldest")[1].id)  # as a click
     assert wb.tab == "tag" and wb.widget("tag").image_id == project.images(order="oldest")[1].id
+
+
+def test_the_smart_labeler_opens_the_box_editor_with_its_suggestions(tmp_path_factory):
+    project = trained_detection(tmp_path_factory, "workbench-detection")
+    from cvbench.samples import get_sample
+
+    (added,) = project.add_images([get_sample("shapes").items(small=True, seed=9)[0].data])
+    wb = Workbench(project, tab="predictions")
+    pred = wb.widget("predictions")
+    pred.set_state({"view": "suggested"})
+    tag = project.tags[0].id
+    box = {"tag": tag, "left": 0.1, "top": 0.1, "width": 0.2, "height": 0.2, "probability": 0.4}
+    pred.handle_message({"type": "edit_boxes", "image_id": added.image_id, "suggestions": [box]})
+    editor = wb.widget("tag")
+    assert wb.tab == "tag" and editor.image_id == added.image_id
+    assert editor.suggestions == [box]
+    editor.handle_message({"type": "accept_all"})
+    assert [r.tag_id for r in project.image(added.image_id).regions] == [tag]

@@ -1,0 +1,419 @@
+"""Classification benchmark: quick and advanced training against baselines, in one run.
+
+    .venv/bin/python benchmarks/bench_classify.py                  # ~10-15 min on 2 cores
+    .venv/bin/python benchmarks/bench_classify.py --extras         # + head/flip/Lite2 study
+
+Data: scikit-learn's ``load_digits`` (UCI optdigits, 10 tags), each 8x8 digit upscaled to
+64x64 (bicubic, dark ink on white, as ``cvbench.samples`` draws it). Per tag: 63 images in
+the project (the project's split sends 13 to validation: 50 training images per tag) and
+30 held-out test images that no model sees before testing; 10 more images are kept to
+measure retraining.
+
+What it measures, all in the same process and run (the machine may be shared: ratios are
+what to compare, see RESULTS.md):
+
+1. speed of quick training: its wall time over one forward pass of the frozen backbone
+   over the same images (read, preprocess, forward; target <= 1.3), and retraining after
+   10 more images over the first training (target < 10 %);
+2. test accuracy of quick and advanced training, against logistic regression on the raw
+   pixels and a plain fastai ``vision_learner(...).fine_tune()`` (the same pretrained
+   EfficientNet-Lite0, standard fastai augmentation) given the advanced run's wall time;
+3. prediction: single-image latency (read + preprocess + model) and batch throughput
+   (model only, batches of 32), eager PyTorch against ONNX Runtime.
+
+``--extras`` adds, on the cached features: scikit-learn's LogisticRegression against the
+L-BFGS head, features of mirrored images, and EfficientNet-Lite2 ("General [A2]").
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import cvbench  # noqa: E402
+from cvbench import domains  # noqa: E402
+from cvbench.train import features as _features  # noqa: E402
+
+
+def log(*args: object) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}]", *args, flush=True)
+
+
+def machine() -> dict:
+    import torch
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+# --------------------------------------------------------------------------- data
+
+
+def digit_png(pixels: np.ndarray) -> bytes:
+    ink = np.clip(pixels * 16.0, 0, 255).astype(np.uint8)
+    img = Image.fromarray(255 - ink, "L").resize((64, 64), Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, "PNG")
+    return buf.getvalue()
+
+
+def make_data(per_tag: int, test_per_tag: int, extra_per_tag: int, seed: int = 0):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rng = np.random.default_rng(seed)
+    project_items, test_items, extra_items = [], [], []
+    for label in range(10):
+        idx = np.flatnonzero(digits.target == label)
+        rng.shuffle(idx)
+        need = per_tag + test_per_tag
+        for k, i in enumerate(idx[: need + extra_per_tag]):
+            item = (digit_png(digits.images[i]), str(label), digits.images[i].ravel())
+            if k < per_tag:
+                project_items.append(item)
+            elif k < need:
+                test_items.append(item)
+            else:
+                extra_items.append(item)
+    return project_items, test_items, extra_items
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+def raw_pixel_baseline(train, test) -> dict:
+    """Logistic regression on raw 64x64 gray pixels, C chosen by 3-fold CV on training."""
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    def pixels(items):
+        return np.stack([
+            np.asarray(Image.open(io.BytesIO(d)).convert("L"), dtype=np.float32).ravel() / 255
+            for d, _, _ in items])
+
+    xtr, xte = pixels(train), pixels(test)
+    ytr = np.array([t for _, t, _ in train])
+    yte = np.array([t for _, t, _ in test])
+    sc = StandardScaler().fit(xtr)
+    t0 = time.perf_counter()
+    with threadpool_limits(limits=1):  # small problem: threads only contend
+        model = LogisticRegressionCV(Cs=[0.001, 0.01, 0.1, 1.0], cv=3, max_iter=300).fit(
+            sc.transform(xtr), ytr)
+    return {"accuracy": float((model.predict(sc.transform(xte)) == yte).mean()),
+            "C": float(model.C_[0]), "fit_seconds": round(time.perf_counter() - t0, 2)}
+
+
+def fastai_baseline(train, valid, test_paths, test_labels, seconds: float, size: int,
+                    workdir: Path) -> dict:
+    """A plain ``vision_learner(...).fine_tune()``: fastai's defaults (head: one frozen
+    epoch; then one-cycle over everything with discriminative rates), the offline
+    EfficientNet-Lite0 weights, standard augmentation; epochs sized to ``seconds``."""
+    import fastai.callback.schedule  # noqa: F401 - Learner.fit_one_cycle
+    import torch
+    from fastai.callback.core import Callback, CancelFitException
+    from fastai.data.block import CategoryBlock, DataBlock
+    from fastai.data.transforms import IndexSplitter, Normalize
+    from fastai.vision.augment import Resize, ResizeMethod, aug_transforms
+    from fastai.vision.data import ImageBlock
+    from fastai.vision.learner import vision_learner
+
+    labels = {str(p): t for p, t in [*train, *valid]}
+    items = [str(p) for p, _ in train] + [str(p) for p, _ in valid]
+    dblock = DataBlock(
+        blocks=(ImageBlock, CategoryBlock),
+        get_y=lambda p: labels[p],
+        splitter=IndexSplitter(list(range(len(train), len(items)))),
+        item_tfms=Resize(size, method=ResizeMethod.Squish),
+        batch_tfms=[*aug_transforms(), Normalize.from_stats([0.5] * 3, [0.5] * 3, cuda=False)],
+    )
+    dls = dblock.dataloaders(items, bs=32, num_workers=0, device=torch.device("cpu"))
+    learn = vision_learner(dls, "tf_efficientnet_lite0", pretrained=False, normalize=False,
+                           path=workdir)
+    state = domains._pretrained_state_dict("General (compact)")
+    body = learn.model[0].model
+    wanted = body.state_dict().keys()
+    missing = body.load_state_dict({k: v for k, v in state.items() if k in wanted},
+                                   strict=False).missing_keys
+    assert not missing, missing
+    learn.freeze()
+    start = time.monotonic()
+
+    class StopAt(Callback):
+        def after_batch(self):
+            if time.monotonic() - start > seconds:
+                raise CancelFitException
+
+    t0 = time.monotonic()
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(1, slice(2e-3), pct_start=0.99)  # fine_tune's frozen epoch
+    head_epoch = time.monotonic() - t0
+    # one unfrozen epoch costs about three frozen ones (backward through the body)
+    epochs = max(1, int((seconds - head_epoch) / (3.0 * head_epoch)))
+    learn.unfreeze()
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(epochs, slice(1e-3 / 100, 1e-3), pct_start=0.3, div=5.0,
+                            cbs=[StopAt()])
+    wall = time.monotonic() - start
+    test_dl = learn.dls.test_dl([str(p) for p in test_paths])
+    with learn.no_bar():
+        probs, _ = learn.get_preds(dl=test_dl)
+    vocab = list(learn.dls.vocab)
+    pred = [vocab[i] for i in probs.argmax(1).tolist()]
+    return {"accuracy": float(np.mean([a == b for a, b in zip(pred, test_labels, strict=True)])),
+            "epochs_after_head": epochs, "wall_seconds": round(wall, 1)}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def accuracy(iteration, paths, labels) -> float:
+    results = iteration.predict(list(paths))
+    return float(np.mean([r[0].tag_name == t for r, t in zip(results, labels, strict=True)]))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--budget-minutes", type=float, default=2.5)
+    ap.add_argument("--per-tag", type=int, default=63, help="project images per tag")
+    ap.add_argument("--test-per-tag", type=int, default=30)
+    ap.add_argument("--size", type=int, default=None, help="input side (domain default)")
+    ap.add_argument("--extras", action="store_true")
+    ap.add_argument("--skip-fastai", action="store_true")
+    ap.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: torch's, one per core)")
+    args = ap.parse_args(argv)
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    out: dict = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}}
+    domain = domains.DEFAULT_DOMAIN
+    size = args.size or domains.get_domain(domain).image_size
+    work = Path(tempfile.mkdtemp(prefix="cvbench-bench-"))
+    try:
+        project_items, test_items, extra_items = make_data(args.per_tag, args.test_per_tag, 1)
+        extra_items = extra_items[:10]
+        test_dir = work / "test"
+        test_dir.mkdir()
+        test_paths, test_labels = [], []
+        for k, (data, label, _) in enumerate(test_items):
+            p = test_dir / f"{k:04d}_{label}.png"
+            p.write_bytes(data)
+            test_paths.append(p)
+            test_labels.append(label)
+        project = cvbench.create_project(work / "digits", kind="multiclass", domain=domain)
+        for label in map(str, range(10)):
+            project.add_images([d for d, t, _ in project_items if t == label], tags=[label])
+        summary = project.summary()
+        out["data"] = {"tags": 10, "train": summary.train, "validation": summary.validation,
+                       "test": len(test_items), "input_size": size, "domain": domain}
+        log("data:", out["data"])
+
+        # -- 1. speed -------------------------------------------------------------------
+        all_imgs = project.images(order="oldest")
+        paths = [img.path for img in all_imgs]
+        _features.frozen_backbone(domain)  # built once, as in any session
+        project.train("quick", size=16, progress_bar=False)  # warm-up: imports, first calls
+        t0 = time.perf_counter()
+        _features.compute_features(domain, paths, size)
+        forward = time.perf_counter() - t0
+        log(f"one forward pass over {len(paths)} images: {forward:.1f} s")
+        t0 = time.perf_counter()
+        quick = project.train("quick", size=size, progress_bar=False)
+        quick_wall = time.perf_counter() - t0
+        log(f"quick training: {quick_wall:.1f} s", quick.settings["notes"]["head"])
+        for data, label, _ in extra_items:
+            project.add_images([data], tags=[label])
+        t0 = time.perf_counter()
+        retrained = project.train("quick", size=size, progress_bar=False)
+        retrain_wall = time.perf_counter() - t0
+        log(f"retraining after +10 images: {retrain_wall:.1f} s",
+            retrained.settings["notes"]["features"])
+        out["speed"] = {
+            "forward_pass_seconds": round(forward, 2),
+            "images_per_second": round(len(paths) / forward, 1),
+            "quick_seconds": round(quick_wall, 2),
+            "quick_over_forward": round(quick_wall / forward, 3),
+            "retrain_seconds": round(retrain_wall, 2),
+            "retrain_over_first": round(retrain_wall / quick_wall, 3),
+            "retrain_features": retrained.settings["notes"]["features"],
+        }
+
+        # -- 2. accuracy (every model learns from the same images: the retrained split) --
+        acc: dict = {}
+        acc["quick"] = {"accuracy": accuracy(retrained, test_paths, test_labels),
+                        "validation": retrained.metrics["accuracy"]}
+        log("quick:", acc["quick"])
+        t0 = time.perf_counter()
+        advanced = project.train("advanced", budget_minutes=args.budget_minutes, size=size,
+                                 progress_bar=False)
+        adv_wall = time.perf_counter() - t0
+        notes = advanced.settings["notes"]
+        acc["advanced"] = {
+            "accuracy": accuracy(advanced, test_paths, test_labels),
+            "validation": advanced.metrics["accuracy"],
+            "chosen": notes["chosen"],
+            "epochs": notes["fine_tune"].get("epochs"),
+            "best_epoch": notes["fine_tune"].get("best_epoch"),
+            "wall_seconds": round(adv_wall, 1),
+            "budget_seconds": args.budget_minutes * 60,
+            "trained_seconds": round(advanced.trained_seconds, 1),
+            "validation_by_epoch": notes["fine_tune"].get("validation_by_epoch"),
+            "skipped": notes["fine_tune"].get("skipped"),
+        }
+        log("advanced:", {k: v for k, v in acc["advanced"].items()
+                          if k != "validation_by_epoch"})
+        split = advanced.split()
+        assert split == retrained.split()
+        train_pairs, valid_pairs = [], []
+        for img in project.images(ids=list(split)):
+            (train_pairs if split[img.id] == "train" else valid_pairs).append(
+                (img.path, img.tags[0]))
+        raw_train = [(p.read_bytes(), t, None) for p, t in train_pairs]
+        acc["raw_pixels_logistic_regression"] = raw_pixel_baseline(raw_train, test_items)
+        log("raw pixels:", acc["raw_pixels_logistic_regression"])
+        if not args.skip_fastai:
+            acc["fastai_fine_tune"] = fastai_baseline(
+                train_pairs, valid_pairs, test_paths, test_labels, adv_wall, size, work)
+            log("fastai fine_tune:", acc["fastai_fine_tune"])
+        out["accuracy"] = acc
+
+        # -- 3. prediction --------------------------------------------------------------
+        from cvbench.export import onnx_runtime
+
+        exported = quick.export("onnx", work / "onnx")
+        model = quick.model()
+        sample = test_paths[:20]
+        quick.predict(sample[0])
+        onnx_runtime.predict(exported.path, sample[0])  # warm-up both
+
+        def per_image(fn) -> float:
+            times = []
+            for p in sample:
+                t = time.perf_counter()
+                fn(p)
+                times.append(time.perf_counter() - t)
+            return statistics.median(times) * 1000
+
+        eager_ms = per_image(quick.predict)
+        onnx_ms = per_image(lambda p: onnx_runtime.predict(exported.path, p))
+        batch = domains.preprocess(domain, [Image.open(p).convert("RGB")
+                                            for p in test_paths[:32]], size)
+        session = onnx_runtime.load(exported.path).session
+
+        def throughput(fn, reps: int = 3) -> float:
+            fn()
+            t = time.perf_counter()
+            for _ in range(reps):
+                fn()
+            return reps * len(batch) / (time.perf_counter() - t)
+
+        eager_ips = throughput(lambda: model.probabilities(batch))
+        onnx_ips = throughput(lambda: session.run(None, {"input": batch.numpy()}))
+        out["prediction"] = {
+            "single_image_ms": {"pytorch_eager": round(eager_ms, 1),
+                                "onnxruntime": round(onnx_ms, 1)},
+            "batch32_images_per_second": {"pytorch_eager": round(eager_ips, 1),
+                                          "onnxruntime": round(onnx_ips, 1)},
+            "onnx_parity": exported.parity.to_dict(),
+            "torch_threads": torch.get_num_threads(),
+        }
+        log("prediction:", out["prediction"])
+
+        # -- extras ---------------------------------------------------------------------
+        if args.extras:
+            out["extras"] = extras(project, quick, test_paths, test_labels, size)
+        out["machine"]["load_average_at_end"] = os.getloadavg()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = json.dumps(out, indent=1, default=str)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+    return out
+
+
+def extras(project, quick, test_paths, test_labels, size) -> dict:
+    """Head and feature variants measured on the same split and test set."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    from cvbench.train.classify import fit_linear_head
+
+    res: dict = {}
+    split = quick.split()
+    imgs = project.images(ids=list(split))
+    tags = quick.tag_names
+    train = [i for i in imgs if split[i.id] == "train"]
+    y = np.array([tags.index(i.tags[0]) for i in train])
+    yte = np.array([tags.index(t) for t in test_labels])
+    for domain, dsize in (("General (compact)", size), ("General [A2]", size)):
+        t0 = time.perf_counter()
+        ftr, _ = _features.project_features(project, [(i.sha256, i.path) for i in train],
+                                            domain, dsize)
+        fte = _features.compute_features(domain, test_paths, dsize)
+        feat_seconds = time.perf_counter() - t0
+        key = f"{domain} @ {dsize or domains.get_domain(domain).image_size}"
+        row: dict = {"feature_seconds": round(feat_seconds, 1)}
+        for C in (0.1, 1.0):
+            t0 = time.perf_counter()
+            w, b = fit_linear_head(ftr, y, multilabel=False, C=C)
+            row[f"lbfgs_head_C{C}"] = {
+                "accuracy": float(((fte @ w.numpy().T + b.numpy()).argmax(1) == yte).mean()),
+                "fit_seconds": round(time.perf_counter() - t0, 3)}
+            sc = StandardScaler().fit(ftr)
+            t0 = time.perf_counter()
+            with threadpool_limits(limits=1):
+                lr = LogisticRegression(C=C, max_iter=1000).fit(sc.transform(ftr), y)
+            row[f"sklearn_logreg_C{C}"] = {
+                "accuracy": float((lr.predict(sc.transform(fte)) == yte).mean()),
+                "fit_seconds": round(time.perf_counter() - t0, 3)}
+        if domain == "General (compact)":
+            t0 = time.perf_counter()
+            fflip, _ = _features.project_features(
+                project, [(i.sha256, i.path) for i in train], domain, dsize, flip=True)
+            flip_seconds = time.perf_counter() - t0
+            w, b = fit_linear_head(np.concatenate([ftr, fflip]), np.concatenate([y, y]),
+                                   multilabel=False, C=0.1)
+            row["flip_augmented_lbfgs_C0.1"] = {
+                "accuracy": float(((fte @ w.numpy().T + b.numpy()).argmax(1) == yte).mean()),
+                "extra_feature_seconds": round(flip_seconds, 1)}
+        res[key] = row
+        log("extras", key, row)
+    return res
+
+
+if __name__ == "__main__":
+    main()
