@@ -2,12 +2,14 @@
 
     .venv/bin/python benchmarks/bench_classify.py                  # ~10-15 min on 2 cores
     .venv/bin/python benchmarks/bench_classify.py --extras         # + head/flip/Lite2 study
+    .venv/bin/python benchmarks/bench_classify.py --dataset faces  # LFW face / not face
 
 Data: scikit-learn's ``load_digits`` (UCI optdigits, 10 tags), each 8x8 digit upscaled to
-64x64 (bicubic, dark ink on white, as ``cvbench.samples`` draws it). Per tag: 63 images in
-the project (the project's split sends 13 to validation: 50 training images per tag) and
-30 held-out test images that no model sees before testing; 10 more images are kept to
-measure retraining.
+64x64 (bicubic, dark ink on white, as ``cvbench.samples`` draws it); or scikit-image's
+``lfw_subset`` (25x25 gray, 100 faces and 100 non-faces, upscaled to 100x100). Per tag: 63
+images in the project (the project's split sends 13 to validation: 50 training images per
+tag) and 30 held-out test images per tag that no model sees before testing; 10 more
+images are kept to measure retraining.
 
 What it measures, all in the same process and run (the machine may be shared: ratios are
 what to compare, see RESULTS.md):
@@ -85,18 +87,40 @@ def digit_png(pixels: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def make_data(per_tag: int, test_per_tag: int, extra_per_tag: int, seed: int = 0):
-    from sklearn.datasets import load_digits
+def face_png(pixels: np.ndarray) -> bytes:
+    img = Image.fromarray(np.clip(pixels * 255, 0, 255).astype(np.uint8), "L")
+    buf = io.BytesIO()
+    img.resize((100, 100), Image.Resampling.BICUBIC).convert("RGB").save(buf, "PNG")
+    return buf.getvalue()
 
-    digits = load_digits()
+
+def load_dataset(name: str) -> tuple[list[np.ndarray], list[str], object]:
+    """Images, labels, and the function that encodes one image as PNG bytes."""
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        return list(digits.images), [str(t) for t in digits.target], digit_png
+    from skimage.data import lfw_subset
+
+    faces = lfw_subset()  # 100 faces, then 100 non-faces (LFW)
+    return list(faces), ["face"] * 100 + ["not face"] * 100, face_png
+
+
+def make_data(per_tag: int, test_per_tag: int, extra: int, seed: int = 0,
+              dataset: str = "digits"):
+    """Project, test and ``extra`` (spread over the tags) items: (png, label, pixels)."""
+    images, labels, encode = load_dataset(dataset)
+    targets = np.array(labels)
+    extra_per_tag = -(-extra // len(set(labels)))
     rng = np.random.default_rng(seed)
     project_items, test_items, extra_items = [], [], []
-    for label in range(10):
-        idx = np.flatnonzero(digits.target == label)
+    for label in sorted(set(labels)):
+        idx = np.flatnonzero(targets == label)
         rng.shuffle(idx)
         need = per_tag + test_per_tag
         for k, i in enumerate(idx[: need + extra_per_tag]):
-            item = (digit_png(digits.images[i]), str(label), digits.images[i].ravel())
+            item = (encode(images[i]), label, images[i].ravel())
             if k < per_tag:
                 project_items.append(item)
             elif k < need:
@@ -173,15 +197,18 @@ def fastai_baseline(train, valid, test_paths, test_labels, seconds: float, size:
                 raise CancelFitException
 
     t0 = time.monotonic()
-    with learn.no_bar(), learn.no_logging():
-        learn.fit_one_cycle(1, slice(2e-3), pct_start=0.99)  # fine_tune's frozen epoch
+    with learn.no_bar(), learn.no_logging():  # fine_tune's frozen epoch
+        learn.fit_one_cycle(1, slice(2e-3), pct_start=0.99, cbs=[StopAt()])
     head_epoch = time.monotonic() - t0
     # one unfrozen epoch costs about three frozen ones (backward through the body)
     epochs = max(1, int((seconds - head_epoch) / (3.0 * head_epoch)))
-    learn.unfreeze()
-    with learn.no_bar(), learn.no_logging():
-        learn.fit_one_cycle(epochs, slice(1e-3 / 100, 1e-3), pct_start=0.3, div=5.0,
-                            cbs=[StopAt()])
+    if time.monotonic() - start < seconds:
+        learn.unfreeze()
+        with learn.no_bar(), learn.no_logging():
+            learn.fit_one_cycle(epochs, slice(1e-3 / 100, 1e-3), pct_start=0.3, div=5.0,
+                                cbs=[StopAt()])
+    else:
+        epochs = 0
     wall = time.monotonic() - start
     test_dl = learn.dls.test_dl([str(p) for p in test_paths])
     with learn.no_bar():
@@ -202,6 +229,9 @@ def accuracy(iteration, paths, labels) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dataset", choices=("digits", "faces"), default="digits",
+                    help="digits: scikit-learn's, 10 tags; faces: scikit-image's "
+                         "lfw_subset, face / not face")
     ap.add_argument("--budget-minutes", type=float, default=2.5)
     ap.add_argument("--per-tag", type=int, default=63, help="project images per tag")
     ap.add_argument("--test-per-tag", type=int, default=30)
@@ -222,22 +252,28 @@ def main(argv: list[str] | None = None) -> dict:
     size = args.size or domains.get_domain(domain).image_size
     work = Path(tempfile.mkdtemp(prefix="cvbench-bench-"))
     try:
-        project_items, test_items, extra_items = make_data(args.per_tag, args.test_per_tag, 1)
+        test_per_tag = args.test_per_tag
+        if args.dataset == "faces":  # 100 images per tag in all
+            test_per_tag = min(test_per_tag, 100 - args.per_tag - 5)
+        project_items, test_items, extra_items = make_data(
+            args.per_tag, test_per_tag, 10, dataset=args.dataset)
         extra_items = extra_items[:10]
         test_dir = work / "test"
         test_dir.mkdir()
         test_paths, test_labels = [], []
         for k, (data, label, _) in enumerate(test_items):
-            p = test_dir / f"{k:04d}_{label}.png"
+            p = test_dir / f"{k:04d}.png"
             p.write_bytes(data)
             test_paths.append(p)
             test_labels.append(label)
         project = cvbench.create_project(work / "digits", kind="multiclass", domain=domain)
-        for label in map(str, range(10)):
+        tag_names = sorted({t for _, t, _ in project_items})
+        for label in tag_names:
             project.add_images([d for d, t, _ in project_items if t == label], tags=[label])
         summary = project.summary()
-        out["data"] = {"tags": 10, "train": summary.train, "validation": summary.validation,
-                       "test": len(test_items), "input_size": size, "domain": domain}
+        out["data"] = {"dataset": args.dataset, "tags": len(tag_names), "train": summary.train,
+                       "validation": summary.validation, "test": len(test_items),
+                       "input_size": size, "domain": domain}
         log("data:", out["data"])
 
         # -- 1. speed -------------------------------------------------------------------

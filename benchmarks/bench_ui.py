@@ -27,6 +27,7 @@ import argparse
 import io
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -95,9 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=3, help="page loads to time")
     parser.add_argument("--clicks", type=int, default=10, help="tag clicks to time")
+    parser.add_argument("--keep", action="store_true", help="keep the project folder")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="cvbench-bench-ui-"))
+    try:
+        return run(args, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, work: Path) -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, Chromium /usr/bin/chromium (headless)")
     t = time.perf_counter()

@@ -257,27 +257,17 @@ class Project:
     @property
     def tags(self) -> list[Tag]:
         """All tags, by name, with their image counts."""
-        with self._lock:
-            counts = dict(
-                self._conn.execute(
-                    "SELECT tag_id, COUNT(*) FROM image_tags GROUP BY tag_id"
-                ).fetchall()
-            )
+        with self._lock:  # image_count is kept by triggers (schema version 3)
             rows = self._conn.execute(
-                "SELECT id, name, type, description FROM tags ORDER BY name COLLATE NOCASE"
+                "SELECT id, name, type, image_count, description FROM tags "
+                "ORDER BY name COLLATE NOCASE"
             ).fetchall()
-        return [
-            Tag(r["id"], r["name"], r["type"], counts.get(r["id"], 0), r["description"])
-            for r in rows
-        ]
+        return [Tag(*r) for r in rows]
 
     def tag_counts(self) -> dict[str, int]:
-        """Images per tag name (one indexed query)."""
+        """Images per tag name (counts kept by triggers: one row per tag)."""
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT t.name, COUNT(it.image_id) FROM tags t "
-                "LEFT JOIN image_tags it ON it.tag_id = t.id GROUP BY t.id"
-            ).fetchall()
+            rows = self._conn.execute("SELECT name, image_count FROM tags").fetchall()
         return {name: n for name, n in rows}
 
     def get_tag(self, tag: str | Tag) -> Tag:
@@ -285,8 +275,8 @@ class Project:
         key = tag.id if isinstance(tag, Tag) else str(tag)
         with self._lock:
             row = self._conn.execute(
-                "SELECT id, name, type, description FROM tags WHERE id = ? OR name = ? "
-                "ORDER BY id = ? DESC LIMIT 1",
+                "SELECT id, name, type, image_count, description FROM tags "
+                "WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1",
                 (key, key, key),
             ).fetchone()
             if row is None:
@@ -296,10 +286,7 @@ class Project:
                     + (" …" if len(names) > 20 else "")
                     + " — create it with project.create_tag(name)"
                 )
-            (count,) = self._conn.execute(
-                "SELECT COUNT(*) FROM image_tags WHERE tag_id = ?", (row["id"],)
-            ).fetchone()
-        return Tag(row["id"], row["name"], row["type"], count, row["description"])
+        return Tag(*row)
 
     def create_tag(self, name: str, type: str = "Regular", description: str = "") -> Tag:
         """Create a tag. ``type`` is ``"Regular"`` or ``"Negative"`` (classification only)."""
@@ -732,7 +719,7 @@ class Project:
         order: str = "newest",
     ) -> list[StoredImage]:
         """Images, newest first, filtered by tag, untagged, or split; paged by skip/take."""
-        sql, params = self._image_query("i.id", tag, untagged, split, ids)
+        sql, params = self._image_query("i.id", tag, untagged, split, ids, page=True)
         direction = {"newest": "DESC", "oldest": "ASC"}.get(order)
         if direction is None:
             raise ValueError(f"order={order!r} should be 'newest' or 'oldest'")
@@ -748,15 +735,25 @@ class Project:
         with self._lock:
             return int(self._conn.execute(sql, params).fetchone()[0])
 
-    def _image_query(self, what: str, tag, untagged, split, ids) -> tuple[str, list[Any]]:
+    def _image_query(self, what: str, tag, untagged, split, ids, page: bool = False
+                     ) -> tuple[str, list[Any]]:
         params: list[Any] = []
         where: list[str] = []
         if tag is not None and untagged:
             raise ValueError("choose tag= or untagged=True, not both")
         if tag is not None:
             t = self.get_tag(tag)
-            sql = f"SELECT {what} FROM image_tags it JOIN images i ON i.id = it.image_id"
-            where.append("it.tag_id = ?")
+            if page and t.image_count * 20 > int(self._get_meta("seq", "0") or 0):
+                # a page of a tag that holds 5% of the images or more: walk the images
+                # newest first and keep the tag's, rather than sort all of the tag's
+                sql = f"SELECT {what} FROM images i"
+                where.append(
+                    "EXISTS (SELECT 1 FROM image_tags it WHERE it.image_id = i.id "
+                    "AND it.tag_id = ?)"
+                )
+            else:
+                sql = f"SELECT {what} FROM image_tags it JOIN images i ON i.id = it.image_id"
+                where.append("it.tag_id = ?")
             params.append(t.id)
         else:
             sql = f"SELECT {what} FROM images i"
@@ -1020,7 +1017,7 @@ class Project:
         frac = float(self._get_meta("validation_fraction", "0.2") or 0.2)
         basis = json.dumps([seed, frac])
         old_basis = self._get_meta("split_basis")
-        counts = dict(c.execute("SELECT tag_id, COUNT(*) FROM image_tags GROUP BY tag_id"))
+        counts = dict(c.execute("SELECT id, image_count FROM tags"))
         (n_images,) = c.execute("SELECT COUNT(*) FROM images").fetchone()
         (n_changes,) = c.execute("SELECT COUNT(*) FROM split_changes").fetchone()
         full = old_basis != basis or n_changes > n_images // 4
@@ -1035,7 +1032,8 @@ class Project:
             rows = c.execute(f"SELECT {columns} FROM images").fetchall()
         else:
             # ranks of the images added since; then the images whose group may change:
-            # those whose tags changed, and those that share a tag whose count changed
+            # those whose tags changed, and those with several tags, one of which changed
+            # its count (an image with one tag stays in that tag's group)
             c.create_function("cvbench_split_rank", 2, _split_rank, deterministic=True)
             c.execute(
                 "UPDATE images SET split_rank = cvbench_split_rank(?, sha256) "
@@ -1047,7 +1045,10 @@ class Project:
             touched = {i for i, _ in changes}
             for chunk in _chunks(sorted(touched_tags)):
                 touched.update(r[0] for r in c.execute(
-                    f"SELECT image_id FROM image_tags WHERE tag_id IN ({_marks(chunk)})", chunk
+                    f"SELECT it.image_id FROM image_tags it WHERE it.tag_id IN ({_marks(chunk)}) "
+                    "AND EXISTS (SELECT 1 FROM image_tags o WHERE o.image_id = it.image_id "
+                    "AND o.tag_id != it.tag_id)",
+                    chunk,
                 ))
             rows = []
             for chunk in _chunks(sorted(touched)):

@@ -298,5 +298,6 @@ def test_quicktest_page_predicts_uploads_and_refuses_junk(small_project):
     assert "<table" in page.table.value and image.tags[0] in page.table.value
     page.test(b"not an image", name="junk.txt")
     assert page.message.level == "error" and "junk.txt" not in page.message.value
+    assert page.picture.layout.display == "none" and page.table.value == ""
     page.test("")
     assert "give an image URL first" in page.message.value

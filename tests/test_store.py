@@ -113,7 +113,7 @@ def test_transaction_commits_or_rolls_back_and_nests(tmp_path) -> None:
 def test_foreign_keys_cascade(tmp_path) -> None:
     conn = store_db.connect(tmp_path / store_db.DB_NAME, create=True)
     with store_db.transaction(conn):
-        conn.execute("INSERT INTO tags VALUES ('t', 'cat', 'Regular', '', 'now')")
+        conn.execute("INSERT INTO tags (id, name, type, created) VALUES ('t', 'cat', 'Regular', '')")
         conn.execute(
             "INSERT INTO images (id, sha256, ext, width, height, bytes, created, seq) "
             "VALUES ('i', 'abc', 'png', 1, 1, 1, 'now', 1)"
@@ -163,7 +163,7 @@ def test_migration_scripts_split_into_whole_statements() -> None:
 def test_tag_and_override_changes_are_logged_for_the_split(tmp_path) -> None:
     conn = store_db.connect(tmp_path / store_db.DB_NAME, create=True)
     with store_db.transaction(conn):
-        conn.execute("INSERT INTO tags VALUES ('t', 'cat', 'Regular', '', 'now')")
+        conn.execute("INSERT INTO tags (id, name, type, created) VALUES ('t', 'cat', 'Regular', '')")
         conn.execute(
             "INSERT INTO images (id, sha256, ext, width, height, bytes, created, seq) "
             "VALUES ('i', 'abc', 'png', 1, 1, 1, 'now', 1)"
@@ -228,3 +228,29 @@ def test_sweep_temporaries(tmp_path) -> None:
     assert store.sweep_temporaries() == 2
     assert store.sweep_temporaries() == 0
     assert (tmp_path / "images" / "ab" / ("ab" + "0" * 62 + ".png")).exists()
+
+
+def test_tag_counts_are_kept_by_triggers(tmp_path) -> None:
+    conn = store_db.connect(tmp_path / store_db.DB_NAME, create=True)
+
+    def count() -> int:
+        return conn.execute("SELECT image_count FROM tags WHERE id = 't'").fetchone()[0]
+
+    with store_db.transaction(conn):
+        conn.execute("INSERT INTO tags (id, name, type, created) VALUES ('t', 'cat', 'Regular', '')")
+        for i in range(3):
+            conn.execute(
+                "INSERT INTO images (id, sha256, ext, width, height, bytes, created, seq) "
+                "VALUES (?, ?, 'png', 1, 1, 1, '', ?)", (f"i{i}", f"sha{i}", i)
+            )
+            conn.execute("INSERT INTO image_tags VALUES (?, 't')", (f"i{i}",))
+        conn.execute("INSERT OR IGNORE INTO image_tags VALUES ('i0', 't')")
+    assert count() == 3
+    with pytest.raises(sqlite3.IntegrityError), store_db.transaction(conn):
+        conn.execute("INSERT INTO image_tags VALUES ('i0', 't')")
+    assert count() == 3  # the failed statement counted nothing
+    with store_db.transaction(conn):
+        conn.execute("DELETE FROM images WHERE id = 'i1'")  # cascades to image_tags
+        conn.execute("DELETE FROM image_tags WHERE image_id = 'i2'")
+    assert count() == 1
+    conn.close()

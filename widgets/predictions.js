@@ -116,7 +116,7 @@ function render({ model, el }) {
     return h("div", { class: "cvb-pr-card", dataset: { id: item.id } },
       h("div", { class: "cvb-pr-thumb" }, item.src ? cvbBoxedImage(item.src, item.width, item.height, boxes, { alt: item.name, labels: false }) : null),
       h("div", { class: "cvb-pr-meta" },
-        h("div", { class: "cvb-pr-name", title: item.name || item.created, text: item.name || `Predicted ${cvbWhen(item.created)}` }),
+        h("div", { class: "cvb-pr-name", title: item.name || item.created, text: item.name || cvbWhen(item.created) }),
         h("span", { class: `cvb-badge${item.uncertainty > 0.5 ? " is-warn" : ""}`, title: "How unsure the model is (0: sure, 1: a coin flip)" }, `uncertainty ${item.uncertainty.toFixed(2)}`)),
       detection() ? null : h("div", { class: "cvb-pr-top" }, top.map((p) => h("div", { class: "cvb-pr-toprow" },
         h("span", { class: "cvb-pr-topname", text: p.name }), cvbProbBar(p.probability, cvbTagColor(p.tag))))),

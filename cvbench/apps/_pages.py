@@ -326,6 +326,10 @@ class QuickTestPage(w.VBox):
             self.message.show(
                 f"{label}: " + (f"{top.tag_name} {top.probability:.1%}" if top else
                                 "nothing found"), "success")
+        if self.message.level == "error":  # no stale picture under an error
+            self.result = self._image = None
+            self.picture.layout.display = "none"
+            self.table.value = ""
 
     def _render(self) -> None:
         if self.result is None:
@@ -333,6 +337,8 @@ class QuickTestPage(w.VBox):
         thr = self.threshold.value
         self.picture.value = draw_predictions(self._image, self.result, threshold=thr,
                                               tags=self.iteration.tag_names)
+        # small images are shown at 320 px at least, large ones at 800 px at most
+        self.picture.layout.width = f"{max(320, min(800, self._image.width))}px"
         self.picture.layout.display = ""
         rows = "".join(
             f"<tr style='{'' if p.probability >= thr else 'color:#999'}'>"

@@ -127,6 +127,19 @@ MIGRATIONS: list[str] = [
         INSERT INTO split_changes (image_id, tag_id) VALUES (NEW.id, '');
     END;
     """,
+    # 3: images per tag, kept by triggers, so that counting 500 tags reads 500 rows; and
+    # the split is computed again (``images.split`` now holds overrides too)
+    """
+    UPDATE meta SET value = '1' WHERE key = 'split_dirty';
+    ALTER TABLE tags ADD COLUMN image_count INTEGER NOT NULL DEFAULT 0;
+    UPDATE tags SET image_count = (SELECT COUNT(*) FROM image_tags WHERE tag_id = tags.id);
+    CREATE TRIGGER tag_count_up AFTER INSERT ON image_tags BEGIN
+        UPDATE tags SET image_count = image_count + 1 WHERE id = NEW.tag_id;
+    END;
+    CREATE TRIGGER tag_count_down AFTER DELETE ON image_tags BEGIN
+        UPDATE tags SET image_count = image_count - 1 WHERE id = OLD.tag_id;
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -239,6 +239,7 @@ def _run(detector: Detector, model: nn.Module, loader: Any, *, seconds: float, l
     """Train ``model`` with fastai for ``seconds`` of wall-clock time. Returns
     ``(steps, epochs, last smoothed loss)``."""
     from fastai.callback.core import Callback, CancelFitException
+    from fastai.callback.progress import ProgressCallback
     from fastai.data.core import DataLoaders
     from fastai.learner import Learner
     from fastai.optimizer import Adam
@@ -280,6 +281,9 @@ def _run(detector: Detector, model: nn.Module, loader: Any, *, seconds: float, l
         lr=lr,
         cbs=[clock],
     )
+    # cvbench reports progress itself: no fastai bar (added to every Learner once
+    # fastai.callback.progress is imported anywhere), no epoch table
+    learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCallback)])
     with learn.no_logging():
         learn.fit(10**6)  # the clock stops it
     epochs = clock.steps / max(1, len(loader))

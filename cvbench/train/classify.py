@@ -35,6 +35,10 @@ images are added as more examples (twice the feature cost; prediction is unchang
   images (``notes["chosen"]`` says which won): advanced never loses to quick on
   validation.
 
+**Threads**: training runs with ``settings["threads"]`` torch threads; None (the default)
+takes one when the machine is busy (load average at least its cores), where several
+threads stall each other, and torch's default otherwise (``cvbench.train._threads``).
+
 **Negative tag**: multiclass — the Negative tag is one more class of the softmax, as in
 Custom Vision, and predictions include it. Multilabel — an image tagged Negative has all
 its regular-tag targets at zero; the model has no output for Negative (its predictions are
@@ -61,6 +65,7 @@ from ..errors import TrainingError
 from ..store.images import load_rgb
 from . import features as _features
 from ._progress import Budget, Progress
+from ._threads import torch_threads
 from .base import TrainedModel, TrainingImage, TrainingSet
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,7 +86,7 @@ MIN_IMAGES_PER_TAG = 5
 #: Version of the stored config/tensor layout (bump on incompatible change).
 FORMAT_VERSION = 1
 
-_QUICK_DEFAULTS: dict[str, Any] = {"C": 0.1, "flip": False}
+_QUICK_DEFAULTS: dict[str, Any] = {"C": 0.1, "flip": False, "threads": None}
 _ADVANCED_DEFAULTS: dict[str, Any] = {
     "lr": 1e-3,
     "backbone_lr_ratio": 0.1,
@@ -369,6 +374,19 @@ class ClassificationTask:
               progress: Progress) -> TrainedModel:
 
         s = {**self.default_settings, **settings}
+        if s["threads"] is not None and (isinstance(s["threads"], bool) or not isinstance(
+                s["threads"], int) or s["threads"] < 1):
+            raise ValueError(f"threads={s['threads']!r} should be None (automatic) or a "
+                             "positive int")
+        with torch_threads(s["threads"]) as threads:
+            trained = self._train(project, data, mode=mode, budget_seconds=budget_seconds,
+                                  s=s, progress=progress)
+        trained.notes["threads"] = threads
+        return trained
+
+    def _train(self, project: Project, data: TrainingSet, *, mode: str,
+               budget_seconds: float | None, s: dict[str, Any],
+               progress: Progress) -> TrainedModel:
         budget = Budget(budget_seconds, start=progress.start)
         torch.manual_seed(int(s["seed"]))
         y_train, y_val = _targets(data, data.train), _targets(data, data.validation)

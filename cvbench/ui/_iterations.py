@@ -8,31 +8,28 @@ background thread is safe (one figure, one thread).
 
 from __future__ import annotations
 
+import functools
 import io
 import math
+import re
 import threading
 from typing import Any
 
 from ..project import Project
+from ._base import _asset
 from ._images import data_url
 
 __all__ = [
     "num",
-    "TAG_PALETTE",
+    "tag_palette",
     "tag_colors",
     "iteration_options",
     "default_iteration_id",
+    "choose_iteration",
     "iteration_row",
     "new_figure",
     "figure_url",
 ]
-
-#: The tag colours of the widgets (``CVB_PALETTE`` in widgets/common.js): the n-th tag of
-#: the project (by name) gets the n-th colour, in figures as in the browser.
-TAG_PALETTE = (
-    "#0078d4", "#d83b01", "#107c10", "#8764b8", "#c239b3", "#008575",
-    "#ca5010", "#4f6bed", "#e3008c", "#986f0b", "#038387", "#a4262c",
-)
 
 _FIGURE_LOCK = threading.Lock()  # matplotlib's font cache and text layout are not thread-safe
 
@@ -50,9 +47,22 @@ def _label(it: Any) -> str:
     return f"{it.name} \u00b7 {it.mode}" + (f" \u00b7 published as {pub!r}" if pub else "")
 
 
+@functools.cache
+def tag_palette() -> tuple[str, ...]:
+    """The tag colours of the widgets, read from ``CVB_PALETTE`` in widgets/common.js (the
+    one place they are written): the n-th tag of the project gets the n-th colour."""
+    text = _asset("common.js")
+    found = re.search(r"CVB_PALETTE\s*=\s*\[(.*?)\]", text, re.S)
+    colors = tuple(re.findall(r"#[0-9a-fA-F]{6}", found.group(1))) if found else ()
+    if not colors:
+        raise RuntimeError("widgets/common.js defines no CVB_PALETTE of #rrggbb colours")
+    return colors
+
+
 def tag_colors(tags: list[dict[str, Any]]) -> dict[str, str]:
     """Tag name -> colour, as the browser colours the widget's ``tags`` list."""
-    return {tag["name"]: TAG_PALETTE[i % len(TAG_PALETTE)] for i, tag in enumerate(tags)}
+    palette = tag_palette()
+    return {tag["name"]: palette[i % len(palette)] for i, tag in enumerate(tags)}
 
 
 def iteration_options(project: Project) -> list[dict[str, Any]]:
@@ -78,6 +88,20 @@ def default_iteration_id(options: list[dict[str, Any]]) -> str:
         if o["published_name"]:
             return o["id"]
     return options[0]["id"] if options else ""
+
+
+def choose_iteration(options: list[dict[str, Any]], current: str, known: set[str],
+                     *, newest: bool = False) -> str:
+    """The iteration a picker shows after reading ``options`` again: ``current`` while it
+    exists and no iteration appeared since (``known``: the ids seen before); else the
+    newest one (``newest=True``) or :func:`default_iteration_id`."""
+    ids = [o["id"] for o in options]
+    appeared = bool(known) and any(i not in known for i in ids)
+    if current in ids and not appeared:
+        return current
+    if newest and options:
+        return options[0]["id"]
+    return default_iteration_id(options)
 
 
 def iteration_row(it: Any, performance: Any | None) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from ._app_messages import OpenImageMsg, RetagMsg
 from ._base import ProjectWidget, check_dict_list
 from ._images import thumbnail_url
 from ._iterations import (
-    default_iteration_id,
+    choose_iteration,
     figure_lock,
     figure_url,
     iteration_options,
@@ -185,15 +185,13 @@ class Performance(ProjectWidget):
 
     def refresh(self, iteration: Any = None) -> None:
         """Read the iterations again; show ``iteration`` (id, name or published name), else
-        keep the one shown, else the newest published one, else the newest."""
+        keep the one shown; when an iteration was trained meanwhile, show the newest one."""
         options = iteration_options(self.project)
-        ids = [o["id"] for o in options]
         if iteration is not None:
             chosen = self.project.iteration(iteration).id
-        elif self.iteration in ids:
-            chosen = self.iteration
-        else:
-            chosen = default_iteration_id(options)
+        else:  # a new iteration (trained meanwhile) is shown at once
+            chosen = choose_iteration(options, self.iteration,
+                                      {o["id"] for o in self.iterations}, newest=True)
         same = chosen == self.iteration and self._evaluation is not None
         self._loading = True
         try:

@@ -34,7 +34,7 @@ from ._app_messages import (
 )
 from ._base import ProjectWidget, check_dict_list
 from ._images import data_url, thumbnail_url
-from ._iterations import default_iteration_id, iteration_options
+from ._iterations import choose_iteration, iteration_options
 from ._messages import RefreshMsg, check_box, check_suggestion
 
 __all__ = ["Predictions", "VIEWS"]
@@ -158,15 +158,14 @@ class Predictions(ProjectWidget):
     # -- reading -----------------------------------------------------------------------------
     def refresh(self, iteration: Any = None) -> None:
         """Read the iterations, the stored predictions and the untagged images again (the
-        smart labeler's suggestions are computed again when shown)."""
+        smart labeler's suggestions are computed again when shown; a newly trained
+        iteration suggests them unless another is published)."""
         options = iteration_options(self.project)
-        ids = [o["id"] for o in options]
         if iteration is not None:
             chosen = self.project.iteration(iteration).id
-        elif self.iteration in ids:
-            chosen = self.iteration
-        else:
-            chosen = default_iteration_id(options)
+        else:  # a new iteration (trained meanwhile) is shown at once
+            chosen = choose_iteration(options, self.iteration,
+                                      {o["id"] for o in self.iterations})
         self._suggestions = None
         self._loading = True
         try:

@@ -26,7 +26,7 @@ from ._app import app_css, app_esm
 from ._app_messages import CaptureMsg, QuickFileMsg, QuickUrlMsg
 from ._base import ProjectWidget, check_dict_list
 from ._images import data_url
-from ._iterations import default_iteration_id, iteration_options
+from ._iterations import choose_iteration, iteration_options
 from ._messages import RefreshMsg
 
 __all__ = ["QuickTest"]
@@ -112,15 +112,14 @@ class QuickTest(ProjectWidget):
 
     def refresh(self, iteration: Any = None) -> None:
         """Read the iterations again; use ``iteration`` (id, name or published name), else
-        keep the one chosen, else the newest published one, else the newest."""
+        keep the one chosen; when an iteration was trained meanwhile, the newest published one,
+        else the newest."""
         options = iteration_options(self.project)
-        ids = [o["id"] for o in options]
         if iteration is not None:
             chosen = self.project.iteration(iteration).id
-        elif self.iteration in ids:
-            chosen = self.iteration
-        else:
-            chosen = default_iteration_id(options)
+        else:  # a new iteration (trained meanwhile) is shown at once
+            chosen = choose_iteration(options, self.iteration,
+                                      {o["id"] for o in self.iterations})
         with self.hold_sync():
             self.refresh_tags()
             self.iterations = options

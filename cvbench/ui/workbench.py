@@ -31,7 +31,7 @@ from ..project import Project
 from ._app import app_css, app_esm
 from ._app_messages import ExportMsg
 from ._base import ProjectWidget, check_dict_list
-from ._iterations import default_iteration_id, iteration_options
+from ._iterations import choose_iteration, iteration_options
 from ._messages import RefreshMsg
 
 __all__ = ["Workbench", "WorkbenchHeader", "ExportPanel", "TABS"]
@@ -161,11 +161,10 @@ class ExportPanel(ProjectWidget):
     def refresh(self) -> None:
         """Read the iterations again."""
         options = iteration_options(self.project)
-        ids = [o["id"] for o in options]
+        chosen = choose_iteration(options, self.iteration, {o["id"] for o in self.iterations})
         with self.hold_sync():
             self.iterations = options
-            if self.iteration not in ids:
-                self.iteration = default_iteration_id(options)
+            self.iteration = chosen
 
     def export(self, iteration: Any = None, format: str | None = None,
                folder: str | os.PathLike | None = None, *, wait: bool = False
@@ -312,8 +311,11 @@ class Workbench(widgets.VBox):
         if key not in TABS:
             raise ValueError(f"tab {key!r} is not a tab of the workbench; tabs: {list(TABS)}")
         if key not in self._pages:
+            before = set(self._widgets)
             page = self._builders[key]()
             page.add_class("cvb-wb-page")
+            for name in set(self._widgets) - before:  # the header's counts follow every edit
+                self._widgets[name].observe(self._project_changed, ["notice", "tags"])
             self._pages[key] = page
             children = list(self._stack.children)
             children[list(TABS).index(key)] = page
@@ -330,6 +332,9 @@ class Workbench(widgets.VBox):
             self._reload(key)
         self.header.tab = key
         self._stack.selected_index = list(TABS).index(key)
+
+    def _project_changed(self, _change: t.Bunch) -> None:
+        self.header.refresh()
 
     def _tab_changed(self, change: t.Bunch) -> None:
         if self._stack.selected_index != list(TABS).index(change["new"]):

@@ -7,6 +7,8 @@ another host fails the test.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import signal
 import socket
@@ -14,13 +16,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cvb_browser import assert_rendered, run_all_cells, wait_until, watch_page
+from cvb_browser import assert_rendered, wait_until, watch_page
 
 import cvbench
 from cvbench.samples import get_sample, make_sample
@@ -308,6 +311,14 @@ def test_draw_a_box_in_a_detection_workbench(browser, artifacts, tmp_path):
 # --------------------------------------------------------------------------- quick-test page
 
 
+def upload(page, path: Path) -> None:
+    """Click the page's upload button and choose ``path`` in the file dialog (ipywidgets'
+    FileUpload keeps its file input out of the page)."""
+    with page.expect_file_chooser() as chooser:
+        page.locator(".cvbench-quicktest-page .widget-upload").click()
+    chooser.value.set_files(str(path))
+
+
 def test_quicktest_page_errors_then_predictions(browser, artifacts, tmp_path):
     """Without an iteration the page says so in one readable line; once one is published,
     an upload shows the predictions on the image; a file that is not an image is refused in
@@ -329,7 +340,7 @@ def test_quicktest_page_errors_then_predictions(browser, artifacts, tmp_path):
             face = next(i for i in project.images() if i.tags == ("face",))
         page, watch = open_app(browser, app.url)
         page.get_by_text("published as “production”").wait_for(timeout=120_000)
-        page.set_input_files(".cvbench-quicktest-page input[type=file]", str(face.path))
+        upload(page, face.path)
         page.locator(".cvbench-message-success").wait_for(timeout=120_000)
         page.wait_for_function(ALL_IMAGES_LOADED, arg=".cvbench-quicktest-page img")
         assert "face" in page.locator(".cvbench-predictions").inner_text()
@@ -337,16 +348,58 @@ def test_quicktest_page_errors_then_predictions(browser, artifacts, tmp_path):
         shot(page, artifacts, "quicktest-page")
         junk = tmp_path / "notes.png"
         junk.write_bytes(b"this is not a picture")
-        page.set_input_files(".cvbench-quicktest-page input[type=file]", str(junk))
+        upload(page, junk)
         page.locator(".cvbench-message-error").wait_for(timeout=60_000)
         error = page.locator(".cvbench-message-error").inner_text()
         assert "Traceback" not in error and len(error.splitlines()) == 1
+        assert not page.locator(".cvbench-quicktest-page img").is_visible()  # no stale result
         shot(page, artifacts, "quicktest-junk")
         assert_clean(watch)
         page.close()
 
 
 # --------------------------------------------------------------------------- JupyterLab
+
+
+LAB = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"
+
+
+def code_prompts(page) -> list[str]:
+    return [p.strip() for p in page.locator(f"{LAB} .jp-CodeCell .jp-InputPrompt").all_inner_texts()]
+
+
+def run_lesson(page, lab, name: str, timeout: float) -> None:
+    """Run All Cells from JupyterLab's menu once the notebook's kernel is idle (on the server
+    and in the page), again if no cell started (a request sent while the page still
+    connects is lost), then wait until every code cell has run. Works for notebooks that
+    open with a markdown cell; answers JupyterLab's "Select Kernel" dialog if it shows."""
+    page.locator(f"{LAB} .jp-Cell").first.wait_for(timeout=120_000)
+
+    def kernel_idle() -> bool:
+        with urllib.request.urlopen(lab.url("api/sessions"), timeout=5) as resp:  # noqa: S310
+            sessions = json.load(resp)
+        return any(s.get("path", "").endswith(name)
+                   and (s.get("kernel") or {}).get("execution_state") == "idle" for s in sessions)
+
+    wait_until(kernel_idle, 120, what=f"the kernel of {name}")
+    idle = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) "
+                        ".jp-Notebook-ExecutionIndicator[data-status=idle]")
+    select = page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept")
+    for _attempt in range(6):
+        idle.wait_for(timeout=120_000)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        try:
+            wait_until(lambda: select.count() or code_prompts(page) and all(
+                p not in ("[ ]:", "") for p in code_prompts(page)), 10, what="the cells to start")
+        except AssertionError:
+            continue
+        if select.count():  # "Select Kernel": take the notebook's own (python3)
+            select.click()
+            continue
+        break
+    wait_until(lambda: all(re.fullmatch(r"\[\d+\]:", p) for p in code_prompts(page)), timeout,
+               what=f"every code cell of {name} to run")
 
 
 LAB_NOTEBOOKS = {
@@ -365,10 +418,7 @@ def test_teaching_notebook_widgets_render_in_jupyterlab(name, lab, open_page, no
     shutil.copy(ROOT / "notebooks" / name, notebooks / name)
     page, watch = open_page(lab.url(f"lab/tree/{name}"))
     try:
-        run_all_cells(page, lab, name)
-        wait_until(lambda: all(p.strip() not in ("[*]:", "[ ]:", "") for p in
-                               page.locator(".jp-Notebook .jp-InputPrompt").all_inner_texts()),
-                   TRAIN_TIMEOUT_MS / 1000, what=f"every cell of {name} to run")
+        run_lesson(page, lab, name, TRAIN_TIMEOUT_MS / 1000)
         for selector in LAB_NOTEBOOKS[name]:
             page.wait_for_selector(selector, timeout=60_000)
     except Exception:

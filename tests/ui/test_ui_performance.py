@@ -12,6 +12,7 @@ from _ui_trained import trained_copy, trained_detection
 from PIL import Image
 
 from cvbench.ui import Performance
+from cvbench.ui._iterations import tag_palette
 from cvbench.ui.performance import BOX_COLORS
 
 
@@ -68,6 +69,10 @@ def test_figures_and_mistakes_follow_the_threshold_after_the_slider_stops(projec
     x0, y0, x1, y1 = pr["axes"]
     assert 0 < x0 < x1 < 1 and 0 < y0 < y1 < 1
     assert set(pr["colors"]) == {r["tag"] for r in perf.metrics["per_tag"] if r["n_true"]}
+    palette = tag_palette()  # the curves have the tags' colours in every widget
+    assert len(palette) == 12
+    for i, tag in enumerate(perf.tags):
+        assert pr["colors"][tag["name"]] == palette[i % 12]
     first_cm = perf.cm_plot
     assert png_size(first_cm)[0] > 300
     assert perf.plotted == {"threshold": 0.5, "overlap": 0.5}

@@ -59,6 +59,7 @@ def test_a_tab_shown_again_reads_what_other_tabs_did(project, png):
     assert wb.header.info["iterations"] == 2  # the header follows the training
     wb.show("performance")
     assert len(wb.widget("performance").iterations) == 2
+    assert wb.widget("performance").iteration == project.iteration().id  # the new one
     wb.show("images")
     uploader = wb.widget("uploader")
     uploader.add_file("new.png", png(7, (64, 64)))
@@ -66,8 +67,13 @@ def test_a_tab_shown_again_reads_what_other_tabs_did(project, png):
     assert wb.header.info["images"] == 81 and wb.header.info["untagged"] == 1
     assert wb.widget("images").image_count == 81  # the gallery follows the upload
     wb.show("predictions")
-    wb.widget("predictions").set_state({"view": "suggested"})
-    assert wb.widget("predictions").total == 1
+    pred = wb.widget("predictions")
+    pred.set_state({"view": "suggested"})
+    assert pred.total == 1
+    item = pred.items[0]
+    pred.handle_message({"type": "confirm_suggestions", "items": [
+        {"id": item["id"], "tags": item["suggested_tags"], "regions": []}]})
+    assert wb.header.info["untagged"] == 0  # the header follows edits in any tab
 
 
 def test_export_writes_the_model_and_shows_the_parity_check(project, tmp_path):
