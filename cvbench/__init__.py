@@ -26,9 +26,9 @@ from .errors import (
     TagError,
     TrainingError,
 )
+from .formats import import_project
 from .iteration import Iteration, Performance
 from .predict import Prediction, PredictionResult, StoredPrediction, TagSuggestion
-from .formats import import_project
 from .project import Project, create_project, open_project
 
 __version__ = "0.1.0"

@@ -1008,21 +1008,24 @@ class Project:
         Incremental: triggers log every change of an image's tags or override
         (``split_changes``); only the groups those changes touch are ranked again. Each
         image keeps its group (``split_group``, its rarest tag) and its rank
-        (``split_rank``, cached). A first run, a change of seed or fraction, or a log that
+        (``split_rank``, a hash of the split seed and its content, cached). A first run, a change of seed or fraction, or a log that
         touches much of the project recompute everything, in one pass over the images.
         Only rows whose split, group or rank change are written.
         """
         c = self._conn
         seed = self._get_meta("split_seed", "0") or "0"
         frac = float(self._get_meta("validation_fraction", "0.2") or 0.2)
-        basis = json.dumps([seed, frac])
+        basis = json.dumps([seed, frac, "rank-v2"])  # what the cached groups and ranks hold
         old_basis = self._get_meta("split_basis")
         counts = dict(c.execute("SELECT id, image_count FROM tags"))
         (n_images,) = c.execute("SELECT COUNT(*) FROM images").fetchone()
         (n_changes,) = c.execute("SELECT COUNT(*) FROM split_changes").fetchone()
         full = old_basis != basis or n_changes > n_images // 4
-        new_seed = old_basis is not None and json.loads(old_basis)[0] != seed
-        columns = "id, split_rank, split, split_override, split_group, rowid, sha256"
+        # a full pass ranks every image anew (from its content); an incremental one reads
+        # the cached ranks, which the UPDATE below fills in for images added since
+        columns = "id, split_rank, split, split_override, split_group, rowid, " + (
+            "sha256" if full else "NULL"
+        )
 
         tags_of: dict[str, list[str]] = {}
         touched: set[str] = set()
@@ -1074,7 +1077,7 @@ class Project:
         members: dict[str, list[tuple[str, str]]] = {}
         ranks: dict[str, str] = {}
         for image_id, rank, _, _, group, _, sha in rows:
-            if rank is None or new_seed:
+            if full:
                 rank = _split_rank(seed, sha)
             ranks[image_id] = rank
             g = new_group.get(image_id) if full or image_id in touched else group
@@ -1311,8 +1314,9 @@ class Project:
 
 
 def _split_rank(seed: str, sha: str) -> str:
-    """An image's place in its split group: a hash of the split seed and its content."""
-    return hashlib.sha256(f"{seed}:{sha}".encode()).hexdigest()
+    """An image's place in its split group: a hash of the split seed and its content
+    (64 bits of it; ties, with odds of 1 in 10^19 a pair, fall back on the image id)."""
+    return hashlib.sha256(f"{seed}:{sha}".encode()).hexdigest()[:16]
 
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:

@@ -20,6 +20,7 @@ extra=""
 if [ "${1:-}" = "--dev" ]; then extra="[dev]"; fi
 echo "setup: installing cvbench${extra}"
 $VPY -m pip install -q -e ".${extra}"
+$VPY -m ipykernel install --sys-prefix --name python3 >/dev/null  # notebooks run on this venv
 if [ "${1:-}" = "--dev" ] && [ ! -x /usr/bin/chromium ]; then
   echo "setup: installing Debian's chromium for the browser tests"
   if [ "$(id -u)" = "0" ]; then

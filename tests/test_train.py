@@ -276,6 +276,9 @@ def test_cancel_leaves_no_iteration(fresh_digits):
     assert _iteration_dirs(project) == []
     (n,) = project.connection.execute("SELECT COUNT(*) FROM iteration_images").fetchone()
     assert n == 0
+    # the feature cache is not an iteration: what was computed before the cancel is kept
+    (cached,) = project.connection.execute("SELECT COUNT(*) FROM features").fetchone()
+    assert 0 < cached < 80
     # a cancel at the last moment (while saving) leaves nothing either
     cancel.clear()
 

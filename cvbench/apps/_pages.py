@@ -229,16 +229,15 @@ class QuickTestPage(w.VBox):
 
     The iteration is ``iteration`` (id, name or published name), else ``CVBENCH_ITERATION``,
     else the newest published one, else the newest. Images are not stored unless
-    ``store=True`` (then they appear in the project's stored predictions).
+    ``store=True`` (then they appear in the project's stored predictions). An image passes
+    the same checks as an upload to the project (its limits: bytes, pixels).
     """
 
     def __init__(self, project: Project | str | os.PathLike | None = None,
-                 iteration: str | None = None, *, store: bool = False,
-                 max_bytes: int = 20 * 1024 * 1024) -> None:
+                 iteration: str | None = None, *, store: bool = False) -> None:
         super().__init__()
         self.add_class("cvbench-quicktest-page")
         self.store = store
-        self.max_bytes = max_bytes
         self.project: Project | None = None
         self.iteration: Any = None
         self.result: Any = None
@@ -299,13 +298,7 @@ class QuickTestPage(w.VBox):
         if not files:
             return
         f = files[0]
-        data = bytes(f["content"])
-        if len(data) > self.max_bytes:
-            self.message.show(
-                f"{f['name']} is {len(data) / 2**20:.1f} MB; the most this page takes is "
-                f"{self.max_bytes / 2**20:.0f} MB", "error")
-            return
-        self.test(data, name=f["name"])
+        self.test(bytes(f["content"]), name=f["name"])
 
     def test(self, source: bytes | str, *, name: str = "") -> None:
         """Predict ``source`` (image bytes, a path or an http(s) URL) and show the result."""

@@ -127,8 +127,9 @@ MIGRATIONS: list[str] = [
         INSERT INTO split_changes (image_id, tag_id) VALUES (NEW.id, '');
     END;
     """,
-    # 3: images per tag, kept by triggers, so that counting 500 tags reads 500 rows; and
-    # the split is computed again (``images.split`` now holds overrides too)
+    # 3: images per tag, kept by triggers, so that counting 500 tags reads 500 rows; a
+    # covering index for ranking a split group again; and the split computed anew
+    # (``images.split`` now holds overrides too)
     """
     UPDATE meta SET value = '1' WHERE key = 'split_dirty';
     ALTER TABLE tags ADD COLUMN image_count INTEGER NOT NULL DEFAULT 0;
@@ -139,6 +140,9 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER tag_count_down AFTER DELETE ON image_tags BEGIN
         UPDATE tags SET image_count = image_count - 1 WHERE id = OLD.tag_id;
     END;
+    DROP INDEX images_split_group;
+    CREATE INDEX images_split_group ON images (split_group, split_rank, id, split, split_override)
+        WHERE split_group IS NOT NULL;
     """,
 ]
 

@@ -11,16 +11,16 @@ by every later training run, by every project iteration, and by prediction on st
 images (smart labeler); re-tagging or moving an image between splits costs nothing.
 Adding ten images to a project and training again computes ten vectors.
 
-Vectors are committed every ``4 * BATCH_SIZE`` images: a cancelled or killed run keeps most
-of what it computed (the cache is not part of any iteration, so this leaves no half
-iteration behind).
+Vectors are committed every ``4 * BATCH_SIZE`` images and when a run is cancelled: a
+cancelled run keeps what it computed, a killed one most of it (the cache is not part of any
+iteration, so this leaves no half iteration behind).
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +121,29 @@ def _store(project: Project, key: str, shas: Sequence[str], vectors: np.ndarray)
         )
 
 
+def _batches(domain: str, images: Sequence[str | Path | bytes], size: int | None, *,
+             flip: bool, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, vectors)`` per batch; the next batch is read and resized in a thread while
+    the current one runs through the backbone."""
+    import torch
+
+    d = _domains.get_domain(domain)
+    model = frozen_backbone(d.name)
+
+    def load(start: int) -> torch.Tensor:
+        pils = [load_rgb(p) for p in images[start:start + batch_size]]
+        x = _domains.preprocess(d, pils, size)
+        return torch.flip(x, dims=(3,)) if flip else x
+
+    starts = list(range(0, len(images), batch_size))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(load, starts[0]) if starts else None
+        for k, start in enumerate(starts):
+            x = pending.result()
+            pending = pool.submit(load, starts[k + 1]) if k + 1 < len(starts) else None
+            yield start, forward(model, x).numpy()
+
+
 def compute_features(
     domain: str,
     images: Sequence[str | Path | bytes],
@@ -137,27 +160,13 @@ def compute_features(
     and resized in a thread while the current one runs through the backbone.
     ``on_batch(done, total)`` is called after each batch (it may raise to cancel).
     """
-    import torch
-
     d = _domains.get_domain(domain)
-    model = frozen_backbone(d.name)
     n = len(images)
     out = np.empty((n, d.feature_dim), dtype=np.float32)
-
-    def load(start: int) -> torch.Tensor:
-        pils = [load_rgb(p) for p in images[start:start + batch_size]]
-        x = _domains.preprocess(d, pils, size)
-        return torch.flip(x, dims=(3,)) if flip else x
-
-    starts = list(range(0, n, batch_size))
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(load, starts[0]) if starts else None
-        for k, start in enumerate(starts):
-            x = pending.result()
-            pending = pool.submit(load, starts[k + 1]) if k + 1 < len(starts) else None
-            out[start:start + len(x)] = forward(model, x).numpy()
-            if on_batch is not None:
-                on_batch(min(start + batch_size, n), n)
+    for start, vecs in _batches(d.name, images, size, flip=flip, batch_size=batch_size):
+        out[start:start + len(vecs)] = vecs
+        if on_batch is not None:
+            on_batch(start + len(vecs), n)
     return out
 
 
@@ -175,7 +184,8 @@ def project_features(
     computing and caching only the missing ones. Returns ``(vectors, stats)`` in item order.
 
     ``on_batch(done, total)`` counts the vectors to compute; it may raise to cancel, and
-    the chunks (``4 * batch_size`` images) committed before that stay cached.
+    the vectors computed before that stay cached (they are committed every
+    ``4 * batch_size`` images, and when the loop ends or is interrupted).
     """
     import time
 
@@ -191,17 +201,24 @@ def project_features(
     todo_shas = list(todo)
     if on_batch is not None:
         on_batch(0, len(todo_shas))
-    for start in range(0, len(todo_shas), batch_size * 4):
-        chunk = todo_shas[start:start + batch_size * 4]
-
-        def report(done: int, total: int, _offset: int = start) -> None:
+    pending: list[tuple[str, np.ndarray]] = []
+    batches = _batches(d.name, [todo[s] for s in todo_shas], size, flip=flip,
+                       batch_size=batch_size)
+    try:
+        for start, vecs in batches:
+            chunk = todo_shas[start:start + len(vecs)]
+            pending.extend(zip(chunk, vecs, strict=True))
+            found.update(zip(chunk, vecs, strict=True))
+            if len(pending) >= 4 * batch_size:
+                _store(project, key, [p[0] for p in pending],
+                       np.stack([p[1] for p in pending]))
+                pending = []
             if on_batch is not None:
-                on_batch(_offset + done, len(todo_shas))
-
-        vecs = compute_features(d.name, [todo[s] for s in chunk], size, flip=flip,
-                                on_batch=report, batch_size=batch_size)
-        _store(project, key, chunk, vecs)
-        found.update(zip(chunk, vecs, strict=True))
+                on_batch(start + len(vecs), len(todo_shas))
+    finally:  # also when cancelled: what was computed is kept
+        batches.close()
+        if pending:
+            _store(project, key, [p[0] for p in pending], np.stack([p[1] for p in pending]))
     out = np.stack([found[s] for s in shas]) if shas else np.zeros((0, d.feature_dim), "f4")
     stats = FeatureStats(reused=len(set(shas)) - len(todo_shas), computed=len(todo_shas),
                          seconds=time.perf_counter() - t0)

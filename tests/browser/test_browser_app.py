@@ -86,7 +86,7 @@ def cvbench_app(project: Path, *args: str, cwd: Path) -> Iterator[App]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-                raise AssertionError(f"cvbench app did not stop on Ctrl-C:\n{app.output()}")
+                raise AssertionError(f"cvbench app did not stop on Ctrl-C:\n{app.output()}") from None
             reader.join(5)
             assert code == 0, f"cvbench app exited with {code} on Ctrl-C:\n{app.output()}"
             assert "cvbench: stopped" in app.output()
@@ -308,6 +308,37 @@ def test_draw_a_box_in_a_detection_workbench(browser, artifacts, tmp_path):
         page.close()
 
 
+def test_a_large_upload_reaches_the_project(browser, artifacts, tmp_path):
+    """A 14 MB image, more than tornado's default websocket message limit (10 MiB), is
+    uploaded through the workbench: the app's voila.json raises the limit."""
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "big"
+    cvbench.create_project(path, kind="multiclass",
+                           limits={"max_image_bytes": 64 * 2**20}).close()
+    big = tmp_path / "noise.png"
+    noise = np.random.default_rng(0).integers(0, 256, (2200, 2200, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(big, compress_level=1)
+    assert big.stat().st_size > 12 * 2**20
+    with cvbench_app(path, cwd=tmp_path) as app:
+        page, watch = open_app(browser, app.url)
+        page.wait_for_selector(".cvb-uploader .cvb-drop", timeout=120_000)
+        page.set_input_files(".cvb-uploader input[type=file]", str(big))
+        page.wait_for_function(
+            "() => document.querySelector('.cvb-staged').textContent.includes('1 file')",
+            timeout=120_000)
+        page.locator(".cvb-uploader [data-action=upload]").click()
+        page.wait_for_selector(".cvb-uploader .cvb-table tbody tr[data-status=OK]",
+                               timeout=120_000)
+        with cvbench.open_project(path) as project:
+            (image,) = project.images()
+            assert image.path.stat().st_size == big.stat().st_size
+        shot(page, artifacts, "large-upload", ".cvb-uploader")
+        assert_clean(watch)
+        page.close()
+
+
 # --------------------------------------------------------------------------- quick-test page
 
 
@@ -368,6 +399,14 @@ def code_prompts(page) -> list[str]:
     return [p.strip() for p in page.locator(f"{LAB} .jp-CodeCell .jp-InputPrompt").all_inner_texts()]
 
 
+def render_every_cell(lab) -> None:
+    """Turn JupyterLab's notebook windowing off (user setting of this server's own settings
+    folder), so that every cell is in the page: a lesson is longer than the window."""
+    settings = lab.log.parent / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+
+
 def run_lesson(page, lab, name: str, timeout: float) -> None:
     """Run All Cells from JupyterLab's menu once the notebook's kernel is idle (on the server
     and in the page), again if no cell started (a request sent while the page still
@@ -416,6 +455,7 @@ LAB_NOTEBOOKS = {
 def test_teaching_notebook_widgets_render_in_jupyterlab(name, lab, open_page, notebooks,
                                                          artifacts):
     shutil.copy(ROOT / "notebooks" / name, notebooks / name)
+    render_every_cell(lab)
     page, watch = open_page(lab.url(f"lab/tree/{name}"))
     try:
         run_lesson(page, lab, name, TRAIN_TIMEOUT_MS / 1000)
