@@ -76,6 +76,20 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
+def _split_rank(seed: str, sha: str) -> str:
+    """An image's place in its split group: a hash of the split seed and its content
+    (64 bits of it; ties, with odds of 1 in 10^19 a pair, fall back on the image id)."""
+    return hashlib.sha256(f"{seed}:{sha}".encode()).hexdigest()[:16]
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    return [items[k:k + size] for k in range(0, len(items), size)]
+
+
+def _marks(chunk: Sequence[object]) -> str:
+    return ",".join("?" * len(chunk))
+
+
 def create_project(
     path: str | os.PathLike,
     *,
@@ -175,6 +189,7 @@ class Project:
         self._conn = _db.connect(dbfile)
         self._lock = threading.RLock()
         self.files = FileStore(self.path)
+        self.files.sweep_temporaries()
         meta = self._meta()
         self.id: str = meta["project_id"]
         self.kind: str = meta["kind"]
@@ -1311,20 +1326,6 @@ class Project:
                 if not self.files.image_path(row[1], row[2]).exists():
                     problems.append(f"image {row[0]}: its file is missing")
         return problems
-
-
-def _split_rank(seed: str, sha: str) -> str:
-    """An image's place in its split group: a hash of the split seed and its content
-    (64 bits of it; ties, with odds of 1 in 10^19 a pair, fall back on the image id)."""
-    return hashlib.sha256(f"{seed}:{sha}".encode()).hexdigest()[:16]
-
-
-def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
-    return [items[k:k + size] for k in range(0, len(items), size)]
-
-
-def _marks(chunk: Sequence[object]) -> str:
-    return ",".join("?" * len(chunk))
 
 
 def _region_fields(reg: Region | dict | tuple) -> tuple[str, float, float, float, float]:

@@ -1,3 +1,4 @@
+
 """cvbench.store.db and cvbench.store.files: the versioned SQLite schema, atomic files."""
 
 from __future__ import annotations
@@ -5,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -225,6 +227,11 @@ def test_sweep_temporaries(tmp_path) -> None:
     (tmp_path / "images" / "ab" / ".tmp-dead").write_bytes(b"half")
     (tmp_path / "thumbs" / "cd").mkdir(parents=True)
     (tmp_path / "thumbs" / "cd" / ".tmp-dead").write_bytes(b"half")
+    # a young temporary file may belong to a writer at work right now: it stays
+    assert store.sweep_temporaries() == 0
+    old = time.time() - 7200
+    for p in (tmp_path / "images" / "ab" / ".tmp-dead", tmp_path / "thumbs" / "cd" / ".tmp-dead"):
+        os.utime(p, (old, old))
     assert store.sweep_temporaries() == 2
     assert store.sweep_temporaries() == 0
     assert (tmp_path / "images" / "ab" / ("ab" + "0" * 62 + ".png")).exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 __all__ = ["atomic_write", "sha256_bytes", "FileStore"]
@@ -77,13 +78,19 @@ class FileStore:
             except FileNotFoundError:
                 pass
 
-    def sweep_temporaries(self) -> int:
-        """Remove temporary files left by a killed process. Returns how many."""
+    def sweep_temporaries(self, older_than: float = 3600.0) -> int:
+        """Remove temporary files left by a killed process. Returns how many.
+
+        Only files older than ``older_than`` seconds go: a younger one may belong to a
+        process writing to the project right now."""
         n = 0
+        cutoff = time.time() - older_than
         for folder in (self.images, self.thumbs):
             if folder.exists():
                 for p in folder.glob("*/.tmp-*"):
                     try:
+                        if p.stat().st_mtime > cutoff:
+                            continue
                         p.unlink()
                         n += 1
                     except FileNotFoundError:
