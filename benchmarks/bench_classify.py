@@ -200,8 +200,16 @@ def fastai_baseline(train, valid, test_paths, test_labels, seconds: float, size:
     with learn.no_bar(), learn.no_logging():  # fine_tune's frozen epoch
         learn.fit_one_cycle(1, slice(2e-3), pct_start=0.99, cbs=[StopAt()])
     head_epoch = time.monotonic() - t0
-    # one unfrozen epoch costs about three frozen ones (backward through the body)
-    epochs = max(1, int((seconds - head_epoch) / (3.0 * head_epoch)))
+    # the cost of an unfrozen epoch: one training batch timed on a copy of the model
+    import copy
+
+    probe = copy.deepcopy(learn.model).train()
+    xb, yb = learn.dls.train.one_batch()
+    t0 = time.monotonic()
+    learn.loss_func(probe(xb), yb).backward()
+    step = time.monotonic() - t0
+    epoch = step * len(learn.dls.train) + head_epoch * 0.3  # + validation, roughly
+    epochs = max(1, int((seconds - (time.monotonic() - start)) / epoch))
     if time.monotonic() - start < seconds:
         learn.unfreeze()
         with learn.no_bar(), learn.no_logging():

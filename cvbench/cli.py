@@ -4,6 +4,7 @@ a notebook calls.
     cvbench sample digits digits-project --small
     cvbench info digits-project
     cvbench images digits-project --tag 3 --take 5 --json
+    cvbench app digits-project --no-browser      # the workbench in Voila, on 127.0.0.1
 
 Every command takes ``--json`` and then prints one JSON document on stdout. A user's
 mistake (a missing project, an unknown tag, a bad option) prints one line,

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -282,7 +283,6 @@ def test_draw_predictions_draws_boxes_above_the_threshold():
     assert set(plain.getdata()) == {(255, 255, 255)}  # classification: nothing to draw
 
 
-@pytest.mark.slow
 def test_quicktest_page_predicts_uploads_and_refuses_junk(small_project):
     with cvbench.open_project(small_project) as project:
         iteration = project.train("quick", size=112, progress_bar=False)
@@ -292,7 +292,8 @@ def test_quicktest_page_predicts_uploads_and_refuses_junk(small_project):
     page = QuickTestPage(small_project)
     assert page.iteration.published_name == "production"
     page.upload.value = ({"name": "face.png", "type": "image/png", "size": len(data),
-                          "content": memoryview(data), "last_modified": 0},)
+                          "content": memoryview(data),
+                          "last_modified": datetime.now(timezone.utc)},)
     assert page.message.level == "success" and "face.png" in page.message.value
     assert page.picture.value[:4] == b"\x89PNG" and page.picture.layout.display == ""
     assert "<table" in page.table.value and image.tags[0] in page.table.value

@@ -294,20 +294,26 @@ def test_cancel_leaves_no_iteration(fresh_digits):
     assert _iteration_dirs(project) == [it.id]
 
 
-def test_cancel_during_fine_tuning(digits):
+@pytest.mark.parametrize("cached", [True, False], ids=["cached-activations", "images"])
+def test_cancel_during_fine_tuning(digits, cached):
     project, _ = digits
     before = {it.id for it in project.iterations}
     cancel = threading.Event()
+    messages = []
 
     def on_progress(event):
+        messages.append(event["message"])
         if event["stage"] == "fine-tune" and event["loss"] is not None:
             cancel.set()
 
     t0 = time.monotonic()
     with pytest.raises(CancelledError):
         project.train("advanced", budget_minutes=2, size=SIZE, on_progress=on_progress,
-                      cancel=cancel, progress_bar=False)
+                      cancel=cancel, progress_bar=False,
+                      settings={"cache_activations": cached})
     assert time.monotonic() - t0 < 100
+    assert any(m.startswith("fine-tuning, epoch 1") for m in messages)
+    assert any(m.startswith("caching activations") for m in messages) == cached
     assert {it.id for it in project.iterations} == before
     assert set(_iteration_dirs(project)) == before
 
@@ -326,11 +332,14 @@ def test_tiny_budget_stops_by_itself(digits):
 
 
 @pytest.mark.slow
-def test_advanced_respects_budget_and_never_loses_to_quick(digits):
+@pytest.mark.parametrize("cached", [True, False], ids=["cached-activations", "images"])
+def test_advanced_respects_budget_and_never_loses_to_quick(digits, cached, tmp_path):
     project, quick = digits
     budget = 0.5
-    it = project.train("advanced", budget_minutes=budget, size=SIZE, progress_bar=False)
+    it = project.train("advanced", budget_minutes=budget, size=SIZE, progress_bar=False,
+                       settings={"cache_activations": cached})
     notes = it.settings["notes"]
+    assert notes["fine_tune"]["path"] == ("cached" if cached else "images")
     assert it.trained_seconds <= budget * 60 + 2.0
     assert notes["fine_tune"]["stopped_by"] == "budget"
     assert notes["fine_tune"]["epochs"] >= 1
@@ -338,3 +347,11 @@ def test_advanced_respects_budget_and_never_loses_to_quick(digits):
     if notes["chosen"] == "fine-tune":
         assert it.settings["notes"]["fine_tune"]["best_epoch"] >= 1
         assert (it.weights_path.stat().st_size > 1_000_000)  # the whole network is stored
+        # the stored validation predictions are the stored model's
+        row = it.validation_predictions()[0]
+        image = project.image(row["image_id"])
+        fresh = {p.tag_id: p.probability for p in it.predict(image.path)}
+        for p in row["predictions"]:
+            assert fresh[p["tagId"]] == pytest.approx(p["probability"], abs=1e-4)
+        exported = it.export("onnx", tmp_path)
+        assert exported.parity.ok

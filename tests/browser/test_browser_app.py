@@ -242,10 +242,11 @@ def test_workshop_classification_in_the_workbench(browser, artifacts, tmp_path):
             page.locator("[data-action=export]").click()
         wait_until(lambda: (tmp_path / "export" / "model.onnx").exists(), 300,
                    what="model.onnx to be written")
-        page.wait_for_selector(".cvb-ex-report", timeout=120_000)
+        page.wait_for_selector(".cvb-ex-status.is-done", timeout=120_000)
         assert (tmp_path / "export" / "model.onnx.json").exists()
         report = page.locator(".cvb-ex-result").inner_text()
-        assert "model.onnx" in report
+        assert "model.onnx" in report and "model.onnx.json" in report
+        assert "Passed" in page.locator(".cvb-ex-result .cvb-badge").first.inner_text()
         shot(page, artifacts, "export")
         assert_clean(watch)
         page.close()
@@ -441,10 +442,12 @@ def run_lesson(page, lab, name: str, timeout: float) -> None:
                what=f"every code cell of {name} to run")
 
 
+#: The widgets each lesson shows (the first one is where its screenshot is taken).
 LAB_NOTEBOOKS = {
-    "01_quickstart_classifier.ipynb": (".cvb-gallery .cvb-cell img", ".cvb-tagger"),
-    "02_object_detector.ipynb": (".cvb-boxeditor",),
-    "03_evaluate_and_improve.ipynb": (".cvb-gallery .cvb-cell img",),
+    "01_quickstart_classifier.ipynb": (".cvb-gallery .cvb-cell img", ".cvb-tagger",
+                                       ".cvb-performance .cvb-perf-tiles", ".cvb-quicktest"),
+    "02_object_detector.ipynb": (".cvb-boxeditor .cvb-be-img", ".cvb-performance .cvb-perf-tiles"),
+    "03_evaluate_and_improve.ipynb": (".cvb-gallery .cvb-cell img", ".cvb-predictions"),
 }
 
 
@@ -470,6 +473,7 @@ def test_teaching_notebook_widgets_render_in_jupyterlab(name, lab, open_page, no
     errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t]
     assert not tracebacks, tracebacks
-    page.locator(LAB_NOTEBOOKS[name][0]).first.scroll_into_view_if_needed()
-    shot(page, artifacts, f"lab-{name[:2]}")
+    for n, selector in enumerate(LAB_NOTEBOOKS[name]):  # one screenshot per widget
+        page.locator(selector).first.scroll_into_view_if_needed()
+        shot(page, artifacts, f"lab-{name[:2]}" + (f"-{n}" if n else ""))
     watch.assert_clean()
