@@ -366,6 +366,148 @@ def _run_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- train / evaluate / predict / export-model ---------------------------------------------
+def _iteration(project: Project, name: str | None) -> Any:
+    """The iteration named (id, name or published name), or the newest one."""
+    if name is None:
+        its = project.iterations
+        if not its:
+            raise ValueError(
+                f"project {project.name!r} has no trained iteration; train one with "
+                f"'cvbench train {project.path}'"
+            )
+        return its[0]
+    return project.iteration(name)
+
+
+def _args_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", help="project folder")
+    p.add_argument("--mode", choices=("quick", "advanced"), default="quick",
+                   help="quick: frozen features, seconds (default); advanced: fine-tuning "
+                        "within --budget")
+    p.add_argument("--budget", type=float, metavar="MINUTES",
+                   help="advanced: time budget in minutes (default 10)")
+    p.add_argument("--domain", metavar="NAME", help="Custom Vision domain (default: the project's)")
+    p.add_argument("--tags", nargs="+", metavar="TAG", help="train on these tags only")
+    p.add_argument("--publish", metavar="NAME", help="publish the new iteration under NAME")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    with _open(args.dir) as project:
+        iteration = project.train(args.mode, budget_minutes=args.budget, tags=args.tags,
+                                  domain=args.domain, progress_bar=not args.json)
+        if args.publish:
+            iteration.publish(args.publish)
+        perf = iteration.performance()
+        info = {**iteration.to_dict(), "performance": perf.to_dict()}
+        if args.json:
+            _print_json(info)
+        else:
+            print(f"{iteration.name}: {iteration.mode} training on {iteration.domain!r} in "
+                  f"{iteration.trained_seconds:.1f} s")
+            print(f"precision {perf.precision:.1%}  recall {perf.recall:.1%}  "
+                  f"mAP {perf.average_precision:.1%}  (threshold 50%, "
+                  f"{perf.n_images} validation images)")
+    return 0
+
+
+def _args_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", help="project folder")
+    p.add_argument("--iteration", metavar="NAME", help="iteration (default: the newest)")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="probability threshold (default 0.5)")
+    p.add_argument("--overlap", type=float, default=None,
+                   help="detection: overlap (IoU) threshold (default 0.5)")
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    if not 0.0 <= args.threshold <= 1.0:
+        raise ValueError(f"--threshold {args.threshold} should lie between 0 and 1")
+    with _open(args.dir) as project:
+        iteration = _iteration(project, args.iteration)
+        perf = iteration.performance(args.threshold, args.overlap)
+        if args.json:
+            _print_json({"iteration": iteration.name, "id": iteration.id, **perf.to_dict()})
+            return 0
+        over = f", overlap {perf.overlap:.0%}" if perf.overlap is not None else ""
+        print(f"{iteration.name} ({iteration.mode}, {iteration.domain}) at threshold "
+              f"{perf.threshold:.0%}{over}, {perf.n_images} validation images")
+        print(f"precision {perf.precision:.1%}  recall {perf.recall:.1%}  "
+              f"mAP {perf.average_precision:.1%}")
+        df = perf.per_tag
+        rows = [
+            (r["tag"], _pct(r["precision"]), _pct(r["recall"]), _pct(r["ap"]), r["n_true"])
+            for _, r in df.iterrows()
+        ]
+        print(_table(rows, ("tag", "precision", "recall", "AP", "images")))
+    return 0
+
+
+def _pct(value: Any) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    return "-" if v != v else f"{v:.1%}"
+
+
+def _args_predict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", help="project folder")
+    p.add_argument("images", nargs="+", help="image files or http(s) URLs")
+    p.add_argument("--iteration", metavar="NAME", help="iteration (default: the newest)")
+    p.add_argument("--threshold", type=float, default=0.0,
+                   help="show predictions at or above this probability (default: all)")
+    p.add_argument("--store", action="store_true",
+                   help="keep the images and predictions for review (the Predictions tab)")
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    with _open(args.dir) as project:
+        iteration = _iteration(project, args.iteration)
+        results = iteration.predict(list(args.images), store=args.store)
+        out = []
+        for source, result in zip(args.images, results, strict=True):
+            d = result.to_dict()
+            d["predictions"] = [x for x in d["predictions"]
+                                if x["probability"] >= args.threshold]
+            out.append({"image": source, **d})
+        if args.json:
+            _print_json(out)
+            return 0
+        for item in out:
+            print(item["image"])
+            for pred in item["predictions"][:10]:
+                box = pred.get("boundingBox")
+                where = "" if not box else (
+                    f"  at left {box['left']:.3f} top {box['top']:.3f} "
+                    f"width {box['width']:.3f} height {box['height']:.3f}")
+                print(f"  {pred['tagName']:<20} {pred['probability']:7.1%}{where}")
+    return 0
+
+
+def _args_export_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", help="project folder")
+    p.add_argument("dest", help="folder to write the model and its JSON sidecar to")
+    p.add_argument("--format", choices=("onnx", "torchscript", "fastai"), default="onnx",
+                   help="onnx (default), torchscript, or fastai (a pickle: never load one "
+                        "from a stranger)")
+    p.add_argument("--iteration", metavar="NAME", help="iteration (default: the newest)")
+
+
+def _run_export_model(args: argparse.Namespace) -> int:
+    with _open(args.dir) as project:
+        iteration = _iteration(project, args.iteration)
+        exported = iteration.export(args.format, args.dest)
+        info = {"iteration": iteration.name, **exported.to_dict()}
+        if args.json:
+            _print_json(info)
+        else:
+            print(f"exported {iteration.name} as {args.format} to {exported.path}")
+            if exported.parity is not None:
+                print(f"parity with the in-app predictions: {exported.parity.to_dict()}")
+    return 0
+
+
 # -- app -----------------------------------------------------------------------------------
 def _args_app(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", nargs="?", metavar="PROJECT_DIR",
@@ -412,6 +554,12 @@ COMMANDS: dict[str, Command] = {
     "add": Command("add images by path or URL", _args_add, _run_add),
     "sample": Command("build a sample project from data installed packages ship",
                       _args_sample, _run_sample),
+    "train": Command("train a new iteration (quick or advanced)", _args_train, _run_train),
+    "evaluate": Command("precision, recall and AP per tag of an iteration", _args_evaluate,
+                        _run_evaluate),
+    "predict": Command("predict the tags (or boxes) of images", _args_predict, _run_predict),
+    "export-model": Command("export an iteration's model (ONNX, TorchScript, fastai)",
+                            _args_export_model, _run_export_model),
     "app": Command("open the workbench in the browser (Voila on 127.0.0.1)", _args_app,
                    _run_app),
 }

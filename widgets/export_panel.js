@@ -53,7 +53,7 @@ function render({ model, el }) {
       cvbFill(form, h("div", { class: "cvb-empty" }, h("div", { class: "cvb-empty-title", text: "No iteration to export" }), h("div", { text: "Train one in the Train tab first." })));
       return;
     }
-    if (document.activeElement !== folder) folder.value = model.get("folder");
+    syncFolder();
     folder.disabled = busy;
     cvbFill(form,
       h("label", { class: "cvb-ex-row" }, h("span", { class: "cvb-label" }, "Iteration"),
@@ -82,7 +82,15 @@ function render({ model, el }) {
         : null);
   }
 
-  on("change:iterations change:iteration change:format change:formats change:busy change:folder", renderForm);
+  // The folder input lives across renders and is updated in place: re-rendering the form on
+  // change:folder (which the input's own change event sets, on blur) would replace the Export
+  // button between mousedown and click, and the click would be lost.
+  function syncFolder() {
+    if (document.activeElement !== folder && folder.value !== model.get("folder")) folder.value = model.get("folder");
+  }
+
+  on("change:iterations change:iteration change:format change:formats change:busy", renderForm);
+  on("change:folder", syncFolder);
   on("change:result", renderResult);
   renderHeader();
   renderForm();

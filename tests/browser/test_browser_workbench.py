@@ -143,7 +143,7 @@ def test_workbench_trains_evaluates_and_quick_tests(voila, open_page, notebooks,
 
 def test_train_panel_and_performance_in_jupyterlab(lab, open_page, notebooks, browser_home,
                                                   artifacts):
-    from cvb_browser import run_all_cells
+    from cvb_browser import lab_tree_url, run_all_cells
 
     path = browser_home / "lab-train-digits"
     make_sample("digits", path, small=True).close()
@@ -153,24 +153,39 @@ def test_train_panel_and_performance_in_jupyterlab(lab, open_page, notebooks, br
         f"project = cvbench.open_project({str(path)!r})\nTrainPanel(project)",
         "Performance(project)",
     )
-    page, watch = open_page(lab.url("lab/tree/lab-train.ipynb"))
+    # a fresh workspace: only this notebook is open, so .cvb-train is this test's panel
+    page, watch = open_page(lab_tree_url(lab, "lab-train.ipynb"))
     try:
-        run_all_cells(page, lab, "lab-train.ipynb")
-        page.wait_for_selector(".cvb-train [data-action=train]", timeout=90_000)
-        page.wait_for_selector(".cvb-performance .cvb-empty", timeout=90_000)
+        run_all_cells(page, lab, "lab-train.ipynb", timeout=180)
+        page.wait_for_selector(".cvb-train [data-action=train]:not([disabled])", timeout=180_000)
+        page.wait_for_selector(".cvb-performance .cvb-empty", timeout=180_000)
     except Exception:
         page.screenshot(path=artifacts / "lab-train-failure.png")
         raise
     assert_rendered(page)
     page.locator(".cvb-train [data-action=train]").click()
-    bar = page.locator(".cvb-train .cvb-run-bar")
+    # Read the progress bar and the end of the run in one step in the page: the bar is
+    # removed when the run ends, so a locator read after a count() can wait for an element
+    # that is gone (Locator.get_attribute then times out).
+    state = """() => {
+      const root = document.querySelector(".cvb-train");
+      if (!root) return {bar: null, done: false, status: null};
+      const bar = root.querySelector(".cvb-run-bar");
+      const last = root.querySelector(".cvb-lastrun");
+      return {bar: bar ? bar.getAttribute("aria-valuenow") : null, done: !!last,
+              status: last ? last.className : null};
+    }"""
     seen = set()
-    deadline = time.monotonic() + 300
-    while not page.locator(".cvb-train .cvb-lastrun").count():
-        if bar.count():
-            seen.add(bar.get_attribute("aria-valuenow"))
-        assert time.monotonic() < deadline, "training did not end in 300 s"
+    deadline = time.monotonic() + 600
+    while True:
+        now = page.evaluate(state)
+        if now["bar"] is not None:
+            seen.add(now["bar"])
+        if now["done"]:
+            break
+        assert time.monotonic() < deadline, f"training did not end in 600 s (bar: {seen})"
         time.sleep(0.2)
+    assert "is-done" in now["status"].split(), f"training did not succeed: {now['status']}"
     assert page.locator(".cvb-train .cvb-lastrun.is-done").count() == 1
     assert len(seen) >= 2, f"the progress bar did not move in JupyterLab: {seen}"
     page.locator(".cvb-train").evaluate("(e) => e.scrollIntoView({block: 'start'})")
@@ -179,12 +194,14 @@ def test_train_panel_and_performance_in_jupyterlab(lab, open_page, notebooks, br
     perf = page.locator(".cvb-performance")
     perf.locator(".cvb-header .cvb-btn", has_text="Refresh").click()
     tiles = perf.locator(".cvb-perf-tiles")
-    wait_until(lambda: tiles.get_attribute("data-precision"), timeout=60, what="the numbers")
+    wait_until(lambda: tiles.count() and tiles.get_attribute("data-precision", timeout=5_000),
+               timeout=180, what="the numbers")
     it = cvbench.open_project(path).iteration()
     assert float(tiles.get_attribute("data-precision")) == pytest.approx(it.performance(0.5).precision)
     perf.locator(".cvb-range-threshold").fill("0.1")
     wait_until(lambda: float(tiles.get_attribute("data-recall"))
-               == pytest.approx(it.performance(0.1).recall), what="recall at 0.1 in JupyterLab")
+               == pytest.approx(it.performance(0.1).recall), timeout=60,
+               what="recall at 0.1 in JupyterLab")
     rtt = float(perf.get_attribute("data-rtt-ms"))
     print(f"\nPerformance slider round trip in JupyterLab: {rtt:.1f} ms")
     perf.evaluate("(e) => e.scrollIntoView({block: 'start'})")
