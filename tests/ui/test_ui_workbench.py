@@ -85,6 +85,7 @@ def test_export_writes_the_model_and_shows_the_parity_check(project, tmp_path):
     dest = tmp_path / "exported"
     panel.handle_message({"type": "export", "iteration": panel.iteration, "format": "onnx",
                           "folder": str(dest)})
+    assert panel.folder == str(dest)  # the folder sent with the click, committed or not
     assert panel.wait(timeout=300)
     r = panel.result
     assert r["status"] == "done", r["text"]
