@@ -853,6 +853,17 @@ class Project:
             self.files.put_thumb(img.sha256, data)
             return data
 
+    def load_image(self, image: str | StoredImage, max_side: int | None = None) -> PILImage.Image:
+        """The pixels of an image as displayed (EXIF orientation applied, 8-bit RGB), made to
+        fit ``max_side`` pixels when given. Normalized boxes hold on the result."""
+        img = image if isinstance(image, StoredImage) else self.image(image)
+        draft = (max_side, max_side) if max_side else None
+        pixels = load_rgb(img.path, draft=draft)
+        if max_side and max(pixels.size) > max_side:
+            pixels = pixels.copy()
+            pixels.thumbnail((max_side, max_side), PILImage.Resampling.LANCZOS)
+        return pixels
+
     # -- tagging -------------------------------------------------------------------------
     def tag_images(self, image_ids: Sequence[str] | str, tags: Sequence[str | Tag] | str | Tag,
                    *, create_tags: bool = True) -> None:

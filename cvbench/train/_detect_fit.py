@@ -22,12 +22,10 @@ RetinaNet) is the fastai ``loss_func``.
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,7 @@ from torch import Tensor, nn
 from .. import domains as _domains
 from ..store.images import load_rgb
 from ._detect_model import Detector
+from ._threads import torch_threads
 
 __all__ = ["Sample", "load_samples", "normalize", "train_head", "fine_tune", "FitReport",
            "torch_threads"]
@@ -76,33 +75,6 @@ class FitReport:
         return {"seconds": {k: round(v, 2) for k, v in self.seconds.items()},
                 "steps": self.steps, "epochs": {k: round(v, 2) for k, v in self.epochs.items()},
                 "loss": self.loss, "validation": self.validation}
-
-
-def busy_threads() -> int:
-    """Threads for torch now: 1 when the machine is busy (its load average is at least
-    its number of cores), else torch's default.
-
-    On a shared 2-core machine running other work, two intra-op threads that wait for each
-    other at every operator are 3-5 times *slower* than one (measured: a head training
-    step 0.4 s with one thread, 1.2-2.5 s with two)."""
-    cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # pragma: no cover - platforms without a load average
-        return torch.get_num_threads()
-    return 1 if load >= cores else torch.get_num_threads()
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[int]:
-    """Run the block with ``n`` torch threads (None: :func:`busy_threads`), then restore."""
-    before = torch.get_num_threads()
-    n = busy_threads() if n is None else max(1, int(n))
-    torch.set_num_threads(n)
-    try:
-        yield n
-    finally:
-        torch.set_num_threads(before)
 
 
 def load_image(source: str | Path | bytes | Any, size: int) -> Tensor:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import base64
 import io
 
-from PIL import Image
-
 from .._types import StoredImage
 from ..project import Project
-from ..store.images import load_rgb  # the one decoder of displayed pixels (EXIF applied)
 
 __all__ = ["data_url", "thumbnail_url", "preview_url"]
 
@@ -27,15 +24,12 @@ def thumbnail_url(project: Project, image: StoredImage) -> str:
     return data_url(data)
 
 
-def preview_url(image: StoredImage, max_side: int, quality: int = 85) -> str:
+def preview_url(project: Project, image: StoredImage, max_side: int, quality: int = 85) -> str:
     """The image as displayed (EXIF orientation applied), fitting ``max_side`` px, as JPEG.
 
     Normalized boxes are relative to the displayed image, so they hold on the preview.
     """
-    img = load_rgb(image.path, draft=(max_side, max_side))
-    if max(img.size) > max_side:
-        img = img.copy()
-        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    img = project.load_image(image, max_side)
     out = io.BytesIO()
     img.save(out, "JPEG", quality=quality)
     return data_url(out.getvalue())

@@ -254,7 +254,7 @@ class BoxEditor(FilteredWidget):
             self.suggestions = []
 
     def _show_image(self, img: StoredImage) -> None:
-        src = preview_url(img, self.max_side)
+        src = preview_url(self.project, img, self.max_side)
         suggestions = list(self._suggest(self.project, img)) if self._suggest else []
         with self.hold_sync():
             self.image = {

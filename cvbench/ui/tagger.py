@@ -146,7 +146,7 @@ class Tagger(FilteredWidget):
             found = self.project.images(ids=[image_id])
             if found:
                 img = found[0]
-                src = preview_url(img, self.max_side)
+                src = preview_url(self.project, img, self.max_side)
                 with self.hold_sync():
                     self.image = {
                         "id": img.id,
