@@ -198,6 +198,51 @@ class ThresholdMetrics:
 # -- helpers ---------------------------------------------------------------------------
 
 
+def _threshold_metrics(
+    threshold: float,
+    n_pred: np.ndarray,
+    n_correct: np.ndarray,
+    n_true: np.ndarray,
+    *,
+    tags: tuple[str, ...],
+    ap: np.ndarray,
+    map: float,
+    in_map: np.ndarray,
+    n_images: int,
+    **extra: Any,
+) -> ThresholdMetrics:
+    """Precision, recall and F1, overall (micro) and per tag, from the counts at a threshold:
+    the one place where Custom Vision's definitions turn counts into numbers."""
+    n_true_total = int(n_true.sum())
+    tot_pred = int(n_pred.sum())
+    tot_correct = int(n_correct.sum())
+    p = _precision(n_correct, n_pred)
+    r = _recall(n_correct, n_true)
+    op = float(_precision(tot_correct, tot_pred))
+    orc = float(_recall(tot_correct, n_true_total))
+    return ThresholdMetrics(
+        threshold=threshold,
+        precision=op,
+        recall=orc,
+        f1=float(_f1(op, orc)),
+        map=map,
+        n_images=n_images,
+        n_true=n_true_total,
+        n_predicted=tot_pred,
+        n_correct=tot_correct,
+        tags=tags,
+        tag_precision=p,
+        tag_recall=r,
+        tag_f1=_f1(p, r),
+        tag_ap=ap,
+        tag_n_true=n_true,
+        tag_n_predicted=n_pred,
+        tag_n_correct=n_correct,
+        tag_in_map=in_map,
+        **extra,
+    )
+
+
 def _num(x: Any) -> float | None:
     """A plain float, or None for NaN (JSON has no NaN)."""
     x = float(x)

@@ -35,11 +35,9 @@ from ._common import (
     _check_tag_names,
     _check_top,
     _check_unit,
-    _f1,
     _mean_or_nan,
     _num,
-    _precision,
-    _recall,
+    _threshold_metrics,
 )
 
 __all__ = ["ClassificationEvaluation", "NONE_LABEL"]
@@ -214,31 +212,9 @@ class ClassificationEvaluation:
         pred = self._s >= threshold
         n_pred = np.count_nonzero(pred, axis=0)
         n_correct = np.count_nonzero(pred & self._y, axis=0)
-        tot_pred = int(n_pred.sum())
-        tot_correct = int(n_correct.sum())
-        p = _precision(n_correct, n_pred)
-        r = _recall(n_correct, self._n_true)
-        op = float(_precision(tot_correct, tot_pred))
-        orc = float(_recall(tot_correct, self._n_true_total))
-        return ThresholdMetrics(
-            threshold=threshold,
-            precision=op,
-            recall=orc,
-            f1=float(_f1(op, orc)),
-            map=self._map,
-            n_images=self.n_images,
-            n_true=self._n_true_total,
-            n_predicted=tot_pred,
-            n_correct=tot_correct,
-            tags=self.tag_names,
-            tag_precision=p,
-            tag_recall=r,
-            tag_f1=_f1(p, r),
-            tag_ap=self._ap,
-            tag_n_true=self._n_true,
-            tag_n_predicted=n_pred,
-            tag_n_correct=n_correct,
-            tag_in_map=self._in_map,
+        return _threshold_metrics(
+            threshold, n_pred, n_correct, self._n_true, tags=self.tag_names, ap=self._ap,
+            map=self._map, in_map=self._in_map, n_images=self.n_images,
         )
 
     def per_tag(self, threshold: float = 0.5) -> pd.DataFrame:

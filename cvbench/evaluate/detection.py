@@ -44,12 +44,10 @@ from ._common import (
     _check_tag_names,
     _check_top,
     _check_unit,
-    _f1,
     _mean_or_nan,
     _num,
     _pr_curve,
-    _precision,
-    _recall,
+    _threshold_metrics,
 )
 
 __all__ = [
@@ -452,32 +450,9 @@ class DetectionEvaluation:
         mask = self._pr_score >= threshold
         n_pred = np.bincount(self._pr_tag[mask], minlength=t)
         n_correct = np.bincount(self._pr_tag[mask & m.tp], minlength=t)
-        tot_pred = int(n_pred.sum())
-        tot_correct = int(n_correct.sum())
-        p = _precision(n_correct, n_pred)
-        r = _recall(n_correct, self._n_true)
-        op = float(_precision(tot_correct, tot_pred))
-        orc = float(_recall(tot_correct, self._n_true_total))
-        return ThresholdMetrics(
-            threshold=threshold,
-            precision=op,
-            recall=orc,
-            f1=float(_f1(op, orc)),
-            map=m.map,
-            n_images=self._n,
-            n_true=self._n_true_total,
-            n_predicted=tot_pred,
-            n_correct=tot_correct,
-            tags=self.tag_names,
-            tag_precision=p,
-            tag_recall=r,
-            tag_f1=_f1(p, r),
-            tag_ap=m.ap,
-            tag_n_true=self._n_true,
-            tag_n_predicted=n_pred,
-            tag_n_correct=n_correct,
-            tag_in_map=self._in_map,
-            overlap=float(overlap),
+        return _threshold_metrics(
+            threshold, n_pred, n_correct, self._n_true, tags=self.tag_names, ap=m.ap,
+            map=m.map, in_map=self._in_map, n_images=self._n, overlap=float(overlap),
             coco_map=self.coco_map,
         )
 
