@@ -47,6 +47,7 @@ __all__ = [
     "build_classifier",
     "preprocess",
     "preprocessing_key",
+    "input_spec",
     "imagenet_labels",
 ]
 
@@ -390,6 +391,25 @@ def preprocessing_key(domain: str | Domain, size: int | None = None) -> str:
     e.g. ``"tf_efficientnet_lite0:224:squash:v1"`` (the key of cached features)."""
     d = get_domain(domain)
     return f"{d.arch}:{_check_size(d, size)}:{RESIZE_METHOD}:v{PREPROCESS_VERSION}"
+
+
+def input_spec(domain: str | Domain, size: int | None = None) -> dict[str, Any]:
+    """What :func:`preprocess` does, as the JSON an exported model's sidecar carries, so
+    that a runtime without torch feeds the model the same tensor."""
+    d = get_domain(domain)
+    side = _check_size(d, size)
+    return {
+        "name": "input",
+        "shape": ["batch", 3, side, side],
+        "layout": "NCHW",
+        "color": "RGB",
+        "size": side,
+        "resize": RESIZE_METHOD,
+        "resample": "bilinear",
+        "scale": 1.0 / 255.0,
+        "mean": list(d.mean),
+        "std": list(d.std),
+    }
 
 
 def _check_size(domain: Domain, size: int | None) -> int:

@@ -241,18 +241,7 @@ class ClassificationModel:
     def export_spec(self) -> dict[str, Any]:
         d = self.domain
         return {
-            "input": {
-                "name": "input",
-                "shape": ["batch", 3, self.size, self.size],
-                "layout": "NCHW",
-                "color": "RGB",
-                "size": self.size,
-                "resize": _domains.RESIZE_METHOD,
-                "resample": "bilinear",
-                "scale": 1.0 / 255.0,
-                "mean": list(d.mean),
-                "std": list(d.std),
-            },
+            "input": _domains.input_spec(d, self.size),
             "output": {
                 "name": "probabilities",
                 "shape": ["batch", len(self.tag_ids)],

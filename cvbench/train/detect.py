@@ -222,18 +222,7 @@ class DetectionModel:
         d = self.domain
         n_anchors = int(self.detector.anchors.shape[0])
         return {
-            "input": {
-                "name": "input",
-                "shape": ["batch", 3, self.size, self.size],
-                "layout": "NCHW",
-                "color": "RGB",
-                "size": self.size,
-                "resize": _domains.RESIZE_METHOD,
-                "resample": "bilinear",
-                "scale": 1.0 / 255.0,
-                "mean": list(d.mean),
-                "std": list(d.std),
-            },
+            "input": _domains.input_spec(d, self.size),
             "output": {
                 "name": "detected_boxes",
                 "names": ["detected_boxes", "detected_scores", "detected_classes"],
