@@ -1,11 +1,14 @@
-"""``cvbench app``: the workbench (or the quick-test page) served by Voila on 127.0.0.1.
+"""``cvbench app``: the workbench (Voila) or the public quick-test page, on 127.0.0.1.
 
     cvbench app                         # a digits sample in ./cvbench-sample (made once)
     cvbench app my-project --port 8866 --no-browser
     cvbench app my-project --app quicktest --iteration production
 
-The app notebooks and Voila's configuration ship inside the package, in ``cvbench/apps/``
-(see :mod:`cvbench.apps`). This module only starts and stops the server:
+The app notebooks, Voila's configuration and the quick-test server ship inside the
+package, in ``cvbench/apps/`` (see :mod:`cvbench.apps`). The workbench is a Voila page (a
+kernel per visit, culled within a minute of its page going away); the quick-test page, the
+one meant to be shared, is one uvicorn process that loads the model once and can only
+predict. This module only starts and stops the server:
 
     from cvbench.app import start_app
     server = start_app("my-project", port=8866)    # returns once the page answers
@@ -47,14 +50,20 @@ __all__ = [
     "apps_dir",
     "prepare_project",
     "voila_command",
+    "quicktest_command",
+    "VOILA_APPS",
     "voila_env",
     "pick_port",
     "start_app",
     "serve",
 ]
 
-#: App name -> its notebook in ``cvbench/apps/``.
-APPS: dict[str, str] = {"workbench": "workbench.ipynb", "quicktest": "quicktest.ipynb"}
+#: App name -> what serves it, in ``cvbench/apps/``: the workbench is a Voila notebook (a
+#: kernel per visit, for the project's own user); the public quick-test page is one uvicorn
+#: process that holds the model once (see :mod:`cvbench.apps.quicktest_server`).
+APPS: dict[str, str] = {"workbench": "workbench.ipynb", "quicktest": "quicktest_server.py"}
+#: The apps served by Voila.
+VOILA_APPS = ("workbench",)
 #: Where ``cvbench app`` without a project folder makes (once) and then reuses a sample.
 DEFAULT_PROJECT_DIR = "cvbench-sample"
 DEFAULT_SAMPLE = "digits"
@@ -75,7 +84,8 @@ def apps_dir() -> Path:
 
 
 def app_notebook(app: str = "workbench") -> Path:
-    """The notebook of ``app`` (one of :data:`APPS`)."""
+    """The file that serves ``app`` (one of :data:`APPS`): a notebook for Voila, or the
+    quick-test server's module."""
     try:
         name = APPS[app]
     except KeyError:
@@ -170,6 +180,17 @@ def voila_command(notebook: str | os.PathLike, *, port: int,
     ]
 
 
+def quicktest_command(project: str | os.PathLike, *, port: int,
+                      iteration: str | None = None, python: str | None = None) -> list[str]:
+    """The command line that serves the public quick-test page of ``project`` on
+    127.0.0.1:``port`` (one uvicorn process; see :mod:`cvbench.apps.quicktest_server`)."""
+    command = [python or sys.executable, "-m", "cvbench.apps.quicktest_server", str(project),
+               f"--port={port}", f"--host={HOST}"]
+    if iteration is not None:
+        command.append(f"--iteration={iteration}")
+    return command
+
+
 def voila_env(base: dict[str, str] | None = None) -> dict[str, str]:
     """Environment of the Voila process: ``base`` (default: this one) with cvbench's
     template folder first on ``JUPYTER_PATH`` (``--template=cvbench``: Voila's lab
@@ -192,6 +213,11 @@ class AppServer:
     log: Path | None = None
     _stopped: bool = field(default=False, repr=False)
 
+    @property
+    def server_name(self) -> str:
+        """Who serves the app, for messages: "Voila" or "the quick-test server"."""
+        return "Voila" if self.app in VOILA_APPS else "the quick-test server"
+
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         """Wait until Voila accepts connections (it starts no kernel for that)."""
         deadline = time.monotonic() + timeout
@@ -200,13 +226,13 @@ class AppServer:
             code = self.process.poll()
             if code is not None:
                 raise ProjectError(
-                    f"Voila stopped while starting (exit status {code})" + self._log_tail()
+                    f"{self.server_name} stopped while starting (exit status {code})" + self._log_tail()
                 )
             with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.5):
                 return
             time.sleep(0.2)
         self.stop()
-        raise ProjectError(f"Voila did not answer on {self.url} within {timeout:.0f} s"
+        raise ProjectError(f"{self.server_name} did not answer on {self.url} within {timeout:.0f} s"
                            + self._log_tail())
 
     def _log_tail(self) -> str:
@@ -254,6 +280,10 @@ def start_app(project_dir: str | os.PathLike | None = None, *, app: str = "workb
     notebook = app_notebook(app)
     project = prepare_project(project_dir, say=say)
     port = pick_port(port)
+    if app in VOILA_APPS:
+        command = voila_command(notebook, port=port)
+    else:
+        command = quicktest_command(project, port=port, iteration=iteration)
     child_env = voila_env({**os.environ, **(env or {}), PROJECT_ENV: str(project)})
     if iteration is not None:
         child_env[ITERATION_ENV] = iteration
@@ -263,7 +293,7 @@ def start_app(project_dir: str | os.PathLike | None = None, *, app: str = "workb
     out = None if log_path is None else open(log_path, "ab")  # noqa: SIM115
     try:
         process = subprocess.Popen(
-            voila_command(notebook, port=port), env=child_env, stdin=subprocess.DEVNULL,
+            command, env=child_env, stdin=subprocess.DEVNULL,
             stdout=out, stderr=subprocess.STDOUT if out else None, cwd=str(project),
             start_new_session=True,
         )
@@ -317,11 +347,11 @@ def serve(project_dir: str | os.PathLike | None = None, *, app: str = "workbench
             with contextlib.suppress(webbrowser.Error):
                 webbrowser.open(server.url)
         code = server.process.wait()
-        say(f"cvbench: Voila stopped by itself (exit status {code})")
+        say(f"cvbench: {server.server_name} stopped by itself (exit status {code})")
         return code or 0
     except KeyboardInterrupt:
         if "server" in holder:
-            say("cvbench: stopping Voila …")
+            say(f"cvbench: stopping {holder['server'].server_name} …")
             holder["server"].stop()
         say("cvbench: stopped")
         return 0

@@ -15,14 +15,11 @@ operation, never in between.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import io
 import json
 import os
 import sqlite3
 import threading
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +43,7 @@ from ._types import (
 )
 from .boxes import clip_box
 from .errors import ImageError, ProjectError, TagError
+from .fetch import URLError, fetch_url
 from .store import db as _db
 from .store.files import FileStore, sha256_bytes
 from .store.images import (
@@ -595,33 +593,16 @@ class Project:
             raise ImageError("ErrorSource", f"cannot read {path}: {exc.strerror or exc}") from None
 
     def _download(self, url: str) -> bytes:
-        limit = self.limits.max_image_bytes
-        req = urllib.request.Request(url, headers={"User-Agent": "cvbench"})
+        # a local user's own API: any address (the public faces pass allow_private=False)
         try:
-            with urllib.request.urlopen(req, timeout=_URL_TIMEOUT) as resp:  # noqa: S310
-                data = resp.read(limit + 1)
-                promised = resp.headers.get("Content-Length", "")
-        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(exc, urllib.error.HTTPError):
-                reason = f"HTTP {exc.code} {exc.reason}"
-            raise ImageError(
-                "ErrorSource",
-                f"could not download {url} ({reason}); check the address and the network, "
-                "or download the file and add it by path",
-            ) from None
-        if len(data) > limit:
-            raise ImageError(
-                "ErrorImageSize",
-                f"{url} is larger than the limit of {size_text(limit)}",
-            )
-        if promised.isdigit() and len(data) < int(promised):
-            raise ImageError(
-                "ErrorSource",
-                f"the download of {url} stopped after {len(data)} of {promised} bytes; "
-                "try again, or download the file and add it by path",
-            )
-        return data
+            return fetch_url(url, max_bytes=self.limits.max_image_bytes,
+                             timeout=_URL_TIMEOUT, allow_private=True)
+        except URLError as exc:
+            if exc.status == "ErrorSource" and exc.reason not in ("truncated", "scheme"):
+                raise URLError(exc.status, f"{exc.message}; check the address and the "
+                               "network, or download the file and add it by path",
+                               exc.reason) from None
+            raise
 
     def _prepare(self, index: int, source: ImageSource, name: str | None) -> _Prepared:
         p = _Prepared(index=index, label=self._label(source), name=name or "")

@@ -302,3 +302,21 @@ def test_quicktest_page_predicts_uploads_and_refuses_junk(small_project):
     assert page.picture.layout.display == "none" and page.table.value == ""
     page.test("")
     assert "give an image URL first" in page.message.value
+
+
+def test_quicktest_page_reads_no_server_file_and_no_private_address(small_project, tmp_path):
+    with cvbench.open_project(small_project) as project:
+        project.train("quick", size=112, progress_bar=False)
+    page = QuickTestPage(small_project)
+    real = tmp_path / "face.png"
+    with cvbench.open_project(small_project) as project:
+        real.write_bytes(project.images(take=1)[0].path.read_bytes())
+    messages = []
+    for source in (str(real), str(tmp_path / "missing.png"), f"file://{real}",
+                   "http://127.0.0.1:9/face.png", "http://localhost/face.png",
+                   "http://169.254.169.254/latest"):
+        page.test(source)
+        assert page.message.level == "error" and page.result is None, source
+        messages.append(page.message.value)
+    assert len(set(messages)) == 1 and "public internet" in messages[0]
+    assert str(tmp_path) not in messages[0]

@@ -38,7 +38,7 @@ TEACHING: dict[str, bool] = {
     "03_evaluate_and_improve.ipynb": True,
     "04_export_and_deploy.ipynb": True,
 }
-APP_NOTEBOOKS = ("workbench.ipynb", "quicktest.ipynb")
+APP_NOTEBOOKS = ("workbench.ipynb",)
 CELL_TIMEOUT = 900
 
 
@@ -98,8 +98,7 @@ def test_teaching_notebook_is_a_lesson(name):
 
 
 def test_app_notebooks_are_one_call_each():
-    for name, call in (("workbench.ipynb", "workbench_page()"),
-                       ("quicktest.ipynb", "quicktest_page()")):
+    for name, call in (("workbench.ipynb", "workbench_page()"),):
         code = [c.source for c in _read(APPS / name).cells if c.cell_type == "code"]
         assert len(code) == 1 and code[0].rstrip().endswith(call), (name, code)
 

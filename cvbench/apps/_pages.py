@@ -22,7 +22,8 @@ import ipywidgets as w
 
 from .._types import KINDS
 from ..app import ITERATION_ENV, PROJECT_ENV
-from ..errors import CvbenchError
+from ..errors import CvbenchError, ImageError
+from ..fetch import REFUSED_MESSAGE, URLError, fetch_url
 from ..project import Project, create_project, open_project
 
 __all__ = [
@@ -41,6 +42,8 @@ _log = logging.getLogger("cvbench.apps")
 _LEVELS = ("info", "success", "error", "working")
 #: Errors that are the person's to fix: their message is the whole story.
 _EXPECTED = (CvbenchError, ValueError, OSError)
+#: Seconds a quick-test page waits for an image URL in all.
+_URL_TIMEOUT = 15.0
 
 
 class Message(w.HTML):
@@ -225,7 +228,12 @@ def draw_predictions(image: Any, predictions: Sequence[Any], *, threshold: float
 
 
 class QuickTestPage(w.VBox):
-    """A public page for one iteration: upload an image or give a URL, see its predictions.
+    """A page for one iteration: upload an image or give a URL, see its predictions.
+
+    For a notebook or a dashboard of one's own; ``cvbench app --app quicktest`` serves the
+    page to share from one process instead (:mod:`cvbench.apps.quicktest_server`), since
+    a Voila page costs a kernel per visit. Like that page, this one reads no server file
+    and fetches no private address (see :meth:`test`).
 
     The iteration is ``iteration`` (id, name or published name), else ``CVBENCH_ITERATION``,
     else the newest published one, else the newest. Images are not stored unless
@@ -301,7 +309,13 @@ class QuickTestPage(w.VBox):
         self.test(bytes(f["content"]), name=f["name"])
 
     def test(self, source: bytes | str, *, name: str = "") -> None:
-        """Predict ``source`` (image bytes, a path or an http(s) URL) and show the result."""
+        """Predict ``source`` (image bytes, or the http(s) URL of an image on the public
+        internet) and show the result.
+
+        This page may be shared, so it reads no file of the server's and fetches no private
+        address: a string must be an http(s) URL that resolves to a public address, and
+        every refusal of one gets the same message (:data:`cvbench.fetch.REFUSED_MESSAGE`).
+        """
         from ..predict import read_image
 
         if self.iteration is None:
@@ -309,9 +323,17 @@ class QuickTestPage(w.VBox):
         if isinstance(source, str) and not source:
             self.message.show("give an image URL first", "error")
             return
-        label = name or (source if isinstance(source, str) else "the image")
+        label = name or ("the image at that address" if isinstance(source, str) else
+                         "the image")
         with self.message.reporting(f"predicting {label} …"):
-            read = read_image(self.project, source)
+            if isinstance(source, str):
+                try:
+                    source = fetch_url(source, max_bytes=self.project.limits.max_image_bytes,
+                                       timeout=_URL_TIMEOUT, allow_private=False)
+                except URLError as exc:
+                    _log.info("quick test: URL refused (%s): %s", exc.reason, exc.message)
+                    raise ImageError(exc.status, REFUSED_MESSAGE) from None
+            read = read_image(self.project, bytes(source))
             self.result = self.iteration.predict(read.data, store=self.store)
             self._image = read.image
             self._render()
