@@ -69,6 +69,16 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
                         headers=_SECURITY_HEADERS)
 
 
+def _warm_up(iteration: Any) -> None:
+    """One prediction before the first visitor: torch sizes its buffers and thread pools
+    on the first call, so the page's memory at rest is what it uses under load."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(buf, "PNG")
+    iteration.predict(buf.getvalue(), store=False)
+
+
 def _mime(data: bytes) -> str:
     """The image's MIME type, from its header (the bytes were read as an image already)."""
     from PIL import Image
@@ -101,6 +111,7 @@ def create_app(project: Project | str | os.PathLike, iteration: str | None = Non
     project = project if isinstance(project, Project) else open_project(project)
     it = _serving_iteration(project, iteration)
     it.model()  # loaded once, before the server answers
+    _warm_up(it)
     max_bytes = int(project.limits.max_image_bytes)
     lock = threading.Lock()  # one prediction at a time: bounded memory on a small machine
     info = {
