@@ -4,6 +4,7 @@ and stop."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -55,7 +56,10 @@ def lab(browser_home, notebooks) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def browser(browser_home):
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{message} (CI=true: the browser tests must run in CI)")
+        pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
