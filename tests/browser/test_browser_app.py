@@ -327,6 +327,36 @@ def test_a_large_upload_reaches_the_project(browser, artifacts, tmp_path):
         page.close()
 
 
+def _kernels(pid: int) -> list:
+    """The Jupyter kernels (ipykernel processes) under the process ``pid``."""
+    import psutil
+
+    kids = psutil.Process(pid).children(recursive=True)
+    return [k for k in kids if "ipykernel" in " ".join(k.cmdline())]
+
+
+def test_a_workbench_kernel_goes_within_a_minute_of_its_page(browser, tmp_path):
+    """A visit's kernel (0.6 GB or more) is shut down soon after its tab closes, so a
+    classroom's visits do not add up; a page that stays open keeps its kernel."""
+    path = tmp_path / "faces"
+    make_sample("faces", path, small=True).close()
+    with cvbench_app(path, cwd=tmp_path) as app:
+        stays, _ = open_app(browser, app.url)
+        stays.wait_for_selector(".cvb-wb-tabs", timeout=120_000)
+        goes, _ = open_app(browser, app.url)
+        goes.wait_for_selector(".cvb-wb-tabs", timeout=120_000)
+        assert len(_kernels(app.proc.pid)) == 2
+        goes.close()
+        closed = time.monotonic()
+        wait_until(lambda: len(_kernels(app.proc.pid)) == 1, 90,
+                   what="the closed page's kernel to be shut down")
+        print(f"kernel gone {time.monotonic() - closed:.0f} s after its page closed")
+        time.sleep(15)  # longer than a cull interval: the open page keeps its kernel
+        assert len(_kernels(app.proc.pid)) == 1
+        assert stays.locator(".cvb-wb-tabs").is_visible()
+        stays.close()
+
+
 # --------------------------------------------------------------------------- quick-test page
 
 
