@@ -56,6 +56,7 @@ __all__ = [
     "pick_port",
     "start_app",
     "serve",
+    "serve_until_stopped",
 ]
 
 #: App name -> what serves it, in ``cvbench/apps/``: the workbench is a Voila notebook (a
@@ -64,6 +65,8 @@ __all__ = [
 APPS: dict[str, str] = {"workbench": "workbench.ipynb", "quicktest": "quicktest_server.py"}
 #: The apps served by Voila.
 VOILA_APPS = ("workbench",)
+_SERVER_NAMES = {"workbench": "Voila", "quicktest": "the quick-test server",
+                 "lab": "JupyterLab"}
 #: Where ``cvbench app`` without a project folder makes (once) and then reuses a sample.
 DEFAULT_PROJECT_DIR = "cvbench-sample"
 DEFAULT_SAMPLE = "digits"
@@ -215,8 +218,8 @@ class AppServer:
 
     @property
     def server_name(self) -> str:
-        """Who serves the app, for messages: "Voila" or "the quick-test server"."""
-        return "Voila" if self.app in VOILA_APPS else "the quick-test server"
+        """Who serves the app, for messages: "Voila", "the quick-test server", "JupyterLab"."""
+        return _SERVER_NAMES.get(self.app, self.app)
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         """Wait until Voila accepts connections (it starts no kernel for that)."""
@@ -317,9 +320,23 @@ def serve(project_dir: str | os.PathLike | None = None, *, app: str = "workbench
           say: Callable[[str], object] = print,
           on_ready: Callable[[AppServer], object] | None = None) -> int:
     """Start the app, print its URL, open a browser tab (``open_browser``), call
-    ``on_ready(server)``, and serve until Ctrl-C (SIGINT) or SIGTERM; then stop Voila and
-    return 0. A second Ctrl-C while Voila stops kills it at once. If Voila exits by itself,
-    its exit status is returned."""
+    ``on_ready(server)``, and serve until Ctrl-C (SIGINT) or SIGTERM; then stop the server
+    and return 0. A second Ctrl-C while it stops kills it at once. If the server exits by
+    itself, its exit status is returned."""
+    return serve_until_stopped(
+        lambda started: start_app(project_dir, app=app, port=port, iteration=iteration,
+                                  say=say, wait=False, started=started),
+        what=lambda server: f"the {app} of {server.project}",
+        open_browser=open_browser, say=say, on_ready=on_ready)
+
+
+def serve_until_stopped(start: Callable[[Callable[[AppServer], object]], AppServer], *,
+                        what: Callable[[AppServer], str], open_browser: bool = True,
+                        say: Callable[[str], object] = print,
+                        on_ready: Callable[[AppServer], object] | None = None) -> int:
+    """Run ``start(started)`` (which must call ``started(server)`` as soon as the process
+    exists), wait until it answers, print ``what(server)`` and its URL, and serve until
+    Ctrl-C or SIGTERM (see :func:`serve`)."""
     stop_signals = (signal.SIGINT, signal.SIGTERM)
     previous = {s: signal.getsignal(s) for s in stop_signals}
     holder: dict[str, AppServer] = {}
@@ -336,10 +353,9 @@ def serve(project_dir: str | os.PathLike | None = None, *, app: str = "workbench
     for s in stop_signals:
         signal.signal(s, interrupt)
     try:
-        server = start_app(project_dir, app=app, port=port, iteration=iteration, say=say,
-                           wait=False, started=lambda srv: holder.setdefault("server", srv))
+        server = start(lambda srv: holder.setdefault("server", srv))
         server.wait_ready()
-        say(f"cvbench: the {app} of {server.project} is at {server.url}")
+        say(f"cvbench: {what(server)} is at {server.url}")
         say("cvbench: press Ctrl-C to stop")
         if on_ready is not None:
             on_ready(server)

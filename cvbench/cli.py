@@ -541,6 +541,31 @@ def _run_app(args: argparse.Namespace) -> int:
                  iteration=args.iteration, say=say, on_ready=ready)
 
 
+# -- lab -----------------------------------------------------------------------------------
+def _args_lab(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", nargs="?", metavar="FOLDER",
+                   help="folder for the notebooks (default: ./cvbench-notebooks); the teaching "
+                        "notebooks are copied into it once, never over a changed one")
+    p.add_argument("--port", type=int, metavar="N",
+                   help="port on 127.0.0.1 (default: 8888, or a free one when it is taken)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+
+
+def _run_lab(args: argparse.Namespace) -> int:
+    from .lab import serve_lab
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    def ready(server: Any) -> None:
+        if args.json:
+            _print_json({"url": server.url, "folder": str(server.project)})
+            sys.stdout.flush()
+
+    return serve_lab(args.dir, port=args.port, open_browser=not args.no_browser, say=say,
+                     on_ready=ready)
+
+
 # -- the table -----------------------------------------------------------------------------
 COMMANDS: dict[str, Command] = {
     "create": Command("create a project", _args_create, _run_create),
@@ -562,6 +587,8 @@ COMMANDS: dict[str, Command] = {
                             _args_export_model, _run_export_model),
     "app": Command("open the workbench in the browser (Voila on 127.0.0.1)", _args_app,
                    _run_app),
+    "lab": Command("JupyterLab on 127.0.0.1 with the teaching notebooks (for a workshop)",
+                   _args_lab, _run_lab),
 }
 
 

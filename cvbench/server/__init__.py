@@ -1,0 +1,1 @@
+"""Custom Vision's REST API over cvbench projects (``cvbench serve``)."""
