@@ -208,7 +208,8 @@ def _after_04(workdir: Path) -> None:
 
     ship = workdir / "projects" / "04-ship"
     assert sorted(p.name for p in ship.iterdir()) == [
-        "classify.py", "digit.png", "model.onnx", "model.onnx.json", "onnx_runtime.py"]
+        "_pixels.py", "classify.py", "digit.png", "model.onnx", "model.onnx.json",
+        "onnx_runtime.py"]
     run = subprocess.run([sys.executable, "classify.py", "digit.png"], cwd=ship,
                          capture_output=True, text=True, check=True)
     assert "torch imported: False - cvbench imported: False" in run.stdout

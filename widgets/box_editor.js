@@ -3,13 +3,16 @@
 // finished edit is sent as a "set_boxes" message and saved by Python; the model's `boxes`
 // (as stored) replace the local ones once Python has acknowledged the latest edit.
 
+import {
+  h, cvbFill, cvbFmt, cvbIcon, cvbKeys, cvbMount, cvbNewTag, cvbNotice, cvbSelect, cvbSet,
+  cvbShowOptions, kbd
+} from "./common.js";
+
 const CVB_HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
 const CVB_MIN_PX = 4; // a drag smaller than this on screen is a click, not a box
 
 function render({ model, el }) {
-  const on = cvbListen(model);
-  cvbTrackTags(model, on);
-  const root = cvbRoot(el, "boxeditor");
+  const { on, root, color } = cvbMount(model, el, "boxeditor");
 
   // -- state ------------------------------------------------------------------------------
   let boxes = clone(model.get("boxes"));
@@ -18,7 +21,6 @@ function render({ model, el }) {
   let drag = null;
   let mode = "draw"; // or "pan"
   let spaceHeld = false;
-  let creating = false;
   let saveError = false;
   const view = { z: 1, tx: 0, ty: 0, bw: 0, bh: 0 };
 
@@ -143,12 +145,12 @@ function render({ model, el }) {
 
   // -- rendering -----------------------------------------------------------------------------------
   function boxEl(b, i, kind, extraClass, label) {
-    const color = cvbTagColor(b.tag);
+    const boxColor = color(b.tag);
     const selected = sel && sel.kind === kind && sel.index === i;
     const node = h("div", {
       class: `cvb-box${extraClass}${selected ? " is-selected" : ""}`,
       dataset: { kind, index: String(i) },
-      style: { left: `${b.left * 100}%`, top: `${b.top * 100}%`, width: `${b.width * 100}%`, height: `${b.height * 100}%`, "--c": color },
+      style: { left: `${b.left * 100}%`, top: `${b.top * 100}%`, width: `${b.width * 100}%`, height: `${b.height * 100}%`, "--c": boxColor },
     }, h("div", { class: "cvb-box-label", text: label }));
     if (selected && kind === "box") for (const hd of CVB_HANDLES) node.append(h("div", { class: `cvb-handle is-${hd}`, dataset: { handle: hd } }));
     return node;
@@ -198,6 +200,11 @@ function render({ model, el }) {
     node.textContent = saveError ? "Not saved \u2014 see the message" : pending ? "Saving\u2026" : "All changes saved";
   }
 
+  const newTag = cvbNewTag({
+    redraw: () => renderToolbar(), root,
+    create: (name) => model.send({ type: "create_tag", name, ids: [] }),
+  });
+
   function renderToolbar() {
     const list = tags();
     const current = model.get("current_tag");
@@ -210,26 +217,10 @@ function render({ model, el }) {
       tagSelect,
       h("div", { class: "cvb-group cvb-tagkeys" }, list.slice(0, 9).map((t, i) =>
         h("button", {
-          class: `cvb-tagbtn is-small${t.id === current ? " is-active" : ""}`, style: { "--tag": cvbTagColor(t.id) },
+          class: `cvb-tagbtn is-small${t.id === current ? " is-active" : ""}`, style: { "--tag": color(t.id) },
           title: `${t.name} (key ${i + 1})`, dataset: { tag: t.id }, on: { click: () => { setCurrentTag(t.id); root.focus(); } },
         }, kbd(String(i + 1)), h("span", { class: "cvb-dot" }), h("span", { class: "cvb-tagbtn-name", text: t.name })))),
-      creating
-        ? h("form", {
-          class: "cvb-newtag",
-          on: {
-            submit: (e) => {
-              e.preventDefault();
-              const name = e.target.elements.name.value.trim();
-              creating = false;
-              if (name) model.send({ type: "create_tag", name, ids: [] });
-              renderToolbar();
-              root.focus();
-            },
-          },
-        }, h("input", { class: "cvb-input", name: "name", placeholder: "New tag name", "aria-label": "New tag name",
-          on: { keydown: (e) => { if (e.key === "Escape") { creating = false; renderToolbar(); root.focus(); } } } }),
-        h("button", { class: "cvb-btn is-primary is-small", type: "submit" }, "Add"))
-        : h("button", { class: "cvb-btn is-quiet is-small", on: { click: () => { creating = true; renderToolbar(); toolbar.querySelector("input").focus(); } } }, "+ Add tag"),
+      newTag(),
       h("div", { class: "cvb-spacer" }),
       h("div", { class: "cvb-seg", role: "group", "aria-label": "Mode" },
         h("button", { class: mode === "draw" ? "is-active" : "", title: "Draw and edit boxes (d)", dataset: { mode: "draw" }, on: { click: () => setMode("draw") } }, cvbIcon("draw"), "Draw"),
@@ -264,7 +255,7 @@ function render({ model, el }) {
         class: `cvb-row${selected ? " is-selected" : ""}`, dataset: { index: String(i) },
         on: { click: () => { sel = { kind: "box", index: i }; renderAll(); root.focus(); } },
       },
-      h("span", { class: "cvb-swatch", style: { "--c": cvbTagColor(b.tag) } }),
+      h("span", { class: "cvb-swatch", style: { "--c": color(b.tag) } }),
       selected && list.length
         ? cvbSelect(list.map((t) => ({ value: t.id, label: t.name })), b.tag, (v) => { boxes[i].tag = v; commit(); renderLayer(); root.focus(); },
           { "aria-label": "Tag of this box", class: "cvb-select is-inline" })
@@ -279,7 +270,7 @@ function render({ model, el }) {
         class: `cvb-row is-sugg${selected ? " is-selected" : ""}`, dataset: { index: String(i) },
         on: { click: () => { sel = { kind: "sugg", index: i }; renderAll(); root.focus(); } },
       },
-      h("span", { class: "cvb-swatch is-dashed", style: { "--c": cvbTagColor(s.tag) } }),
+      h("span", { class: "cvb-swatch is-dashed", style: { "--c": color(s.tag) } }),
       h("span", { class: "cvb-row-name", text: t ? t.name : "?" }),
       h("span", { class: "cvb-row-meta", text: `${Math.round(s.probability * 100)}%` }),
       h("button", { class: "cvb-ok", title: "Accept (Enter)", dataset: { action: "accept" }, on: { click: (e) => { e.stopPropagation(); model.send({ type: "accept_suggestion", index: i }); sel = null; } } }, "\u2713"),
@@ -444,16 +435,13 @@ function render({ model, el }) {
   }, { passive: false });
 
   // -- keyboard ------------------------------------------------------------------------------------
-  root.addEventListener("keydown", (e) => {
-    if (cvbTyping(e)) return;
-    const digit = cvbDigit(e);
+  cvbKeys(root, (e, digit) => {
     const position = model.get("position");
-    let handled = true;
     if (digit) {
       const t = tags()[digit - 1];
       if (t) setCurrentTag(t.id);
     } else if ((e.key === "s" || e.key === "S") && (e.ctrlKey || e.metaKey)) model.send({ type: "save" });
-    else if (e.ctrlKey || e.metaKey || e.altKey) handled = false;
+    else if (e.ctrlKey || e.metaKey || e.altKey) return false;
     else if (e.key === "n" || e.key === "ArrowRight" || e.key === "PageDown") go(position + 1);
     else if (e.key === "p" || e.key === "ArrowLeft" || e.key === "PageUp") go(position - 1);
     else if (e.key === "Delete" || e.key === "Backspace") deleteSelected();
@@ -480,11 +468,8 @@ function render({ model, el }) {
       const i = sel && sel.kind === "box" ? sel.index : -1;
       sel = { kind: "box", index: (i + (e.shiftKey ? boxes.length - 1 : 1)) % boxes.length };
       renderAll();
-    } else handled = false;
-    if (handled) {
-      e.preventDefault();
-      e.stopPropagation();
-    }
+    } else return false;
+    return true;
   });
   root.addEventListener("keyup", (e) => {
     if (e.key === " ") {

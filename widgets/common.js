@@ -1,36 +1,16 @@
-// Shared by every cvbench widget: the Python side puts this file before the widget's own
-// module (see cvbench/ui/_base.py). Plain DOM, no dependencies.
+// The helpers every cvbench widget imports by name: DOM building, model listeners, tag
+// colours, the notice line, the new-tag form, pickers, number formatting, images with boxes.
+// An ES module of its own: widgets/<name>.js imports from "./common.js", and
+// cvbench/ui/_assets.py links the import (no bundler). It holds no state: colours come from
+// each widget's `palette` and `tags` traits. Plain DOM, no dependencies.
 
-const CVB_PALETTE = [
-  "#0078d4", "#d83b01", "#107c10", "#8764b8", "#e3008c", "#008575",
-  "#986f0b", "#4f6bed", "#a4262c", "#038387", "#c239b3", "#ca5010",
-];
-
-const CVB_COLORS = new Map();
-
-/** Colour tags by their place in the project's tag list (the same in every widget). */
-function cvbTrackTags(model, on) {
-  const update = () => {
-    CVB_COLORS.clear();
-    (model.get("tags") || []).forEach((t, i) => CVB_COLORS.set(t.id, CVB_PALETTE[i % CVB_PALETTE.length]));
-  };
-  on("change:tags", update); // registered first: runs before the widget's own listeners
-  update();
-}
-
-/** The colour of a tag id. */
-function cvbTagColor(id) {
-  if (CVB_COLORS.has(id)) return CVB_COLORS.get(id);
-  let hash = 0;
-  for (let i = 0; i < id.length; i++) hash = (hash * 31 + id.charCodeAt(i)) >>> 0;
-  return CVB_PALETTE[hash % CVB_PALETTE.length];
-}
+// -- DOM ----------------------------------------------------------------------------------------
 
 /**
  * Create an element: h("button", {class: "cvb-btn", on: {click: fn}, title: "…"}, "text", child).
  * Props: class, text, style (object), on (events), dataset (object); others are attributes.
  */
-function h(tag, props, ...children) {
+export function h(tag, props, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props || {})) {
     if (value === undefined || value === null || value === false) continue;
@@ -55,7 +35,7 @@ function h(tag, props, ...children) {
 }
 
 /** Replace the children of ``node``; nested arrays are flattened, null/false/undefined skipped. */
-function cvbFill(node, ...children) {
+export function cvbFill(node, ...children) {
   node.replaceChildren();
   for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
@@ -64,16 +44,20 @@ function cvbFill(node, ...children) {
   return node;
 }
 
-function cvbFmt(n) {
-  return Number(n).toLocaleString("en-US");
+const CVB_SVG = "http://www.w3.org/2000/svg";
+
+/** An SVG element: svg("rect", {x: 1, …}, children…). */
+export function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(CVB_SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined && v !== null && v !== false) node.setAttribute(k, String(v));
+  for (const c of children.flat(Infinity)) if (c !== undefined && c !== null && c !== false) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
 }
 
-function cvbPlural(n, word, plural) {
-  return `${cvbFmt(n)} ${n === 1 ? word : plural || word + "s"}`;
-}
+// -- the widget and its model ---------------------------------------------------------------------
 
 /** The root element of a widget: focusable, and JupyterLab's shortcuts stay out of it. */
-function cvbRoot(el, name) {
+export function cvbRoot(el, name) {
   const root = h("div", {
     class: `cvb cvb-${name}`,
     tabindex: "0",
@@ -84,7 +68,7 @@ function cvbRoot(el, name) {
 }
 
 /** Listen to model events; returns a function that removes every listener. */
-function cvbListen(model) {
+export function cvbListen(model) {
   const offs = [];
   const on = (events, fn) => {
     for (const ev of events.split(" ")) {
@@ -96,38 +80,110 @@ function cvbListen(model) {
   return on;
 }
 
+/**
+ * What every widget's render starts with: ``on`` (model listeners, disposed together),
+ * ``root`` (the widget's element, class cvb-<name>) and ``color`` (tag id -> colour).
+ */
+export function cvbMount(model, el, name) {
+  return { on: cvbListen(model), root: cvbRoot(el, name), color: cvbTagColors(model) };
+}
+
+function cvbHash(text) {
+  let hash = 0;
+  for (let i = 0; i < text.length; i++) hash = (hash * 31 + text.charCodeAt(i)) >>> 0;
+  return hash;
+}
+
+/**
+ * The colour of each tag of a widget: tag id -> colour. The n-th tag of the model's ``tags``
+ * gets the n-th colour of its ``palette`` (the same in every widget and in Python's figures);
+ * an id that is not a tag (yet) gets a colour of the palette picked by its text.
+ */
+export function cvbTagColors(model) {
+  let tags = null;
+  let palette = null;
+  let byId = new Map();
+  return (id) => {
+    const t = model.get("tags") || [];
+    const p = model.get("palette") || [];
+    if (t !== tags || p !== palette) {
+      tags = t;
+      palette = p;
+      byId = new Map(p.length ? t.map((tag, i) => [tag.id, p[i % p.length]]) : []);
+    }
+    if (byId.has(id)) return byId.get(id);
+    return p.length ? p[cvbHash(String(id)) % p.length] : "#8a8886";
+  };
+}
+
+/** Set model values from the browser and send them to Python. */
+export function cvbSet(model, values) {
+  for (const [key, value] of Object.entries(values)) model.set(key, value);
+  model.save_changes();
+}
+
 /** True when a key event belongs to a text field (the widget's shortcuts then stay quiet). */
-function cvbTyping(event) {
+export function cvbTyping(event) {
   const t = event.target;
   return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
 }
 
 /** The digit 1-9 of a key event, or 0 when it is not one. */
-function cvbDigit(event) {
+export function cvbDigit(event) {
   if (event.ctrlKey || event.metaKey || event.altKey) return 0;
   const m = /^Digit([1-9])$/.exec(event.code || "");
   if (m) return Number(m[1]);
   return /^[1-9]$/.test(event.key) ? Number(event.key) : 0;
 }
 
-function cvbSet(model, values) {
-  for (const [key, value] of Object.entries(values)) model.set(key, value);
-  model.save_changes();
+/**
+ * The widget's keyboard shortcuts: ``handle(event, digit)`` (``digit``: the 1-9 of the key,
+ * else 0) returns true when it used the key, which then goes no further. Keys typed into a
+ * text field are left to the field.
+ */
+export function cvbKeys(root, handle) {
+  root.addEventListener("keydown", (e) => {
+    if (cvbTyping(e)) return;
+    if (handle(e, cvbDigit(e))) {
+      e.preventDefault();
+      e.stopPropagation();
+    }
+  });
 }
 
-/** A small coloured tag chip: dot + name (+ count). */
-function cvbTagChip(tag, extra) {
-  return h(
-    "span",
-    { class: "cvb-chip", title: tag.name, style: { "--tag": cvbTagColor(tag.id) } },
-    h("span", { class: "cvb-dot" }),
-    h("span", { class: "cvb-chip-name", text: tag.name }),
-    extra,
-  );
+// -- numbers and words ----------------------------------------------------------------------------
+
+export function cvbFmt(n) {
+  return Number(n).toLocaleString("en-US");
 }
+
+export function cvbPlural(n, word, plural) {
+  return `${cvbFmt(n)} ${n === 1 ? word : plural || word + "s"}`;
+}
+
+/** A fraction as a percentage ("87.5%"), or a dash for null. */
+export function cvbPct(x, digits) {
+  return x === null || x === undefined || !isFinite(x) ? "\u2014" : `${(100 * x).toFixed(digits === undefined ? 1 : digits)}%`;
+}
+
+/** Seconds as m:ss (or h:mm:ss). */
+export function cvbClock(seconds) {
+  if (seconds === null || seconds === undefined || !isFinite(seconds)) return "\u2014";
+  const s = Math.max(0, Math.round(seconds));
+  const m = Math.floor(s / 60);
+  return m >= 60 ? `${Math.floor(m / 60)}:${String(m % 60).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}` : `${m}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/** An ISO time as "Jan 5, 14:03" in the reader's locale. */
+export function cvbWhen(iso) {
+  const d = new Date(iso);
+  return isNaN(d) ? "" : d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+// -- small pieces ----------------------------------------------------------------------------------
 
 /** The notice line (bottom of the widget): errors stay until closed, others fade. */
-function cvbNotice(model, on) {
+export function cvbNotice(model, on) {
   const box = h("div", { class: "cvb-notice", role: "status", "aria-live": "polite" });
   let timer = null;
   const show = () => {
@@ -162,19 +218,35 @@ const CVB_ICONS = {
 };
 
 /** A small inline SVG icon (no icon font is needed). */
-function cvbIcon(name) {
+export function cvbIcon(name) {
   const span = h("span", { class: "cvb-icon", "aria-hidden": "true" });
   span.innerHTML = `<svg viewBox="0 0 20 20" width="16" height="16">${CVB_ICONS[name]}</svg>`;
   return span;
 }
 
 /** A compact key hint: kbd("1-9") */
-function kbd(text) {
+export function kbd(text) {
   return h("kbd", { class: "cvb-kbd", text });
 }
 
+/** A metric tile: big number and its name. */
+export function cvbTile(label, value, hint, extra) {
+  return h("div", { class: "cvb-tile", title: hint || "" },
+    h("div", { class: "cvb-tile-value", text: value }),
+    h("div", { class: "cvb-tile-label", text: label }), extra);
+}
+
+/** A probability bar with its value: [=====     ] 62.0% */
+export function cvbProbBar(p, color) {
+  return h("div", { class: "cvb-probbar" },
+    h("div", { class: "cvb-probbar-track" }, h("div", { class: "cvb-probbar-fill", style: { width: `${(100 * p).toFixed(1)}%`, background: color || "var(--cvb-blue)" } })),
+    h("span", { class: "cvb-probbar-value", text: cvbPct(p) }));
+}
+
+// -- choosing ----------------------------------------------------------------------------------------
+
 /** A select element from [{value, label}] with the current value chosen. */
-function cvbSelect(options, value, onChange, props) {
+export function cvbSelect(options, value, onChange, props) {
   const select = h(
     "select",
     { class: "cvb-select", ...(props || {}), on: { change: (e) => onChange(e.target.value) } },
@@ -184,8 +256,14 @@ function cvbSelect(options, value, onChange, props) {
   return select;
 }
 
+/** The picker of the model's ``iterations`` showing its ``iteration``. */
+export function cvbIterationSelect(model, onChange, props) {
+  return cvbSelect((model.get("iterations") || []).map((o) => ({ value: o.id, label: o.label })),
+    model.get("iteration"), onChange, { "aria-label": "Iteration", class: "cvb-select cvb-iterpick", ...(props || {}) });
+}
+
 /** The filter choices of a widget: all, untagged, each tag, and the Python-side filters. */
-function cvbShowOptions(model, labels) {
+export function cvbShowOptions(model, labels) {
   const opts = [
     { value: "all", label: labels.all || "All images" },
     { value: "untagged", label: labels.untagged || "Untagged" },
@@ -193,4 +271,118 @@ function cvbShowOptions(model, labels) {
   for (const f of model.get("filter_options") || []) opts.push({ value: f.key, label: f.label });
   for (const t of model.get("tags") || []) opts.push({ value: `tag:${t.id}`, label: `Tag: ${t.name}` });
   return opts;
+}
+
+// -- tags ----------------------------------------------------------------------------------------------
+
+/** A small coloured tag chip: dot + name (+ extra), in the colour ``color``. */
+export function cvbTagChip(tag, color, extra) {
+  return h(
+    "span",
+    { class: "cvb-chip", title: tag.name, style: { "--tag": color } },
+    h("span", { class: "cvb-dot" }),
+    h("span", { class: "cvb-chip-name", text: tag.name }),
+    extra,
+  );
+}
+
+/**
+ * Tag buttons to choose an image's tags. ``chosen`` is a Set of tag ids; ``multi`` toggles
+ * several, else one is chosen. ``onChange(newSet)`` is called after every click; ``color``
+ * gives each tag id its colour.
+ */
+export function cvbTagPicker(tags, chosen, multi, onChange, color) {
+  return h("div", { class: "cvb-tagpicker" }, tags.map((t) => {
+    const on_ = chosen.has(t.id);
+    return h("button", {
+      class: `cvb-tagbtn is-small${on_ ? " is-active" : ""}`, type: "button",
+      style: { "--tag": color(t.id) }, dataset: { tag: t.id, name: t.name }, "aria-pressed": on_ ? "true" : "false",
+      on: { click: (e) => {
+        e.stopPropagation();
+        const next = new Set(multi ? chosen : []);
+        if (on_) next.delete(t.id); else next.add(t.id);
+        onChange(next);
+      } },
+    }, h("span", { class: "cvb-dot" }), h("span", { class: "cvb-tagbtn-name", text: t.name }));
+  }));
+}
+
+/**
+ * The "+ Add tag" button, which opens a one-field form for a new tag's name. Returns a
+ * function that gives the button, or the form while it is open, each time the part of the
+ * widget that holds it is drawn. ``redraw()`` draws that part again; ``create(name)`` gets
+ * the name typed (trimmed, never empty); ``root`` gets the focus back when the form closes.
+ * ``props``: more attributes of the button (title, an extra class).
+ */
+export function cvbNewTag({ redraw, create, root, props }) {
+  let open = false;
+  let input = null;
+  const close = () => {
+    open = false;
+    redraw();
+    root.focus();
+  };
+  return () => {
+    if (!open) {
+      const extra = props || {};
+      return h("button", {
+        ...extra, class: `cvb-btn is-quiet is-small${extra.class ? ` ${extra.class}` : ""}`,
+        on: { click: () => { open = true; redraw(); input.focus(); } },
+      }, "+ Add tag");
+    }
+    input = h("input", {
+      class: "cvb-input", name: "name", placeholder: "New tag name", "aria-label": "New tag name",
+      on: { keydown: (e) => { if (e.key === "Escape") close(); } },
+    });
+    return h("form", {
+      class: "cvb-newtag",
+      on: {
+        submit: (e) => {
+          e.preventDefault();
+          const name = e.target.elements.name.value.trim();
+          open = false;
+          if (name) create(name);
+          redraw();
+          root.focus();
+        },
+      },
+    }, input, h("button", { class: "cvb-btn is-primary is-small", type: "submit" }, "Add"));
+  };
+}
+
+// -- images with boxes ------------------------------------------------------------------------------
+
+/**
+ * An image with boxes on it, as one scalable SVG. ``boxes``: [{left, top, width, height
+ * (normalized), color, label, dashed}]. The picture keeps its aspect ratio (width/height).
+ */
+export function cvbBoxedImage(src, width, height, boxes, opts) {
+  const o = opts || {};
+  const w = Math.max(1, width || 1);
+  const hgt = Math.max(1, height || 1);
+  const unit = Math.max(w, hgt) / 100; // 1% of the longest side
+  const stroke = o.stroke || 2; // screen pixels: the boxes' strokes do not scale
+  const font = o.font || 2.6 * unit;
+  const shapes = (boxes || []).map((b) => {
+    const x = b.left * w;
+    const y = b.top * hgt;
+    const g = svg("g", { class: "cvb-box" },
+      svg("rect", { x, y, width: b.width * w, height: b.height * hgt, fill: "none", stroke: b.color || "#0078d4",
+        "stroke-width": stroke, "stroke-dasharray": b.dashed ? "5 3" : null }));
+    if (b.label && o.labels !== false) {
+      const ty = y > font * 1.4 ? y - 0.3 * font : y + font * 1.1;
+      const label = svg("text", { x: x + 0.3 * font, y: ty, "font-size": font, fill: "#fff", "font-weight": "600", "font-family": "inherit" }, b.label);
+      const bg = svg("rect", { class: "cvb-labelbg", x, y: ty - font, width: (b.label.length * 0.62 + 0.6) * font, height: font * 1.3, fill: b.color || "#0078d4", opacity: 0.9 });
+      g.append(bg, label);
+      // once drawn, fit the label's background to the text's real width
+      requestAnimationFrame(() => {
+        const width = label.isConnected ? label.getComputedTextLength() : 0;
+        if (width > 0) bg.setAttribute("width", String(width + 0.6 * font));
+      });
+    }
+    return g;
+  });
+  return svg("svg", { class: `cvb-boxed ${o.class || ""}`, viewBox: `0 0 ${w} ${hgt}`, preserveAspectRatio: "xMidYMid meet", role: "img", "aria-label": o.alt || "" },
+    svg("image", { href: src, x: 0, y: 0, width: w, height: hgt, preserveAspectRatio: "none" }),
+    shapes);
 }

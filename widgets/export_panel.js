@@ -1,6 +1,10 @@
 // ExportPanel: export an iteration to ONNX, TorchScript or fastai into a folder, and show the
 // files and the parity check (cvbench/ui/workbench.py). The export runs in a Python thread.
 
+import {
+  h, cvbFill, cvbIcon, cvbIterationSelect, cvbMount, cvbNotice, cvbPlural, cvbSet, cvbTile
+} from "./common.js";
+
 const CVB_FORMAT_NAMES = { onnx: "ONNX", torchscript: "TorchScript", fastai: "fastai" };
 
 function cvbKB(n) {
@@ -27,8 +31,7 @@ function cvbParity(report) {
 }
 
 function render({ model, el }) {
-  const on = cvbListen(model);
-  const root = cvbRoot(el, "export");
+  const { on, root } = cvbMount(model, el, "export");
   const header = h("div", { class: "cvb-header" });
   const form = h("div", { class: "cvb-ex-form" });
   const result = h("div", { class: "cvb-ex-result" });
@@ -57,7 +60,7 @@ function render({ model, el }) {
     folder.disabled = busy;
     cvbFill(form,
       h("label", { class: "cvb-ex-row" }, h("span", { class: "cvb-label" }, "Iteration"),
-        cvbSelect(its.map((o) => ({ value: o.id, label: o.label })), model.get("iteration"), (v) => cvbSet(model, { iteration: v }), { class: "cvb-select cvb-iterpick", disabled: busy })),
+        cvbIterationSelect(model, (v) => cvbSet(model, { iteration: v }), { disabled: busy })),
       h("div", { class: "cvb-ex-row" }, h("span", { class: "cvb-label" }, "Format"),
         h("div", { class: "cvb-ex-formats" }, (model.get("formats") || []).map((f) => h("label", { class: `cvb-ex-format${model.get("format") === f.name ? " is-active" : ""}`, dataset: { format: f.name } },
           h("input", { type: "radio", name: "cvb-ex-format", checked: model.get("format") === f.name, disabled: busy, on: { change: () => cvbSet(model, { format: f.name }) } }),

@@ -1,17 +1,19 @@
 // Gallery: one paged grid of thumbnails (cvbench/ui/gallery.py). The page, the filter and
 // the selection are traits; tagging, untagging and deleting are messages to Python.
 
+import {
+  h, cvbFill, cvbFmt, cvbIcon, cvbKeys, cvbMount, cvbNewTag, cvbNotice, cvbPlural, cvbSelect,
+  cvbSet, cvbTagChip, kbd
+} from "./common.js";
+
 function render({ model, el }) {
-  const on = cvbListen(model);
-  cvbTrackTags(model, on);
-  const root = cvbRoot(el, "gallery");
+  const { on, root, color } = cvbMount(model, el, "gallery");
   const detection = () => model.get("kind") === "detection";
 
   // view state that stays in the browser
   let focus = 0; // index of the focused thumbnail on the page
   let anchor = null; // index where a shift-range starts
   let confirming = null; // ids awaiting delete confirmation
-  let creating = false; // the new-tag field is open
   const cells = new Map(); // image id -> {cell, img, src}
 
   const selection = () => new Set(model.get("selected") || []);
@@ -77,13 +79,17 @@ function render({ model, el }) {
   }
 
   // -- tag bar: every tag with its count; a click filters by it ------------------------------
+  const newTag = cvbNewTag({
+    redraw: () => renderTagbar(), root, props: { title: "Create a tag" },
+    create: (name) => send({ type: "create_tag", name, ids: [...selection()] }),
+  });
   function renderTagbar() {
     const show = model.get("show");
     const list = tags();
     const buttons = list.map((t, i) =>
       h("button", {
         class: `cvb-tagbtn${show === `tag:${t.id}` ? " is-active" : ""}`,
-        style: { "--tag": cvbTagColor(t.id) }, dataset: { tag: t.id },
+        style: { "--tag": color(t.id) }, dataset: { tag: t.id },
         title: show === `tag:${t.id}` ? "Show all images" : `Show the images tagged ${t.name}`,
         on: { click: () => cvbSet(model, { show: show === `tag:${t.id}` ? "all" : `tag:${t.id}` }) },
       },
@@ -93,31 +99,10 @@ function render({ model, el }) {
       h("span", { class: "cvb-count", text: cvbFmt(t.count) }),
       i < 9 ? kbd(String(i + 1)) : null),
     );
-    const addTag = creating
-      ? h("form", {
-        class: "cvb-newtag",
-        on: {
-          submit: (e) => {
-            e.preventDefault();
-            const name = e.target.elements.name.value.trim();
-            creating = false;
-            if (name) send({ type: "create_tag", name, ids: [...selection()] });
-            renderTagbar();
-            root.focus();
-          },
-        },
-      },
-      h("input", { class: "cvb-input", name: "name", placeholder: "New tag name", "aria-label": "New tag name",
-        on: { keydown: (e) => { if (e.key === "Escape") { creating = false; renderTagbar(); root.focus(); } } } }),
-      h("button", { class: "cvb-btn is-primary is-small", type: "submit" }, "Add"))
-      : h("button", {
-        class: "cvb-btn is-quiet is-small", title: "Create a tag",
-        on: { click: () => { creating = true; renderTagbar(); tagbar.querySelector("input").focus(); } },
-      }, "+ Add tag");
     cvbFill(tagbar,
       h("span", { class: "cvb-label" }, "Tags"),
       list.length ? buttons : h("span", { class: "cvb-muted", text: "No tags yet" }),
-      addTag,
+      newTag(),
     );
   }
 
@@ -147,7 +132,7 @@ function render({ model, el }) {
       ? [h("span", { class: "cvb-muted", text: "Detection images are tagged by drawing boxes (BoxEditor)." })]
       : tags().map((t, i) =>
         h("button", {
-          class: "cvb-tagbtn is-small", style: { "--tag": cvbTagColor(t.id) }, dataset: { tagAction: t.id },
+          class: "cvb-tagbtn is-small", style: { "--tag": color(t.id) }, dataset: { tagAction: t.id },
           title: `Tag the selection as ${t.name}` + (i < 9 ? ` (key ${i + 1})` : ""),
           on: { click: () => tagSelection(t.id) },
         }, h("span", { class: "cvb-dot" }), h("span", { class: "cvb-tagbtn-name", text: t.name }), i < 9 ? kbd(String(i + 1)) : null),
@@ -206,13 +191,13 @@ function render({ model, el }) {
       for (const [tagId, left, top, width, height] of item.regions || []) {
         c.fit.append(h("div", {
           class: "cvb-region",
-          style: { left: `${left * 100}%`, top: `${top * 100}%`, width: `${width * 100}%`, height: `${height * 100}%`, borderColor: cvbTagColor(tagId) },
+          style: { left: `${left * 100}%`, top: `${top * 100}%`, width: `${width * 100}%`, height: `${height * 100}%`, borderColor: color(tagId) },
         }));
       }
       const itemTags = (item.tags || []).map((id) => byId.get(id)).filter(Boolean);
       cvbFill(c.caption,
         itemTags.length
-          ? h("div", { class: "cvb-caption-tags" }, cvbTagChip(itemTags[0]),
+          ? h("div", { class: "cvb-caption-tags" }, cvbTagChip(itemTags[0], color(itemTags[0].id)),
             itemTags.length > 1 ? h("span", { class: "cvb-more", title: itemTags.slice(1).map((t) => t.name).join(", "), text: `+${itemTags.length - 1}` }) : null)
           : h("span", { class: "cvb-untagged", text: "Untagged" }),
         item.split === "validation" ? h("span", { class: "cvb-split-badge", title: "Validation split", text: "val" }) : null,
@@ -381,17 +366,17 @@ function render({ model, el }) {
     if (c) c.cell.scrollIntoView({ block: "nearest" });
   }
 
-  root.addEventListener("keydown", (e) => {
-    if (cvbTyping(e)) return;
+  cvbKeys(root, (e, digit) => {
     const list = items();
     if (confirming) {
-      if (e.key === "Enter") { e.preventDefault(); confirmDelete(); }
-      else if (e.key === "Escape") { e.preventDefault(); cancelDelete(); }
-      e.stopPropagation();
-      return;
+      if (e.key === "Enter") confirmDelete();
+      else if (e.key === "Escape") cancelDelete();
+      else {
+        e.stopPropagation();
+        return false;
+      }
+      return true;
     }
-    const digit = cvbDigit(e);
-    let handled = true;
     if (e.key === "ArrowRight") moveFocus(1, e.shiftKey);
     else if (e.key === "ArrowLeft") moveFocus(-1, e.shiftKey);
     else if (e.key === "ArrowDown") moveFocus(columns(), e.shiftKey);
@@ -415,11 +400,8 @@ function render({ model, el }) {
     else if (e.key === "Escape") setSelected([]);
     else if (e.key === "PageDown" || e.key === "]") goPage(model.get("page") + 1);
     else if (e.key === "PageUp" || e.key === "[") goPage(model.get("page") - 1);
-    else handled = false;
-    if (handled) {
-      e.preventDefault();
-      e.stopPropagation();
-    }
+    else return false;
+    return true;
   });
 
   // -- model events -------------------------------------------------------------------------------

@@ -5,10 +5,13 @@
 // The root element carries data-rtt-ms: the time from the last threshold move to the
 // numbers computed for it coming back, in milliseconds (what the slider feels like).
 
+import {
+  h, cvbBoxedImage, cvbFill, cvbFmt, cvbIcon, cvbIterationSelect, cvbMount, cvbNotice, cvbPct,
+  cvbPlural, cvbSet, cvbTagChip, cvbTagPicker, cvbTile
+} from "./common.js";
+
 function render({ model, el }) {
-  const on = cvbListen(model);
-  cvbTrackTags(model, on);
-  const root = cvbRoot(el, "performance");
+  const { on, root, color } = cvbMount(model, el, "performance");
   const detection = () => model.get("kind") === "detection";
   const multilabel = () => model.get("kind") === "multilabel";
   const sent = []; // [threshold, overlap, time] of moves not yet answered
@@ -32,9 +35,7 @@ function render({ model, el }) {
     cvbFill(header,
       h("div", { class: "cvb-title" }, "Performance"),
       its.length
-        ? cvbSelect(its.map((o) => ({ value: o.id, label: o.label })), model.get("iteration"),
-          (v) => { root.classList.add("is-loading"); cvbSet(model, { iteration: v }); },
-          { "aria-label": "Iteration", class: "cvb-select cvb-iterpick" })
+        ? cvbIterationSelect(model, (v) => { root.classList.add("is-loading"); cvbSet(model, { iteration: v }); })
         : null,
       h("div", { class: "cvb-spacer" }),
       h("button", { class: "cvb-btn is-quiet", title: "Read the iterations again", on: { click: () => model.send({ type: "refresh" }) } }, cvbIcon("refresh"), "Refresh"),
@@ -187,7 +188,7 @@ function render({ model, el }) {
   function card(item) {
     const tags = model.get("tags") || [];
     const byId = new Map(tags.map((t) => [t.id, t]));
-    const chips = (ids) => ids.map((id) => byId.has(id) ? cvbTagChip(byId.get(id)) : h("span", { class: "cvb-chip", text: id }));
+    const chips = (ids) => ids.map((id) => byId.has(id) ? cvbTagChip(byId.get(id), color(id)) : h("span", { class: "cvb-chip", text: id }));
     const retagged = !detection() && JSON.stringify([...item.current_tags].sort()) !== JSON.stringify([...item.true_tags].sort());
     const thumb = h("div", { class: "cvb-wthumb" },
       cvbBoxedImage(item.src, item.width, item.height, item.boxes, { alt: item.name, labels: false }));
@@ -198,7 +199,7 @@ function render({ model, el }) {
         cvbTagPicker(tags, new Set(item.current_tags), multilabel(), (next) => {
           model.send({ type: "retag", image_id: item.image_id, tags: [...next] });
           if (!multilabel()) openCard = null;
-        }))
+        }, color))
       : null;
     return h("div", {
       class: `cvb-wcard${openCard === item.image_id ? " is-open" : ""}${retagged ? " is-retagged" : ""}`, tabindex: "0",

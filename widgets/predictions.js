@@ -2,10 +2,13 @@
 // tags (boxes) the model suggests, preselected; the person corrects them here, in the
 // browser, and one click sends the confirmed tags to Python (cvbench/ui/predictions.py).
 
+import {
+  h, cvbBoxedImage, cvbFill, cvbFmt, cvbIcon, cvbIterationSelect, cvbMount, cvbNotice, cvbPct,
+  cvbPlural, cvbProbBar, cvbSelect, cvbSet, cvbTagPicker, cvbWhen
+} from "./common.js";
+
 function render({ model, el }) {
-  const on = cvbListen(model);
-  cvbTrackTags(model, on);
-  const root = cvbRoot(el, "predictions");
+  const { on, root, color } = cvbMount(model, el, "predictions");
   const detection = () => model.get("kind") === "detection";
   const multilabel = () => model.get("kind") === "multilabel";
   const stored = () => model.get("view") === "stored";
@@ -73,7 +76,7 @@ function render({ model, el }) {
     cvbFill(toolbar,
       !stored() && its.length
         ? h("label", { class: "cvb-field" }, h("span", { class: "cvb-label" }, "Suggested by"),
-          cvbSelect(its.map((o) => ({ value: o.id, label: o.label })), model.get("iteration"), (v) => { root.classList.add("is-loading"); cvbSet(model, { iteration: v }); }, { class: "cvb-select cvb-iterpick", "aria-label": "Iteration" }))
+          cvbIterationSelect(model, (v) => { root.classList.add("is-loading"); cvbSet(model, { iteration: v }); }))
         : null,
       showThreshold
         ? h("label", { class: "cvb-slider", title: detection() ? "Boxes at or above this probability are suggested" : "Tags at or above this probability are suggested" },
@@ -102,7 +105,7 @@ function render({ model, el }) {
       c.boxes.length ? c.boxes.map((b, i) => h("div", { class: `cvb-pr-boxrow${b.keep ? "" : " is-dropped"}` },
         h("input", { type: "checkbox", checked: b.keep, title: b.keep ? "Drop this box" : "Keep this box",
           on: { change: (e) => { b.keep = e.target.checked; renderGrid(); } } }),
-        h("span", { class: "cvb-dot", style: { "--tag": cvbTagColor(b.tag) } }),
+        h("span", { class: "cvb-dot", style: { "--tag": color(b.tag) } }),
         cvbSelect(tags.map((t) => ({ value: t.id, label: t.name })), b.tag, (v) => { b.tag = v; renderGrid(); }, { class: "cvb-select cvb-pr-boxtag", "aria-label": `Tag of box ${i + 1}` }),
         h("span", { class: "cvb-muted", text: cvbPct(b.probability, 0) })))
         : h("div", { class: "cvb-muted", text: "No box at or above the threshold: confirming saves it with no box." }));
@@ -111,7 +114,7 @@ function render({ model, el }) {
   function card(item) {
     const c = choiceOf(item);
     const tags = model.get("tags") || [];
-    const boxes = detection() ? c.boxes.filter((b) => b.keep).map((b) => ({ ...b, color: cvbTagColor(b.tag) })) : [];
+    const boxes = detection() ? c.boxes.filter((b) => b.keep).map((b) => ({ ...b, color: color(b.tag) })) : [];
     const top = item.predictions.slice(0, 3);
     return h("div", { class: "cvb-pr-card", dataset: { id: item.id } },
       h("div", { class: "cvb-pr-thumb" }, item.src ? cvbBoxedImage(item.src, item.width, item.height, boxes, { alt: item.name, labels: false }) : null),
@@ -119,10 +122,10 @@ function render({ model, el }) {
         h("div", { class: "cvb-pr-name", title: item.name || item.created, text: item.name || cvbWhen(item.created) }),
         h("span", { class: `cvb-badge${item.uncertainty > 0.5 ? " is-warn" : ""}`, title: "How unsure the model is (0: sure, 1: a coin flip)" }, `uncertainty ${item.uncertainty.toFixed(2)}`)),
       detection() ? null : h("div", { class: "cvb-pr-top" }, top.map((p) => h("div", { class: "cvb-pr-toprow" },
-        h("span", { class: "cvb-pr-topname", text: p.name }), cvbProbBar(p.probability, cvbTagColor(p.tag))))),
+        h("span", { class: "cvb-pr-topname", text: p.name }), cvbProbBar(p.probability, color(p.tag))))),
       detection()
         ? boxRows(item, c)
-        : cvbTagPicker(tags, c.tags, multilabel(), (next) => { c.tags = next; renderGrid(); renderToolbar(); }),
+        : cvbTagPicker(tags, c.tags, multilabel(), (next) => { c.tags = next; renderGrid(); renderToolbar(); }, color),
       h("div", { class: "cvb-pr-actions" },
         h("button", { class: "cvb-btn is-small is-primary", dataset: { action: stored() ? "add" : "confirm" }, disabled: !ready(item), on: { click: () => send([item]) } },
           stored() ? "\u2713 Add to training" : "\u2713 Confirm"),

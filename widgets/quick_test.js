@@ -2,12 +2,15 @@
 // on the image (boxes for detection) and listed, filtered live by the probability threshold
 // (cvbench/ui/quick_test.py). Files and webcam pictures go to Python as binary buffers.
 
+import {
+  h, cvbBoxedImage, cvbFill, cvbIcon, cvbIterationSelect, cvbMount, cvbNotice, cvbPct,
+  cvbPlural, cvbProbBar, cvbSet, cvbTagChip
+} from "./common.js";
+
 const CVB_QT_MAX_SEND = 50 * 1024 * 1024;
 
 function render({ model, el }) {
-  const on = cvbListen(model);
-  cvbTrackTags(model, on);
-  const root = cvbRoot(el, "quicktest");
+  const { on, root, color } = cvbMount(model, el, "quicktest");
   const detection = () => model.get("kind") === "detection";
   let stream = null; // the webcam's MediaStream while it is open
   let showAll = false;
@@ -86,8 +89,7 @@ function render({ model, el }) {
     cvbFill(header,
       h("div", { class: "cvb-title" }, "Quick test"),
       its.length
-        ? cvbSelect(its.map((o) => ({ value: o.id, label: o.label })), model.get("iteration"), (v) => cvbSet(model, { iteration: v }),
-          { "aria-label": "Iteration", class: "cvb-select cvb-iterpick" })
+        ? cvbIterationSelect(model, (v) => cvbSet(model, { iteration: v }))
         : h("span", { class: "cvb-subtle", text: "No iteration yet: train one first" }),
       h("div", { class: "cvb-spacer" }),
       h("label", { class: "cvb-check", title: "Keep tested images and their predictions in the Predictions tab" },
@@ -111,7 +113,7 @@ function render({ model, el }) {
     );
   }
 
-  const colorOf = (p) => cvbTagColor(p.tag);
+  const colorOf = (p) => color(p.tag);
 
   function renderResult() {
     const im = model.get("image") || {};
@@ -147,7 +149,7 @@ function render({ model, el }) {
           ? h("table", { class: "cvb-table cvb-qt-preds" },
             h("thead", null, h("tr", null, h("th", null, "Tag"), h("th", null, "Probability"))),
             h("tbody", null, list.map((p) => h("tr", { class: p.probability >= thr ? "" : "is-below", dataset: { tag: p.name } },
-              h("td", null, cvbTagChip({ id: p.tag, name: p.name })),
+              h("td", null, cvbTagChip({ id: p.tag, name: p.name }, colorOf(p))),
               h("td", null, cvbProbBar(p.probability, colorOf(p)))))))
           : h("div", { class: "cvb-muted cvb-qt-none", text: `No prediction at or above ${cvbPct(thr, 0)}.` }),
       im.src && hidden > 0

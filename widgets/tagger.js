@@ -1,11 +1,13 @@
 // Tagger: one image at a time, tagged with the keys 1-9 (cvbench/ui/tagger.py).
 // The position in the queue is a trait; tag changes are messages, saved at once by Python.
 
+import {
+  h, cvbFill, cvbFmt, cvbIcon, cvbKeys, cvbMount, cvbNewTag, cvbNotice, cvbSelect, cvbSet,
+  cvbShowOptions, cvbTagChip, kbd
+} from "./common.js";
+
 function render({ model, el }) {
-  const on = cvbListen(model);
-  cvbTrackTags(model, on);
-  const root = cvbRoot(el, "tagger");
-  let creating = false;
+  const { on, root, color } = cvbMount(model, el, "tagger");
 
   const tags = () => model.get("tags") || [];
   const image = () => model.get("image") || {};
@@ -74,6 +76,11 @@ function render({ model, el }) {
     root.classList.remove("is-loading");
   }
 
+  const newTag = cvbNewTag({
+    redraw: () => renderSide(), root, props: { class: "cvb-addtag" },
+    create: (name) => model.send({ type: "create_tag", name, ids: [] }),
+  });
+
   function renderSide() {
     const im = image();
     const on_ = new Set(im.tags || []);
@@ -81,7 +88,7 @@ function render({ model, el }) {
     const buttons = list.map((t, i) =>
       h("button", {
         class: `cvb-tagbtn cvb-tagrow${on_.has(t.id) ? " is-active" : ""}`,
-        style: { "--tag": cvbTagColor(t.id) }, dataset: { tag: t.id }, disabled: !im.id,
+        style: { "--tag": color(t.id) }, dataset: { tag: t.id }, disabled: !im.id,
         title: (on_.has(t.id) ? "Remove " : multilabel() ? "Add " : "Set ") + t.name + (i < 9 ? ` (key ${i + 1})` : ""),
         "aria-pressed": on_.has(t.id) ? "true" : "false",
         on: { click: () => { toggle(t.id); root.focus(); } },
@@ -99,28 +106,11 @@ function render({ model, el }) {
         h("span", { class: "cvb-label" }, "Tags"),
         h("span", { class: "cvb-muted" }, multilabel() ? "several per image" : "one per image")),
       h("div", { class: "cvb-taglist" }, list.length ? buttons : h("div", { class: "cvb-muted", text: "No tags yet: add one below." })),
-      creating
-        ? h("form", {
-          class: "cvb-newtag",
-          on: {
-            submit: (e) => {
-              e.preventDefault();
-              const name = e.target.elements.name.value.trim();
-              creating = false;
-              if (name) model.send({ type: "create_tag", name, ids: [] });
-              renderSide();
-              root.focus();
-            },
-          },
-        },
-        h("input", { class: "cvb-input", name: "name", placeholder: "New tag name", "aria-label": "New tag name",
-          on: { keydown: (e) => { if (e.key === "Escape") { creating = false; renderSide(); root.focus(); } } } }),
-        h("button", { class: "cvb-btn is-primary is-small", type: "submit" }, "Add"))
-        : h("button", { class: "cvb-btn is-quiet is-small cvb-addtag", on: { click: () => { creating = true; renderSide(); side.querySelector("input").focus(); } } }, "+ Add tag"),
+      newTag(),
       h("div", { class: "cvb-current" },
         h("div", { class: "cvb-label" }, "This image"),
         h("div", { class: "cvb-current-tags" },
-          current.length ? current.map((t) => cvbTagChip(t)) : h("span", { class: "cvb-untagged", text: im.id ? "No tag yet" : "\u2014" })),
+          current.length ? current.map((t) => cvbTagChip(t, color(t.id))) : h("span", { class: "cvb-untagged", text: im.id ? "No tag yet" : "\u2014" })),
         current.length ? h("button", { class: "cvb-btn is-quiet is-small", title: "Remove its tags (key 0)", on: { click: () => { model.send({ type: "clear_tags" }); root.focus(); } } }, "Clear tags") : null),
     );
   }
@@ -140,11 +130,8 @@ function render({ model, el }) {
     );
   }
 
-  root.addEventListener("keydown", (e) => {
-    if (cvbTyping(e)) return;
-    const digit = cvbDigit(e);
+  cvbKeys(root, (e, digit) => {
     const position = model.get("position");
-    let handled = true;
     if (digit) {
       const tag = tags()[digit - 1];
       if (tag) toggle(tag.id);
@@ -154,11 +141,8 @@ function render({ model, el }) {
     else if (e.key === "ArrowLeft" || e.key === "ArrowUp" || e.key === "Backspace") go(position - 1);
     else if (e.key === "Home") go(0);
     else if (e.key === "End") go(model.get("total"));
-    else handled = false;
-    if (handled) {
-      e.preventDefault();
-      e.stopPropagation();
-    }
+    else return false;
+    return true;
   });
   stage.addEventListener("click", () => root.focus({ preventScroll: true }));
 

@@ -2,15 +2,18 @@
 // (cvbench/ui/train_panel.py). Training runs in a Python thread; this view only draws the
 // traits it sets (state, progress, last_run, iterations) and sends short messages.
 
+import {
+  h, cvbClock, cvbFill, cvbMount, cvbNotice, cvbPct, cvbPlural, cvbSelect, cvbSet, cvbTile,
+  cvbWhen
+} from "./common.js";
+
 const CVB_STAGES = [
   ["prepare", "Prepare"], ["features", "Features"], ["head", "Head"],
   ["fine-tune", "Fine-tune"], ["evaluate", "Evaluate"], ["save", "Save"],
 ];
 
 function render({ model, el }) {
-  const on = cvbListen(model);
-  cvbTrackTags(model, on);
-  const root = cvbRoot(el, "train");
+  const { on, root } = cvbMount(model, el, "train");
   let publishing = null; // iteration id whose publish form is open
   let deleting = null; // iteration id awaiting delete confirmation
   let receivedAt = performance.now();

@@ -2,12 +2,14 @@
 // bar and the per-file results (cvbench/ui/uploader.py). Each file dropped or chosen is sent
 // to Python at once as a "file" message with its bytes in a binary buffer.
 
+import {
+  h, cvbFill, cvbFmt, cvbMount, cvbNotice, cvbPlural
+} from "./common.js";
+
 const CVB_MAX_SEND = 50 * 1024 * 1024; // larger files would break the kernel's websocket
 
 function render({ model, el }) {
-  const on = cvbListen(model);
-  cvbTrackTags(model, on);
-  const root = cvbRoot(el, "uploader");
+  const { on, root, color } = cvbMount(model, el, "uploader");
   const chosenTags = [];
   let skipped = []; // files the browser did not send, with the reason
   let sending = 0;
@@ -117,7 +119,7 @@ function render({ model, el }) {
       h("div", { class: "cvb-taginput" },
         chosenTags.map((name, i) => {
           const t = byName.get(name.toLowerCase());
-          return h("span", { class: "cvb-chip is-removable", style: { "--tag": t ? cvbTagColor(t.id) : "#8a8886" } },
+          return h("span", { class: "cvb-chip is-removable", style: { "--tag": t ? color(t.id) : "#8a8886" } },
             h("span", { class: "cvb-dot" }), h("span", { class: "cvb-chip-name", text: name }), t ? null : h("span", { class: "cvb-new", text: "new" }),
             h("button", { class: "cvb-chip-x", title: `Remove ${name}`, on: { click: () => { chosenTags.splice(i, 1); renderTags(); } } }, "\u00d7"));
         }),

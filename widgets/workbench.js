@@ -1,12 +1,14 @@
 // The workbench's header (cvbench/ui/workbench.py): the project's name, kind, domain and
 // counts, and the tabs. The tab is a trait: Python shows the matching page below.
 
+import {
+  h, cvbFill, cvbFmt, cvbMount, cvbNotice, cvbSet
+} from "./common.js";
+
 const CVB_KIND_LABELS = { multiclass: "Classification \u00b7 multiclass", multilabel: "Classification \u00b7 multilabel", detection: "Object detection" };
 
 function render({ model, el }) {
-  const on = cvbListen(model);
-  cvbTrackTags(model, on);
-  const root = cvbRoot(el, "wbhead");
+  const { on, root } = cvbMount(model, el, "wbhead");
   const top = h("div", { class: "cvb-wb-top" });
   const nav = h("nav", { class: "cvb-wb-tabs", role: "tablist" });
   root.append(top, nav, cvbNotice(model, on));

@@ -1,7 +1,9 @@
 """Run an exported cvbench ONNX model with ONNX Runtime, Pillow and NumPy only.
 
-This file depends on nothing from cvbench (nor torch): copy it next to ``model.onnx`` and
-its sidecar ``model.onnx.json`` and ship the three. ::
+This file depends on nothing from cvbench (nor torch) but cvbench's pixel module,
+``_pixels.py`` (NumPy and Pillow only), which it loads from next to itself: copy the two
+files (:func:`runtime_files`) next to ``model.onnx`` and its sidecar ``model.onnx.json``
+and ship the four. ::
 
     from onnx_runtime import predict
     predict("model.onnx", "cat.jpg")
@@ -13,25 +15,68 @@ The sidecar says how to feed the model; :func:`preprocess` follows it: the image
 displayed (EXIF orientation applied, first frame, transparency composited on white,
 16-bit scaled), converted to RGB, *squashed* to ``size x size`` with bilinear
 resampling, scaled to [0, 1], normalised with ``mean`` and ``std``, laid out ``NCHW``.
-This is what cvbench does in the app, so the probabilities match the app's.
+The pixel module does it, for the app as for this runtime, so the probabilities match the
+app's.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-__all__ = ["OnnxModel", "load", "predict", "preprocess", "read_image", "sidecar_path"]
+__all__ = ["OnnxModel", "load", "predict", "preprocess", "read_image", "runtime_files",
+           "sidecar_path"]
 
 _SESSIONS: dict[tuple[str, float], OnnxModel] = {}
+_HERE = Path(__file__).resolve().parent
+
+
+def _pixel_module_path() -> Path:
+    """Where ``_pixels.py`` is: next to this file in a shipped folder; in cvbench/ when this
+    file is run as a plain file from a cvbench tree (cvbench/export/onnx_runtime.py)."""
+    candidates = [_HERE / "_pixels.py"]
+    if (_HERE / "__init__.py").is_file() and _HERE.name == "export":
+        candidates.append(_HERE.parent / "_pixels.py")
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise ImportError(
+        f"{candidates[0]} is missing: the runtime reads images with cvbench's pixel module; "
+        "ship _pixels.py next to onnx_runtime.py (onnx_runtime.runtime_files() names both)"
+    )
+
+
+def _load_pixels() -> ModuleType:
+    if __package__:  # cvbench.export.onnx_runtime: the app's own pixel module
+        from .. import _pixels
+
+        return _pixels
+    path = _pixel_module_path()
+    spec = importlib.util.spec_from_file_location("cvbench_runtime_pixels", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path} cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_pixels = _load_pixels()
+
+
+def runtime_files() -> list[Path]:
+    """The files to ship next to ``model.onnx``: this runtime and the pixel module it loads."""
+    return [Path(__file__).resolve(), Path(_pixels.__file__ or "").resolve()]
 
 
 def sidecar_path(model_path: str | os.PathLike) -> Path:
@@ -42,45 +87,20 @@ def sidecar_path(model_path: str | os.PathLike) -> Path:
 def read_image(source: str | os.PathLike | bytes | Image.Image) -> Image.Image:
     """An image (path, bytes or PIL image) as displayed, in 8-bit RGB."""
     if isinstance(source, Image.Image):
-        img = source
-    else:
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        img = Image.open(io.BytesIO(data))
+        return _pixels.displayed(source)
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    with Image.open(io.BytesIO(data)) as img:
         img.seek(0)
         img.load()
-    img = ImageOps.exif_transpose(img) or img
-    mode = img.mode
-    if mode == "RGB":
-        return img
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        if mode == "F":
-            lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
-            arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
-        elif mode.startswith("I;16") or arr.max(initial=0) > 255:
-            arr = arr / 257.0
-        return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L").convert("RGB")
-    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")
+        return _pixels.displayed(img)
 
 
 def preprocess(images: Sequence[Image.Image], spec: dict[str, Any]) -> np.ndarray:
     """A float32 batch ``(N, 3, size, size)`` as the sidecar's ``input`` describes."""
     if spec.get("resize") != "squash" or spec.get("resample", "bilinear") != "bilinear":
         raise ValueError(f"unsupported resize {spec.get('resize')!r}/{spec.get('resample')!r}")
-    side = int(spec["size"])
-    mean = np.asarray(spec["mean"], dtype=np.float32)
-    std = np.asarray(spec["std"], dtype=np.float32)
-    divisor = np.float32(round(1.0 / float(spec.get("scale", 1.0 / 255.0)), 6))
-    batch = np.empty((len(images), 3, side, side), dtype=np.float32)
-    for i, image in enumerate(images):
-        rgb = image.convert("RGB").resize((side, side), Image.Resampling.BILINEAR)
-        pixels = np.asarray(rgb, dtype=np.float32) / divisor
-        batch[i] = ((pixels - mean) / std).transpose(2, 0, 1)
-    return batch
+    return _pixels.model_input(images, int(spec["size"]), spec["mean"], spec["std"],
+                               scale=float(spec.get("scale", 1.0 / 255.0)))
 
 
 class OnnxModel:

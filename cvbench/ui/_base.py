@@ -1,9 +1,10 @@
 """What every cvbench anywidget shares: the project, its tags, a notice line, messages.
 
-A cvbench widget is traitlets plus an ES module (``widgets/<name>.js``). The browser side of
-every widget is ``widgets/common.js`` (small DOM helpers, tag colours, the notice line)
-followed by the widget's own module, and its style is ``widgets/common.css`` (the product's
-look) followed by the widget's own CSS; :func:`esm` and :func:`css` put them together.
+A cvbench widget is traitlets plus an ES module (``widgets/<name>.js``) that imports the
+helpers it uses (DOM helpers, tag colours, the notice line, the new-tag form) from
+``widgets/common.js``; :mod:`cvbench.ui._assets` links the two and puts the styles
+together. Every widget has the ``palette`` trait: the tag colours, defined once in Python
+(:data:`~cvbench.ui._assets.TAG_PALETTE`) and sent to the browser as data.
 
 Widgets call :class:`~cvbench.project.Project` methods only. Messages from the browser are
 dicts whose ``"type"`` picks a :class:`~typing.TypedDict` shape from the widget's
@@ -14,8 +15,9 @@ widget's ``notice``; anything else is a bug and is raised.
 
 from __future__ import annotations
 
-import importlib.resources
 import itertools
+import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -25,14 +27,14 @@ import traitlets as t
 from .._types import StoredImage
 from ..errors import CvbenchError
 from ..project import Project
+from ._assets import TAG_PALETTE
 from ._messages import check_message
 
 __all__ = [
     "ProjectWidget",
     "FilteredWidget",
     "ImageFilter",
-    "esm",
-    "css",
+    "Fraction",
     "check_dict_list",
     "check_data_url",
     "BUILTIN_SHOWS",
@@ -47,21 +49,7 @@ BUILTIN_SHOWS = ("all", "untagged")
 _TAG_PREFIX = "tag:"
 _LEVELS = ("info", "success", "error")
 _notice_ids = itertools.count(1)
-
-
-def _asset(name: str) -> str:
-    return (importlib.resources.files("cvbench._widgets") / name).read_text(encoding="utf-8")
-
-
-def esm(name: str) -> str:
-    """The ES module of a widget: ``common.js`` followed by ``name`` (both in widgets/)."""
-    return f"// cvbench widgets/common.js\n{_asset('common.js')}\n// cvbench widgets/{name}\n{_asset(name)}"
-
-
-def css(name: str | None = None) -> str:
-    """The CSS of a widget: ``common.css`` followed by ``name`` (both in widgets/)."""
-    text = _asset("common.css")
-    return text if name is None else f"{text}\n/* widgets/{name} */\n{_asset(name)}"
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
 def check_dict_list(value: Any, keys: Sequence[str], what: str) -> list[dict]:
@@ -83,6 +71,18 @@ def check_data_url(value: Any, what: str) -> str:
     return value
 
 
+class Fraction(t.Float):
+    """A float trait in [0, 1]: a probability or an overlap threshold (NaN is refused)."""
+
+    info_text = "a number between 0 and 1"
+
+    def validate(self, obj: Any, value: Any) -> float:
+        value = super().validate(obj, value)
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise t.TraitError(f"{self.name}={value!r} should be between 0 and 1")
+        return float(value)
+
+
 class ProjectWidget(anywidget.AnyWidget):
     """Base of cvbench's anywidgets: a :class:`Project`, its tags, and a notice line."""
 
@@ -100,6 +100,11 @@ class ProjectWidget(anywidget.AnyWidget):
     notice = t.Dict(
         help="The last message for the person: {level: 'info'|'success'|'error', text, id}; "
         "{} for none. ``id`` grows so that the same text shows again."
+    ).tag(sync=True)
+    palette = t.List(
+        t.Unicode(), list(TAG_PALETTE),
+        help="The tag colours (#rrggbb): the n-th tag of ``tags`` gets the n-th colour, "
+        "cycling, in every widget and figure (read-only).",
     ).tag(sync=True)
 
     def __init__(self, project: Project, **kwargs: Any) -> None:
@@ -139,6 +144,13 @@ class ProjectWidget(anywidget.AnyWidget):
                 f"notice={value!r} should be {{}} or {{'level': one of {list(_LEVELS)}, "
                 "'text': str, 'id': int}"
             )
+        return value
+
+    @t.validate("palette")
+    def _valid_palette(self, proposal: t.Bunch) -> list[str]:
+        value = proposal["value"]
+        if not value or not all(isinstance(c, str) and _COLOR.fullmatch(c) for c in value):
+            raise t.TraitError(f"palette={value!r} should be a non-empty list of #rrggbb colours")
         return value
 
     # -- tags and notices --------------------------------------------------------------------
@@ -182,7 +194,6 @@ class ProjectWidget(anywidget.AnyWidget):
 
     def _on_custom_msg(self, _widget: Any, content: Any, buffers: list) -> None:
         self.handle_message(content, buffers or ())
-
 
 
 class FilteredWidget(ProjectWidget):

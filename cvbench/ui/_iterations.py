@@ -1,37 +1,22 @@
-"""What the app widgets share about iterations: the picker's options, the summary numbers of
-one iteration, plain JSON numbers, and matplotlib figures as PNG data URLs.
-
-Figures are drawn on a :class:`matplotlib.figure.Figure` with the Agg canvas, never with
-pyplot: no figure is left open, none pops up under a notebook cell, and drawing from a
-background thread is safe (one figure, one thread).
+"""What the app widgets share about iterations, as plain data: the picker's options, the
+iteration a picker shows, the summary numbers of one iteration, and plain JSON numbers.
+(The picker itself, traits and all, is :class:`cvbench.ui._mixins.IterationPicker`.)
 """
 
 from __future__ import annotations
 
-import functools
-import io
 import math
-import re
-import threading
 from typing import Any
 
 from ..project import Project
-from ._base import _asset
-from ._images import data_url
 
 __all__ = [
     "num",
-    "tag_palette",
-    "tag_colors",
     "iteration_options",
     "default_iteration_id",
     "choose_iteration",
     "iteration_row",
-    "new_figure",
-    "figure_url",
 ]
-
-_FIGURE_LOCK = threading.Lock()  # matplotlib's font cache and text layout are not thread-safe
 
 
 def num(x: Any) -> float | None:
@@ -45,24 +30,6 @@ def num(x: Any) -> float | None:
 def _label(it: Any) -> str:
     pub = it.published_name
     return f"{it.name} \u00b7 {it.mode}" + (f" \u00b7 published as {pub!r}" if pub else "")
-
-
-@functools.cache
-def tag_palette() -> tuple[str, ...]:
-    """The tag colours of the widgets, read from ``CVB_PALETTE`` in widgets/common.js (the
-    one place they are written): the n-th tag of the project gets the n-th colour."""
-    text = _asset("common.js")
-    found = re.search(r"CVB_PALETTE\s*=\s*\[(.*?)\]", text, re.S)
-    colors = tuple(re.findall(r"#[0-9a-fA-F]{6}", found.group(1))) if found else ()
-    if not colors:
-        raise RuntimeError("widgets/common.js defines no CVB_PALETTE of #rrggbb colours")
-    return colors
-
-
-def tag_colors(tags: list[dict[str, Any]]) -> dict[str, str]:
-    """Tag name -> colour, as the browser colours the widget's ``tags`` list."""
-    palette = tag_palette()
-    return {tag["name"]: palette[i % len(palette)] for i, tag in enumerate(tags)}
 
 
 def iteration_options(project: Project) -> list[dict[str, Any]]:
@@ -121,26 +88,3 @@ def iteration_row(it: Any, performance: Any | None) -> dict[str, Any]:
         "recall": None if performance is None else num(performance.recall),
         "map": None if performance is None else num(performance.average_precision),
     }
-
-
-def new_figure(width: float, height: float, dpi: int = 100) -> Any:
-    """A matplotlib Figure on the Agg canvas (no pyplot)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=dpi)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def figure_url(fig: Any) -> str:
-    """The figure as a PNG data URL, at the figure's own size (no tight bounding box, so
-    positions read from its axes hold on the picture)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi, facecolor="white")
-    return data_url(buf.getvalue(), "image/png")
-
-
-def figure_lock() -> threading.Lock:
-    """Hold this while drawing a figure."""
-    return _FIGURE_LOCK

@@ -27,7 +27,7 @@ import traitlets as t
 from .._types import StoredImage
 from ..errors import TagError
 from ..project import Project
-from ._base import FilteredWidget, check_data_url, css, esm
+from ._assets import css, esm
 from ._images import preview_url
 from ._messages import (
     AcceptAllMsg,
@@ -42,6 +42,7 @@ from ._messages import (
     check_box,
     check_suggestion,
 )
+from ._queue import ImageQueue
 
 __all__ = ["BoxEditor", "SuggestFn"]
 
@@ -49,7 +50,7 @@ __all__ = ["BoxEditor", "SuggestFn"]
 SuggestFn = Callable[[Project, StoredImage], list[SuggestionDict]]
 
 
-class BoxEditor(FilteredWidget):
+class BoxEditor(ImageQueue):
     """Draw and edit tagged boxes on the images of a detection project."""
 
     _esm = esm("box_editor.js")
@@ -63,20 +64,12 @@ class BoxEditor(FilteredWidget):
         "create_tag": (CreateTagMsg, "_on_create_tag"),
         "refresh": (RefreshMsg, "_on_refresh"),
     }
+    MAX_SIDE = 8192
 
     show = t.Unicode(
         "all",
         help="Which images to go through: 'all', 'untagged' (no boxes), 'tag:<tag id>' or a "
         "key given to add_filter.",
-    ).tag(sync=True)
-    position = t.Int(0, help="Index of the image shown in the queue.").tag(sync=True)
-    total = t.Int(0, help="Images in the queue (read-only).").tag(sync=True)
-    image = t.Dict(
-        help="The image shown: {id, name, width, height} (pixels as displayed); {} if none "
-        "(read-only)."
-    ).tag(sync=True)
-    src = t.Unicode(
-        "", help="The image shown as a JPEG data URL, at most max_side pixels (read-only)."
     ).tag(sync=True)
     boxes = t.List(
         t.Dict(),
@@ -108,40 +101,15 @@ class BoxEditor(FilteredWidget):
             )
         if suggest is not None and not callable(suggest):
             raise TypeError("suggest must be callable as suggest(project, image) -> boxes")
-        super().__init__(project)
         self._suggest = suggest
-        self._queue: list[str] = []
-        self._loading = True
-        self.max_side = max_side
-        self.show = show
-        self._loading = False
-        self.refresh(start=start)
+        super().__init__(project, show=show, max_side=max_side, start=start)
 
     # -- validators --------------------------------------------------------------------------
-    @t.validate("src")
-    def _valid_src(self, proposal: t.Bunch) -> str:
-        return check_data_url(proposal["value"], "src")
-
-    @t.validate("position")
-    def _valid_position(self, proposal: t.Bunch) -> int:
-        value = proposal["value"]
-        if not 0 <= value <= max(0, self.total - 1):
-            raise t.TraitError(f"position={value} should lie in [0, {max(0, self.total - 1)}]")
-        return value
-
-    @t.validate("total", "acked_edit")
-    def _valid_nonnegative(self, proposal: t.Bunch) -> int:
+    @t.validate("acked_edit")
+    def _valid_acked_edit(self, proposal: t.Bunch) -> int:
         if proposal["value"] < 0:
-            raise t.TraitError(f"{proposal['trait'].name}={proposal['value']} must be >= 0")
+            raise t.TraitError(f"acked_edit={proposal['value']} must be 0 or more")
         return proposal["value"]
-
-    @t.validate("image")
-    def _valid_image(self, proposal: t.Bunch) -> dict:
-        value = proposal["value"]
-        missing = [k for k in ("id", "name", "width", "height") if value and k not in value]
-        if missing:
-            raise t.TraitError(f"image lacks {missing}")
-        return value
 
     @t.validate("notes")
     def _valid_notes(self, proposal: t.Bunch) -> list[str]:
@@ -181,88 +149,22 @@ class BoxEditor(FilteredWidget):
             )
         return value
 
-    @t.validate("max_side")
-    def _valid_max_side(self, proposal: t.Bunch) -> int:
-        if not 64 <= proposal["value"] <= 8192:
-            raise t.TraitError(f"max_side={proposal['value']} should be in [64, 8192]")
-        return proposal["value"]
+    # -- the image shown ---------------------------------------------------------------------
+    def _refreshing(self) -> None:
+        if self.current_tag not in {tag["id"] for tag in self.tags}:
+            self.current_tag = self.tags[0]["id"] if self.tags else ""
 
-    # -- reacting to the browser -------------------------------------------------------------
-    @t.observe("show")
-    def _show_changed(self, _change: t.Bunch) -> None:
-        if not self._loading:
-            self.refresh()
-
-    @t.observe("position")
-    def _position_changed(self, _change: t.Bunch) -> None:
-        if not self._loading:
-            self._load()
-
-    # -- the queue ---------------------------------------------------------------------------
-    @property
-    def image_id(self) -> str | None:
-        """The id of the image shown, or None when the queue is empty."""
-        return self.image.get("id") if self.image else None
-
-    def refresh(self, start: str | None = None) -> None:
-        """Take the queue again from the project; show ``start`` (an image id) or the first."""
-        self._queue = self._all_ids(self.show, order="oldest")
-        position = 0
-        if start is not None:
-            if start not in self._queue:
-                raise KeyError(f"image {start!r} is not among the images shown (show={self.show!r})")
-            position = self._queue.index(start)
-        self._loading = True
-        try:
-            with self.hold_sync():
-                self.refresh_tags()
-                if self.current_tag not in {tag["id"] for tag in self.tags}:
-                    self.current_tag = self.tags[0]["id"] if self.tags else ""
-                self.total = len(self._queue)
-                self.position = position
-        finally:
-            self._loading = False
-        self._load()
-
-    def go(self, position: int) -> None:
-        """Show the image at ``position`` in the queue."""
-        self.position = max(0, min(int(position), max(0, self.total - 1)))
-
-    def next(self) -> None:
-        self.go(self.position + 1)
-
-    def previous(self) -> None:
-        self.go(self.position - 1)
-
-    def _load(self) -> None:
-        while self.position < self.total:
-            found = self.project.images(ids=[self._queue[self.position]])
-            if found:
-                self._show_image(found[0])
-                return
-            del self._queue[self.position]  # deleted since the queue was taken
-            self._loading = True
-            try:
-                self.total = len(self._queue)
-                self.position = min(self.position, max(0, self.total - 1))
-            finally:
-                self._loading = False
+    def _show_nothing(self) -> None:
         with self.hold_sync():
-            self.image = {}
-            self.src = ""
+            super()._show_nothing()
             self.boxes = []
             self.suggestions = []
 
     def _show_image(self, img: StoredImage) -> None:
         src = preview_url(self.project, img, self.max_side)
-        suggestions = list(self._suggest(self.project, img)) if self._suggest else []
+        suggestions = [dict(s) for s in self._suggest(self.project, img)] if self._suggest else []
         with self.hold_sync():
-            self.image = {
-                "id": img.id,
-                "name": img.original_name or img.id[:8],
-                "width": img.width,
-                "height": img.height,
-            }
+            self.image = self._image_dict(img)
             self.src = src
             self.boxes = _boxes_of(img)
             self.suggestions = suggestions
@@ -275,11 +177,11 @@ class BoxEditor(FilteredWidget):
         image_id = image_id or self.image_id
         if image_id is None:
             raise ValueError("no image is shown; there is nothing to save")
-        boxes = self.boxes if boxes is None else [check_box(b) for b in boxes]
+        saved: list[Any] = self.boxes if boxes is None else [check_box(b) for b in boxes]
         notes = self.project.set_regions(
             image_id,
             [{"tag": b["tag"], "left": b["left"], "top": b["top"], "width": b["width"],
-              "height": b["height"]} for b in boxes],
+              "height": b["height"]} for b in saved],
             create_tags=False,
         )
         with self.hold_sync():

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import traitlets as t
 
-from ._base import FilteredWidget, ImageFilter, check_dict_list, css, esm
+from ._assets import css, esm
+from ._base import FilteredWidget, ImageFilter, check_dict_list
 from ._images import thumbnail_url
 from ._messages import (
     CreateTagMsg,
@@ -25,6 +26,7 @@ from ._messages import (
     TagImagesMsg,
     UntagImagesMsg,
 )
+from ._mixins import Paged
 
 __all__ = ["Gallery"]
 
@@ -32,7 +34,7 @@ _SPLITS = ("", "train", "validation")
 MAX_PAGE_SIZE = 500
 
 
-class Gallery(FilteredWidget):
+class Gallery(Paged, FilteredWidget):
     """A paged grid of the project's images with filters, selection and bulk tagging."""
 
     _esm = esm("gallery.js")
@@ -45,11 +47,11 @@ class Gallery(FilteredWidget):
         "select_matching": (SelectMatchingMsg, "_on_select_matching"),
         "refresh": (RefreshMsg, "_on_refresh"),
     }
+    MAX_PAGE_SIZE = MAX_PAGE_SIZE
 
     split = t.Unicode(
         "", help="Restrict to a split: '' (both), 'train' or 'validation'."
     ).tag(sync=True)
-    page = t.Int(0, help="The page shown, counted from 0.").tag(sync=True)
     page_size = t.Int(60, help=f"Images per page, 1 to {MAX_PAGE_SIZE}.").tag(sync=True)
     total = t.Int(0, help="How many images the filter matches (read-only).").tag(sync=True)
     items = t.List(
@@ -67,6 +69,7 @@ class Gallery(FilteredWidget):
     ).tag(sync=True)
     image_count = t.Int(0, help="Images in the project (read-only).").tag(sync=True)
     untagged_count = t.Int(0, help="Images without a tag (read-only).").tag(sync=True)
+
     def __init__(self, project, *, show: str = "all", split: str = "", page_size: int = 60,
                  filters: dict[str, tuple[str, ImageFilter]] | None = None) -> None:
         super().__init__(project)
@@ -87,19 +90,11 @@ class Gallery(FilteredWidget):
             raise t.TraitError(f"split={proposal['value']!r} should be one of {list(_SPLITS)}")
         return proposal["value"]
 
-    @t.validate("page", "total", "image_count", "untagged_count")
+    @t.validate("image_count", "untagged_count")
     def _valid_count(self, proposal: t.Bunch) -> int:
         if proposal["value"] < 0:
             raise t.TraitError(
                 f"{proposal['trait'].name}={proposal['value']} must be 0 or more"
-            )
-        return proposal["value"]
-
-    @t.validate("page_size")
-    def _valid_page_size(self, proposal: t.Bunch) -> int:
-        if not 1 <= proposal["value"] <= MAX_PAGE_SIZE:
-            raise t.TraitError(
-                f"page_size={proposal['value']} should be between 1 and {MAX_PAGE_SIZE}"
             )
         return proposal["value"]
 
@@ -136,22 +131,11 @@ class Gallery(FilteredWidget):
             self._loading = False
         self.reload()
 
-    @t.observe("page", "page_size")
-    def _page_changed(self, change: t.Bunch) -> None:
-        if not self._loading:
-            self.reload()
-
     # -- reading -----------------------------------------------------------------------------
-    @property
-    def pages(self) -> int:
-        """How many pages the filter fills (at least 1)."""
-        return max(1, -(-self.total // self.page_size))
-
     def reload(self) -> None:
         """Read the tags, the counts and the current page from the project again."""
         total = self._count(self.show, self.split)
-        last = max(0, -(-total // self.page_size) - 1)
-        page = min(self.page, last)
+        page = self._fit_page(total)
         images = self._page(self.show, self.split, page * self.page_size, self.page_size)
         detection = self.project.kind == "detection"
         items = [

@@ -19,7 +19,6 @@ with :meth:`Performance.on_open_image` (the workbench opens it in its box editor
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -27,31 +26,20 @@ from typing import Any
 import traitlets as t
 
 from ..errors import CvbenchError
-from ._app import app_css, app_esm
 from ._app_messages import OpenImageMsg, RetagMsg
-from ._base import ProjectWidget, check_dict_list
-from ._images import thumbnail_url
-from ._iterations import (
-    choose_iteration,
-    figure_lock,
-    figure_url,
-    iteration_options,
-    new_figure,
-    num,
-    tag_colors,
-)
+from ._assets import app_css, esm
+from ._base import Fraction, check_dict_list
 from ._messages import RefreshMsg
+from ._mixins import IterationPicker
+from ._report import BOX_COLORS, draw_confusion, draw_pr, metrics_json, mistake_records
 
-__all__ = ["Performance"]
-
-#: Colours of boxes on the wrong detection images (as cvbench.evaluate's display).
-BOX_COLORS = {"correct": "#107c10", "false_positive": "#d13438", "missed": "#ff8c00"}
+__all__ = ["Performance", "BOX_COLORS"]
 
 
-class Performance(ProjectWidget):
+class Performance(IterationPicker):
     """Precision, recall, mAP, PR curves, confusion matrix and mistakes of an iteration."""
 
-    _esm = app_esm("performance.js")
+    _esm = esm("performance.js")
     _css = app_css("performance.css")
     _handlers = {
         "retag": (RetagMsg, "_on_retag"),
@@ -59,14 +47,10 @@ class Performance(ProjectWidget):
         "refresh": (RefreshMsg, "_on_refresh"),
     }
 
-    iterations = t.List(
-        t.Dict(), help="The iterations to pick from, newest first: {id, name, label, mode, "
-        "domain, published_name, created} (read-only)."
-    ).tag(sync=True)
     iteration = t.Unicode("", help="Id of the iteration shown ('' when there is none).").tag(
         sync=True)
-    threshold = t.Float(0.5, help="Probability threshold, 0 to 1.").tag(sync=True)
-    overlap = t.Float(0.5, help="Overlap (IoU) threshold for detection, 0 to 1.").tag(sync=True)
+    threshold = Fraction(0.5, help="Probability threshold, 0 to 1.").tag(sync=True)
+    overlap = Fraction(0.5, help="Overlap (IoU) threshold for detection, 0 to 1.").tag(sync=True)
     metrics = t.Dict(
         help="The numbers at threshold (and overlap): {threshold, overlap, precision, recall, "
         "f1, map, coco_map, n_images, n_true, n_predicted, n_correct, suggested, per_tag: "
@@ -114,28 +98,6 @@ class Performance(ProjectWidget):
         self.refresh(iteration=iteration)
 
     # -- validators --------------------------------------------------------------------------
-    @t.validate("threshold", "overlap")
-    def _valid_unit(self, proposal: t.Bunch) -> float:
-        value = proposal["value"]
-        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-            raise t.TraitError(f"{proposal['trait'].name}={value!r} should be between 0 and 1")
-        return value
-
-    @t.validate("iteration")
-    def _valid_iteration(self, proposal: t.Bunch) -> str:
-        value = proposal["value"]
-        ids = [o["id"] for o in self.iterations]
-        if value and value not in ids:
-            raise t.TraitError(
-                f"iteration={value!r} is not an iteration id of this project; it has "
-                f"{[o['name'] for o in self.iterations]}"
-            )
-        return value
-
-    @t.validate("iterations")
-    def _valid_iterations(self, proposal: t.Bunch) -> list[dict]:
-        return check_dict_list(proposal["value"], ("id", "name", "label"), "iterations")
-
     @t.validate("mistakes")
     def _valid_mistakes(self, proposal: t.Bunch) -> list[dict]:
         return check_dict_list(proposal["value"], ("image_id", "src", "detail"), "mistakes")
@@ -186,22 +148,13 @@ class Performance(ProjectWidget):
     def refresh(self, iteration: Any = None) -> None:
         """Read the iterations again; show ``iteration`` (id, name or published name), else
         keep the one shown; when an iteration was trained meanwhile, show the newest one."""
-        options = iteration_options(self.project)
-        if iteration is not None:
-            chosen = self.project.iteration(iteration).id
-        else:  # a new iteration (trained meanwhile) is shown at once
-            chosen = choose_iteration(options, self.iteration,
-                                      {o["id"] for o in self.iterations}, newest=True)
-        same = chosen == self.iteration and self._evaluation is not None
+        shown = self.iteration if self._evaluation is not None else None
         self._loading = True
         try:
-            with self.hold_sync():
-                self.refresh_tags()
-                self.iterations = options
-                self.iteration = chosen
+            self._pick_iteration(iteration, newest=True)
         finally:
             self._loading = False
-        if same:
+        if self.iteration == shown:
             self._schedule({"mistakes"})  # tags may have changed since
         else:
             self._load()
@@ -241,38 +194,7 @@ class Performance(ProjectWidget):
         return self._evaluation.at(threshold)
 
     def _update_numbers(self) -> None:
-        m = self._at(self.threshold)
-        sug = self._suggested
-        rows = [
-            {
-                "tag": name,
-                "precision": num(m.tag_precision[j]),
-                "recall": num(m.tag_recall[j]),
-                "f1": num(m.tag_f1[j]),
-                "ap": num(m.tag_ap[j]),
-                "n_true": int(m.tag_n_true[j]),
-                "n_predicted": int(m.tag_n_predicted[j]),
-                "n_correct": int(m.tag_n_correct[j]),
-                "in_map": bool(m.tag_in_map[j]),
-                "suggested": num(sug.per_tag.get(name)) if sug is not None else None,
-            }
-            for j, name in enumerate(m.tags)
-        ]
-        self.metrics = {
-            "threshold": float(m.threshold),
-            "overlap": None if m.overlap is None else float(m.overlap),
-            "precision": num(m.precision),
-            "recall": num(m.recall),
-            "f1": num(m.f1),
-            "map": num(m.map),
-            "coco_map": num(m.coco_map),
-            "n_images": int(m.n_images),
-            "n_true": int(m.n_true),
-            "n_predicted": int(m.n_predicted),
-            "n_correct": int(m.n_correct),
-            "suggested": num(sug.overall) if sug is not None else None,
-            "per_tag": rows,
-        }
+        self.metrics = metrics_json(self._at(self.threshold), self._suggested)
 
     # -- figures and mistakes, a moment after the last move ---------------------------------
     def _schedule(self, what: set[str]) -> None:
@@ -306,111 +228,20 @@ class Performance(ProjectWidget):
         threshold, overlap = self.threshold, self.overlap
         updates: dict[str, Any] = {}
         if "pr" in what:
-            updates["pr_plot"] = self._draw_pr(evaluation, overlap)
+            updates["pr_plot"] = draw_pr(evaluation, overlap=overlap, tags=self.tags,
+                                         palette=self.palette, detection=self.detection)
         if "cm" in what and not self.detection:
-            updates["cm_plot"] = self._draw_confusion(evaluation, threshold)
+            updates["cm_plot"] = draw_confusion(evaluation, threshold=threshold)
         if "mistakes" in what:
-            updates["mistakes"] = self._mistakes(evaluation, threshold, overlap)
+            updates["mistakes"] = mistake_records(
+                self.project, evaluation, self.tags, threshold=threshold, overlap=overlap,
+                top=self.max_mistakes, detection=self.detection)
         if evaluation is not self._evaluation:  # another iteration was picked meanwhile
             return
         with self.hold_sync():
             for name, value in updates.items():
                 setattr(self, name, value)
             self.plotted = {"threshold": threshold, "overlap": overlap}
-
-    def _draw_pr(self, evaluation: Any, overlap: float) -> dict[str, Any]:
-        from matplotlib.colors import to_hex
-
-        from ..evaluate import PrecisionRecallDisplay
-
-        disp = PrecisionRecallDisplay.from_evaluation(evaluation, threshold=None,
-                                                      overlap=overlap)
-        with figure_lock():
-            fig = new_figure(5.6, 4.2)
-            ax = fig.add_subplot()
-            fig.subplots_adjust(left=0.12, right=0.97, top=0.96, bottom=0.12)
-            disp.plot(ax=ax, legend=False)
-            ax.set_title("")  # the card around the picture has the title
-            ax.grid(True, color="#edebe9", linewidth=0.8)
-            ax.set_axisbelow(True)
-            for side in ("top", "right"):
-                ax.spines[side].set_visible(False)
-            colors = {}
-            palette = tag_colors(self.tags)
-            drawn = [c for c in disp.curves if c.thresholds.size]
-            for curve, line in zip(drawn, disp.lines_, strict=True):
-                if curve.tag in palette:  # the tag's colour in every widget
-                    line.set_color(palette[curve.tag])
-                colors[curve.tag] = to_hex(line.get_color())
-            box = ax.get_position()
-            out = {
-                "src": figure_url(fig),
-                "axes": [box.x0, box.y0, box.x1, box.y1],
-                "xlim": list(ax.get_xlim()),
-                "ylim": list(ax.get_ylim()),
-                "colors": colors,
-                "overlap": overlap if self.detection else None,
-            }
-        return out
-
-    def _draw_confusion(self, evaluation: Any, threshold: float) -> str:
-        from ..evaluate import ConfusionMatrixDisplay
-
-        disp = ConfusionMatrixDisplay.from_evaluation(evaluation, threshold=threshold)
-        confusion = disp.confusion
-        rows = len(confusion.row_labels)
-        cols = 4 if confusion.multilabel else len(confusion.column_labels)
-        size = (max(4.6, 0.42 * cols + 2.4), max(3.6, 0.36 * rows + 1.8))
-        with figure_lock():
-            fig = new_figure(*size)
-            ax = fig.add_subplot()
-            disp.plot(ax=ax)
-            ax.set_title("")  # the card around the picture has the title
-            fig.tight_layout()
-            return figure_url(fig)
-
-    def _mistakes(self, evaluation: Any, threshold: float, overlap: float
-                  ) -> list[dict[str, Any]]:
-        top = self.max_mistakes
-        if self.detection:
-            frame = evaluation.mistakes(threshold, overlap, top=top)
-        else:
-            frame = evaluation.mistakes(threshold, top=top)
-        if frame.empty:
-            return []
-        ids = [str(i) for i in frame["image_id"]]
-        images = {img.id: img for img in self.project.images(ids=ids)}
-        position = {str(i): k for k, i in enumerate(evaluation.image_ids)}
-        by_name = {tag["name"]: tag["id"] for tag in self.tags}
-        out = []
-        for row in frame.to_dict("records"):
-            img = images.get(str(row["image_id"]))
-            if img is None:  # deleted since training
-                continue
-            item: dict[str, Any] = {
-                "image_id": img.id,
-                "name": img.original_name or img.id[:8],
-                "src": thumbnail_url(self.project, img),
-                "width": img.width,
-                "height": img.height,
-                "current_tags": list(img.tag_ids),
-                "how_wrong": float(row["how_wrong"]),
-                "boxes": [],
-            }
-            if self.detection:
-                res = evaluation.per_image(threshold, overlap,
-                                           images=[position[str(row["image_id"])]])[0]
-                item["true_tags"] = []
-                item["predicted_tags"] = []
-                item["detail"] = _detection_detail(res)
-                item["boxes"] = _detection_boxes(res)
-            else:
-                item["true_tags"] = [by_name.get(n, n) for n in row["true_tags"]]
-                item["predicted_tags"] = [by_name.get(n, n) for n in row["predicted_tags"]]
-                item["scores"] = {by_name.get(k, k): float(v) for k, v in row["scores"].items()}
-                item["detail"] = _classification_detail(row)
-            out.append(item)
-        return out
 
     # -- actions -------------------------------------------------------------------------------
     def retag(self, image_id: str, tags: list[str]) -> None:
@@ -461,36 +292,3 @@ class Performance(ProjectWidget):
 
     def _on_refresh(self, _msg: RefreshMsg, _buffers: list[bytes]) -> None:
         self.refresh()
-
-
-def _classification_detail(row: dict[str, Any]) -> str:
-    parts = []
-    if row["false_positives"]:
-        parts.append("predicted " + ", ".join(row["false_positives"]))
-    if row["misses"]:
-        parts.append("missed " + ", ".join(row["misses"]))
-    return "; ".join(parts)
-
-
-def _detection_detail(res: Any) -> str:
-    parts = []
-    if res.false_positives:
-        parts.append(f"{len(res.false_positives)} false")
-    if res.misses:
-        parts.append(f"{len(res.misses)} missed")
-    if res.true_positives:
-        parts.append(f"{len(res.true_positives)} correct")
-    return ", ".join(parts)
-
-
-def _detection_boxes(res: Any) -> list[dict[str, Any]]:
-    def box(r: Any, kind: str, label: str) -> dict[str, Any]:
-        b = r.box
-        return {"left": b.left, "top": b.top, "width": b.width, "height": b.height,
-                "color": BOX_COLORS[kind], "label": label, "dashed": kind == "missed"}
-
-    return (
-        [box(r, "missed", r.tag) for r in res.misses]
-        + [box(r, "correct", f"{r.tag} {r.probability:.0%}") for r in res.true_positives]
-        + [box(r, "false_positive", f"{r.tag} {r.probability:.0%}") for r in res.false_positives]
-    )

@@ -18,13 +18,11 @@ multilabel, the tags at or above ``threshold``; detection, the boxes at or above
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import traitlets as t
 
-from ._app import app_css, app_esm
 from ._app_messages import (
     AddPredictionsMsg,
     ConfirmSuggestionsMsg,
@@ -32,10 +30,12 @@ from ._app_messages import (
     EditBoxesMsg,
     LabelItem,
 )
-from ._base import ProjectWidget, check_dict_list
+from ._assets import app_css, esm
+from ._base import Fraction, check_dict_list
 from ._images import data_url, thumbnail_url
-from ._iterations import choose_iteration, iteration_options
 from ._messages import RefreshMsg, check_box, check_suggestion
+from ._mixins import IterationPicker, Paged
+from ._results import prediction_rows, suggested_labels
 
 __all__ = ["Predictions", "VIEWS"]
 
@@ -44,10 +44,10 @@ VIEWS = ("stored", "suggested")
 MAX_PAGE_SIZE = 200
 
 
-class Predictions(ProjectWidget):
+class Predictions(IterationPicker, Paged):
     """Stored predictions and the smart labeler: confirm, correct, add to training."""
 
-    _esm = app_esm("predictions.js")
+    _esm = esm("predictions.js")
     _css = app_css("predictions.css")
     _handlers = {
         "add_predictions": (AddPredictionsMsg, "_on_add"),
@@ -57,18 +57,15 @@ class Predictions(ProjectWidget):
         "refresh": (RefreshMsg, "_on_refresh"),
     }
 
+    MAX_PAGE_SIZE = MAX_PAGE_SIZE
+
     view = t.Unicode("stored", help=f"Which images: one of {list(VIEWS)}.").tag(sync=True)
-    iterations = t.List(
-        t.Dict(), help="The iterations that can suggest tags, newest first: {id, name, label, "
-        "…} (read-only)."
-    ).tag(sync=True)
     iteration = t.Unicode(
         "", help="Id of the iteration that suggests tags for the untagged images."
     ).tag(sync=True)
-    threshold = t.Float(
+    threshold = Fraction(
         0.5, help="Probability at or above which a tag (multilabel) or a box is suggested."
     ).tag(sync=True)
-    page = t.Int(0, help="The page shown, counted from 0.").tag(sync=True)
     page_size = t.Int(24, help=f"Images per page, 1 to {MAX_PAGE_SIZE}.").tag(sync=True)
     total = t.Int(0, help="Images in the view (read-only).").tag(sync=True)
     counts = t.Dict(
@@ -101,45 +98,14 @@ class Predictions(ProjectWidget):
             raise t.TraitError(f"view={proposal['value']!r} should be one of {list(VIEWS)}")
         return proposal["value"]
 
-    @t.validate("threshold")
-    def _valid_threshold(self, proposal: t.Bunch) -> float:
-        value = proposal["value"]
-        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-            raise t.TraitError(f"threshold={value!r} should be between 0 and 1")
-        return value
-
-    @t.validate("iteration")
-    def _valid_iteration(self, proposal: t.Bunch) -> str:
-        value = proposal["value"]
-        if value and value not in [o["id"] for o in self.iterations]:
-            raise t.TraitError(
-                f"iteration={value!r} is not an iteration id of this project; it has "
-                f"{[o['name'] for o in self.iterations]}"
-            )
-        return value
-
-    @t.validate("page", "total")
-    def _valid_count(self, proposal: t.Bunch) -> int:
-        if proposal["value"] < 0:
-            raise t.TraitError(f"{proposal['trait'].name}={proposal['value']} must be 0 or more")
-        return proposal["value"]
-
-    @t.validate("page_size")
-    def _valid_page_size(self, proposal: t.Bunch) -> int:
-        if not 1 <= proposal["value"] <= MAX_PAGE_SIZE:
-            raise t.TraitError(
-                f"page_size={proposal['value']} should be between 1 and {MAX_PAGE_SIZE}"
-            )
-        return proposal["value"]
-
     @t.validate("items")
     def _valid_items(self, proposal: t.Bunch) -> list[dict]:
         return check_dict_list(proposal["value"], ("id", "src", "predictions", "suggested_tags",
                                                    "suggested_regions"), "items")
 
     # -- reacting to the browser -------------------------------------------------------------
-    @t.observe("view", "page", "page_size", "threshold")
-    def _page_changed(self, change: t.Bunch) -> None:
+    @t.observe("view", "threshold")
+    def _view_changed(self, change: t.Bunch) -> None:
         if self._loading:
             return
         if change["name"] == "view":
@@ -160,19 +126,10 @@ class Predictions(ProjectWidget):
         """Read the iterations, the stored predictions and the untagged images again (the
         smart labeler's suggestions are computed again when shown; a newly trained
         iteration suggests them unless another is published)."""
-        options = iteration_options(self.project)
-        if iteration is not None:
-            chosen = self.project.iteration(iteration).id
-        else:  # a new iteration (trained meanwhile) is shown at once
-            chosen = choose_iteration(options, self.iteration,
-                                      {o["id"] for o in self.iterations})
         self._suggestions = None
         self._loading = True
         try:
-            with self.hold_sync():
-                self.refresh_tags()
-                self.iterations = options
-                self.iteration = chosen
+            self._pick_iteration(iteration)
         finally:
             self._loading = False
         self.reload()
@@ -196,8 +153,7 @@ class Predictions(ProjectWidget):
             total = n_stored
         else:
             total = len(self.suggestions()) if self.iteration else 0
-        last = max(0, -(-total // self.page_size) - 1)
-        page = min(self.page, last)
+        page = self._fit_page(total)
         skip = page * self.page_size
         if self.view == "stored":
             items = [self._stored_item(sp) for sp in self.project.stored_predictions(
@@ -218,35 +174,10 @@ class Predictions(ProjectWidget):
         finally:
             self._loading = False
 
-    def _predictions(self, result: Any) -> list[dict[str, Any]]:
-        return [
-            {
-                "tag": p.tag_id,
-                "name": p.tag_name,
-                "probability": float(p.probability),
-                "box": None if p.bounding_box is None else {
-                    "left": p.bounding_box.left, "top": p.bounding_box.top,
-                    "width": p.bounding_box.width, "height": p.bounding_box.height,
-                },
-            }
-            for p in result
-        ]
-
     def _suggested(self, result: Any) -> tuple[list[str], list[dict[str, Any]]]:
         """(tag ids, boxes) suggested by a prediction result, by the smart labeler's rule."""
-        known = {tag["id"] for tag in self.tags}
-        preds = [p for p in result if p.tag_id in known]
-        if self.kind == "detection":
-            regions = [
-                {"tag": p.tag_id, "left": p.bounding_box.left, "top": p.bounding_box.top,
-                 "width": p.bounding_box.width, "height": p.bounding_box.height,
-                 "probability": float(p.probability)}
-                for p in preds if p.bounding_box is not None and p.probability >= self.threshold
-            ]
-            return [], regions
-        if self.kind == "multilabel":
-            return [p.tag_id for p in preds if p.probability >= self.threshold], []
-        return ([preds[0].tag_id] if preds else []), []
+        return suggested_labels(result, kind=self.kind, threshold=self.threshold,
+                                known={tag["id"] for tag in self.tags})
 
     def _stored_item(self, sp: Any) -> dict[str, Any]:
         try:
@@ -262,7 +193,7 @@ class Predictions(ProjectWidget):
             "height": sp.height,
             "uncertainty": float(sp.uncertainty),
             "created": sp.created,
-            "predictions": self._predictions(sp.predictions)[:50],
+            "predictions": prediction_rows(sp.predictions)[:50],
             "suggested_tags": tags,
             "suggested_regions": regions,
         }
@@ -277,7 +208,7 @@ class Predictions(ProjectWidget):
             "height": img.height,
             "uncertainty": float(suggestion.uncertainty),
             "created": img.created,
-            "predictions": self._predictions(suggestion.predictions)[:50],
+            "predictions": prediction_rows(suggestion.predictions)[:50],
             "suggested_tags": tags,
             "suggested_regions": regions,
         }
@@ -375,7 +306,7 @@ class Predictions(ProjectWidget):
 
     # -- handlers ------------------------------------------------------------------------------
     def _on_edit_boxes(self, msg: EditBoxesMsg, _buffers: list[bytes]) -> None:
-        self.edit_boxes(msg["image_id"], list(msg["suggestions"]))
+        self.edit_boxes(msg["image_id"], [dict(s) for s in msg["suggestions"]])
 
     def _on_add(self, msg: AddPredictionsMsg, _buffers: list[bytes]) -> None:
         self.add(msg["items"])

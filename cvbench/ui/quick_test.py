@@ -14,7 +14,6 @@ the threshold slider moves.
 from __future__ import annotations
 
 import io
-import math
 from typing import Any
 
 import traitlets as t
@@ -22,12 +21,13 @@ from PIL import Image
 
 from ..errors import CvbenchError
 from ..predict import read_image
-from ._app import app_css, app_esm
 from ._app_messages import CaptureMsg, QuickFileMsg, QuickUrlMsg
-from ._base import ProjectWidget, check_dict_list
+from ._assets import app_css, esm
+from ._base import Fraction, check_dict_list
 from ._images import data_url
-from ._iterations import choose_iteration, iteration_options
 from ._messages import RefreshMsg
+from ._mixins import IterationPicker
+from ._results import prediction_rows
 
 __all__ = ["QuickTest"]
 
@@ -35,10 +35,10 @@ __all__ = ["QuickTest"]
 PREVIEW_SIDE = 900
 
 
-class QuickTest(ProjectWidget):
+class QuickTest(IterationPicker):
     """Predict one image (upload, URL or webcam) and show the predictions on it."""
 
-    _esm = app_esm("quick_test.js")
+    _esm = esm("quick_test.js")
     _css = app_css("quick_test.css")
     _handlers = {
         "file": (QuickFileMsg, "_on_file"),
@@ -47,14 +47,10 @@ class QuickTest(ProjectWidget):
         "refresh": (RefreshMsg, "_on_refresh"),
     }
 
-    iterations = t.List(
-        t.Dict(), help="The iterations to pick from, newest first: {id, name, label, mode, "
-        "domain, published_name, created} (read-only)."
-    ).tag(sync=True)
     iteration = t.Unicode(
         "", help="Id of the iteration that predicts ('' when the project has none)."
     ).tag(sync=True)
-    threshold = t.Float(0.5, help="Probability threshold: predictions below it are hidden.").tag(
+    threshold = Fraction(0.5, help="Probability threshold: predictions below it are hidden.").tag(
         sync=True)
     store = t.Bool(
         True, help="Keep tested images and their predictions for the Predictions tab."
@@ -78,27 +74,6 @@ class QuickTest(ProjectWidget):
         self.refresh(iteration=iteration)
 
     # -- validators --------------------------------------------------------------------------
-    @t.validate("threshold")
-    def _valid_threshold(self, proposal: t.Bunch) -> float:
-        value = proposal["value"]
-        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-            raise t.TraitError(f"threshold={value!r} should be between 0 and 1")
-        return value
-
-    @t.validate("iteration")
-    def _valid_iteration(self, proposal: t.Bunch) -> str:
-        value = proposal["value"]
-        if value and value not in [o["id"] for o in self.iterations]:
-            raise t.TraitError(
-                f"iteration={value!r} is not an iteration id of this project; it has "
-                f"{[o['name'] for o in self.iterations]}"
-            )
-        return value
-
-    @t.validate("iterations")
-    def _valid_iterations(self, proposal: t.Bunch) -> list[dict]:
-        return check_dict_list(proposal["value"], ("id", "name", "label"), "iterations")
-
     @t.validate("predictions")
     def _valid_predictions(self, proposal: t.Bunch) -> list[dict]:
         return check_dict_list(proposal["value"], ("tag", "name", "probability", "box"),
@@ -114,16 +89,7 @@ class QuickTest(ProjectWidget):
         """Read the iterations again; use ``iteration`` (id, name or published name), else
         keep the one chosen; when an iteration was trained meanwhile, the newest published one,
         else the newest."""
-        options = iteration_options(self.project)
-        if iteration is not None:
-            chosen = self.project.iteration(iteration).id
-        else:  # a new iteration (trained meanwhile) is shown at once
-            chosen = choose_iteration(options, self.iteration,
-                                      {o["id"] for o in self.iterations})
-        with self.hold_sync():
-            self.refresh_tags()
-            self.iterations = options
-            self.iteration = chosen
+        self._pick_iteration(iteration)
 
     # -- testing -------------------------------------------------------------------------------
     def test(self, source: Any, *, name: str | None = None) -> Any:
@@ -154,18 +120,7 @@ class QuickTest(ProjectWidget):
                 "iteration": iteration.name,
                 "stored": bool(self.store),
             }
-            self.predictions = [
-                {
-                    "tag": p.tag_id,
-                    "name": p.tag_name,
-                    "probability": float(p.probability),
-                    "box": None if p.bounding_box is None else {
-                        "left": p.bounding_box.left, "top": p.bounding_box.top,
-                        "width": p.bounding_box.width, "height": p.bounding_box.height,
-                    },
-                }
-                for p in result
-            ]
+            self.predictions = prediction_rows(result)
         return result
 
     # -- handlers ------------------------------------------------------------------------------

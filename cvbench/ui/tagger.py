@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import traitlets as t
 
+from .._types import StoredImage
 from ..errors import TagError
-from ._base import FilteredWidget, check_data_url, css, esm
+from ._assets import css, esm
 from ._images import preview_url
 from ._messages import ClearTagsMsg, CreateTagMsg, RefreshMsg, ToggleTagMsg
+from ._queue import ImageQueue
 
 __all__ = ["Tagger"]
 
 
-class Tagger(FilteredWidget):
+class Tagger(ImageQueue):
     """Tag images one at a time with the keyboard (classification projects)."""
 
     _esm = esm("tagger.js")
@@ -35,6 +37,8 @@ class Tagger(FilteredWidget):
         "create_tag": (CreateTagMsg, "_on_create_tag"),
         "refresh": (RefreshMsg, "_on_refresh"),
     }
+    POSITION_PAST_END = True
+    IMAGE_KEYS = ("id", "name", "tags")
 
     show = t.Unicode(
         "untagged",
@@ -44,15 +48,10 @@ class Tagger(FilteredWidget):
     position = t.Int(
         0, help="Index of the image shown in the queue; equal to total when it is done."
     ).tag(sync=True)
-    total = t.Int(0, help="Images in the queue (read-only).").tag(sync=True)
     image = t.Dict(
         help="The image shown: {id, name, width, height, tags (tag ids), split}; {} when the "
         "queue is empty or done (read-only)."
     ).tag(sync=True)
-    src = t.Unicode(
-        "", help="The image shown as a JPEG data URL, at most max_side pixels (read-only)."
-    ).tag(sync=True)
-    max_side = t.Int(800, help="Longest side of the image sent to the browser, in pixels.")
 
     def __init__(self, project, *, show: str = "untagged", max_side: int = 800) -> None:
         if project.kind == "detection":
@@ -60,110 +59,15 @@ class Tagger(FilteredWidget):
                 "Tagger tags whole images (classification); this project is detection: draw "
                 "boxes with cvbench.ui.BoxEditor(project)"
             )
-        super().__init__(project)
-        self._queue: list[str] = []
-        self._loading = True
-        self.max_side = max_side
-        self.show = show
-        self._loading = False
-        self.refresh()
+        super().__init__(project, show=show, max_side=max_side)
 
-    # -- validators --------------------------------------------------------------------------
-    @t.validate("src")
-    def _valid_src(self, proposal: t.Bunch) -> str:
-        return check_data_url(proposal["value"], "src")
-
-    @t.validate("position")
-    def _valid_position(self, proposal: t.Bunch) -> int:
-        value = proposal["value"]
-        if not 0 <= value <= self.total:
-            raise t.TraitError(f"position={value} should lie in [0, {self.total}] (total)")
-        return value
-
-    @t.validate("total")
-    def _valid_total(self, proposal: t.Bunch) -> int:
-        if proposal["value"] < 0:
-            raise t.TraitError(f"total={proposal['value']} must be 0 or more")
-        return proposal["value"]
-
-    @t.validate("image")
-    def _valid_image(self, proposal: t.Bunch) -> dict:
-        value = proposal["value"]
-        missing = [k for k in ("id", "name", "tags") if value and k not in value]
-        if missing:
-            raise t.TraitError(f"image lacks {missing}")
-        return value
-
-    @t.validate("max_side")
-    def _valid_max_side(self, proposal: t.Bunch) -> int:
-        if not 64 <= proposal["value"] <= 4096:
-            raise t.TraitError(f"max_side={proposal['value']} should be in [64, 4096]")
-        return proposal["value"]
-
-    # -- reacting to the browser -------------------------------------------------------------
-    @t.observe("show")
-    def _show_changed(self, _change: t.Bunch) -> None:
-        if not self._loading:
-            self.refresh()
-
-    @t.observe("position")
-    def _position_changed(self, _change: t.Bunch) -> None:
-        if not self._loading:
-            self._load()
-
-    # -- the queue ---------------------------------------------------------------------------
-    @property
-    def image_id(self) -> str | None:
-        """The id of the image shown, or None when the queue is empty or done."""
-        return self.image.get("id") if self.image else None
-
-    def refresh(self) -> None:
-        """Take the queue again from the project and show its first image."""
-        self._queue = self._all_ids(self.show, order="oldest")
-        self._loading = True
-        try:
-            with self.hold_sync():
-                self.refresh_tags()
-                self.position = 0
-                self.total = len(self._queue)
-        finally:
-            self._loading = False
-        self._load()
-
-    def go(self, position: int) -> None:
-        """Show the image at ``position`` in the queue (``total`` shows the end)."""
-        self.position = max(0, min(int(position), self.total))
-
-    def next(self) -> None:
-        self.go(self.position + 1)
-
-    def previous(self) -> None:
-        self.go(self.position - 1)
-
-    def _load(self) -> None:
-        while self.position < self.total:
-            image_id = self._queue[self.position]
-            found = self.project.images(ids=[image_id])
-            if found:
-                img = found[0]
-                src = preview_url(self.project, img, self.max_side)
-                with self.hold_sync():
-                    self.image = {
-                        "id": img.id,
-                        "name": img.original_name or img.id[:8],
-                        "width": img.width,
-                        "height": img.height,
-                        "tags": list(img.tag_ids),
-                        "split": img.split or "",
-                    }
-                    self.src = src
-                return
-            # deleted since the queue was taken
-            del self._queue[self.position]
-            self.total = len(self._queue)
+    # -- the image shown ---------------------------------------------------------------------
+    def _show_image(self, img: StoredImage) -> None:
+        src = preview_url(self.project, img, self.max_side)
         with self.hold_sync():
-            self.image = {}
-            self.src = ""
+            self.image = {**self._image_dict(img), "tags": list(img.tag_ids),
+                          "split": img.split or ""}
+            self.src = src
 
     def _reread_image(self) -> None:
         img = self.project.image(self.image["id"])

@@ -19,14 +19,13 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import traitlets as t
 
 from .. import domains as _domains
 from ..errors import CancelledError, CvbenchError
-from ._app import app_css, app_esm
 from ._app_messages import (
     CancelTrainingMsg,
     DeleteIterationMsg,
@@ -34,6 +33,7 @@ from ._app_messages import (
     TrainMsg,
     UnpublishMsg,
 )
+from ._assets import app_css, esm
 from ._base import ProjectWidget, check_dict_list
 from ._iterations import iteration_row, num
 from ._messages import RefreshMsg
@@ -56,7 +56,7 @@ _IDLE_PROGRESS: dict[str, Any] = {
 class TrainPanel(ProjectWidget):
     """Train iterations in the background and list them, with publish and delete."""
 
-    _esm = app_esm("train_panel.js")
+    _esm = esm("train_panel.js")
     _css = app_css("train_panel.css")
     _handlers = {
         "train": (TrainMsg, "_on_train"),
@@ -290,7 +290,7 @@ class TrainPanel(ProjectWidget):
                              "iteration": iteration.id if iteration is not None else ""}
             self.state = "idle"
 
-    def _on_progress(self, event: dict[str, Any]) -> None:
+    def _on_progress(self, event: Mapping[str, Any]) -> None:
         now = time.monotonic()
         stage_changed = event.get("stage") != self.progress.get("stage")
         if not stage_changed and now - self._last_sent < _PROGRESS_INTERVAL:

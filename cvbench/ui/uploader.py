@@ -19,7 +19,8 @@ from pathlib import Path
 import traitlets as t
 
 from .._types import STATUSES
-from ._base import ProjectWidget, check_dict_list, css, esm
+from ._assets import css, esm
+from ._base import ProjectWidget, check_dict_list
 from ._messages import ClearFilesMsg, FileMsg, UploadMsg
 
 __all__ = ["Uploader", "IMAGE_SUFFIXES"]

@@ -28,11 +28,11 @@ import traitlets as t
 from ..errors import CvbenchError
 from ..export import FORMATS as EXPORT_FORMATS
 from ..project import Project
-from ._app import app_css, app_esm
 from ._app_messages import ExportMsg
+from ._assets import app_css, esm
 from ._base import ProjectWidget, check_dict_list
-from ._iterations import choose_iteration, iteration_options
 from ._messages import RefreshMsg
+from ._mixins import IterationPicker
 
 __all__ = ["Workbench", "WorkbenchHeader", "ExportPanel", "TABS"]
 
@@ -47,10 +47,11 @@ TABS: dict[str, str] = {
     "export": "Export",
 }
 
+
 class WorkbenchHeader(ProjectWidget):
     """The workbench's header: the project's name, kind and counts, and the tabs."""
 
-    _esm = app_esm("workbench.js")
+    _esm = esm("workbench.js")
     _css = app_css("workbench.css")
     _handlers = {"refresh": (RefreshMsg, "_on_refresh")}
 
@@ -100,19 +101,16 @@ class WorkbenchHeader(ProjectWidget):
         self.refresh()
 
 
-class ExportPanel(ProjectWidget):
+class ExportPanel(IterationPicker):
     """Export an iteration into a folder, in the background, and show the parity check."""
 
-    _esm = app_esm("export_panel.js")
+    _esm = esm("export_panel.js")
     _css = app_css("export_panel.css")
     _handlers = {
         "export": (ExportMsg, "_on_export"),
         "refresh": (RefreshMsg, "_on_refresh"),
     }
 
-    iterations = t.List(
-        t.Dict(), help="The iterations, newest first: {id, name, label, …} (read-only)."
-    ).tag(sync=True)
     iteration = t.Unicode("", help="Id of the iteration to export.").tag(sync=True)
     formats = t.List(
         t.Dict(), help="The export formats: {name, text} (read-only)."
@@ -144,27 +142,9 @@ class ExportPanel(ProjectWidget):
             )
         return proposal["value"]
 
-    @t.validate("iteration")
-    def _valid_iteration(self, proposal: t.Bunch) -> str:
-        value = proposal["value"]
-        if value and value not in [o["id"] for o in self.iterations]:
-            raise t.TraitError(
-                f"iteration={value!r} is not an iteration id of this project; it has "
-                f"{[o['name'] for o in self.iterations]}"
-            )
-        return value
-
-    @t.validate("iterations")
-    def _valid_iterations(self, proposal: t.Bunch) -> list[dict]:
-        return check_dict_list(proposal["value"], ("id", "name", "label"), "iterations")
-
     def refresh(self) -> None:
         """Read the iterations again."""
-        options = iteration_options(self.project)
-        chosen = choose_iteration(options, self.iteration, {o["id"] for o in self.iterations})
-        with self.hold_sync():
-            self.iterations = options
-            self.iteration = chosen
+        self._pick_iteration(tags=False)
 
     def export(self, iteration: Any = None, format: str | None = None,
                folder: str | os.PathLike | None = None, *, wait: bool = False
@@ -216,7 +196,7 @@ class ExportPanel(ProjectWidget):
         files = sorted(
             ({"name": str(p.relative_to(dest)), "size": p.stat().st_size}
              for p in dest.rglob("*") if p.is_file()),
-            key=lambda f: f["name"],
+            key=lambda f: str(f["name"]),
         ) if dest.is_dir() else []
         self._done({**base, "status": "done", "files": files, "report": report,
                     "text": f"{it.name} exported as {fmt} to {dest}"})
@@ -358,7 +338,12 @@ class Workbench(widgets.VBox):
 
         uploader = Uploader(self.project)
         gallery = Gallery(self.project)
-        uploader.observe(lambda _c: (gallery.reload(), self.header.refresh()), "results")
+
+        def uploaded(_change: t.Bunch) -> None:
+            gallery.reload()
+            self.header.refresh()
+
+        uploader.observe(uploaded, "results")
         self._widgets["uploader"] = uploader
         self._widgets["images"] = gallery
         return widgets.VBox([uploader, gallery])

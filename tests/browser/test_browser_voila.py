@@ -111,6 +111,18 @@ def test_tagger_keys_tag_and_enter_moves_on(voila, open_page, notebooks, browser
     wait_until(lambda: tags_of(queue[1]) == {tags[0].name}, what="key 7 to remove its tag")
     page.keyboard.press("ArrowLeft")
     page.wait_for_function("() => document.querySelector('.cvb-tagger .cvb-counter').textContent.includes('Image 1 of 5')")
+
+    # the new-tag form (common.js): + Add tag, a name, Enter; the image shown gets the tag
+    page.locator(".cvb-tagger .cvb-addtag").click()
+    page.keyboard.type("zebra")
+    page.keyboard.press("Enter")
+    wait_until(lambda: "zebra" in tags_of(queue[0]), what="the new tag on the image")
+    zebra = cvbench.open_project(path).get_tag("zebra")
+    page.wait_for_selector(f".cvb-tagrow.is-active[data-tag='{zebra.id}']")
+    page.locator(".cvb-tagger .cvb-addtag").click()  # the form closed; Escape closes it too
+    page.keyboard.press("Escape")
+    page.wait_for_selector(".cvb-tagger .cvb-addtag")
+    assert page.locator(".cvb-tagger .cvb-newtag").count() == 0
     watch.assert_clean()
 
 

@@ -12,7 +12,7 @@ from _ui_trained import trained_copy, trained_detection
 from PIL import Image
 
 from cvbench.ui import Performance
-from cvbench.ui._iterations import tag_palette
+from cvbench.ui._assets import TAG_PALETTE
 from cvbench.ui.performance import BOX_COLORS
 
 
@@ -69,7 +69,7 @@ def test_figures_and_mistakes_follow_the_threshold_after_the_slider_stops(projec
     x0, y0, x1, y1 = pr["axes"]
     assert 0 < x0 < x1 < 1 and 0 < y0 < y1 < 1
     assert set(pr["colors"]) == {r["tag"] for r in perf.metrics["per_tag"] if r["n_true"]}
-    palette = tag_palette()  # the curves have the tags' colours in every widget
+    palette = TAG_PALETTE  # the curves have the tags' colours in every widget
     assert len(palette) == 12
     for i, tag in enumerate(perf.tags):
         assert pr["colors"][tag["name"]] == palette[i % 12]
