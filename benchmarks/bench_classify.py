@@ -425,7 +425,8 @@ def extras(project, quick, test_paths, test_labels, size) -> dict:
     yte = np.array([tags.index(t) for t in test_labels])
     for domain, dsize in (("General (compact)", size), ("General [A2]", size)):
         t0 = time.perf_counter()
-        ftr, _ = _features.project_features(project, [(i.sha256, i.path) for i in train],
+        ftr, _ = _features.project_features(project.store.features,
+                                            [(i.sha256, i.path) for i in train],
                                             domain, dsize)
         fte = _features.compute_features(domain, test_paths, dsize)
         feat_seconds = time.perf_counter() - t0
@@ -447,7 +448,7 @@ def extras(project, quick, test_paths, test_labels, size) -> dict:
         if domain == "General (compact)":
             t0 = time.perf_counter()
             fflip, _ = _features.project_features(
-                project, [(i.sha256, i.path) for i in train], domain, dsize, flip=True)
+                project.store.features, [(i.sha256, i.path) for i in train], domain, dsize, flip=True)
             flip_seconds = time.perf_counter() - t0
             w, b = fit_linear_head(np.concatenate([ftr, fflip]), np.concatenate([y, y]),
                                    multilabel=False, C=0.1)

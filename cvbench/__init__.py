@@ -16,6 +16,7 @@ from ._types import (
     Summary,
     Tag,
 )
+from ._version import __version__
 from .boxes import Box
 from .errors import (
     CancelledError,
@@ -26,12 +27,9 @@ from .errors import (
     TagError,
     TrainingError,
 )
-from .formats import import_project
 from .iteration import Iteration, Performance
 from .predict import Prediction, PredictionResult, StoredPrediction, TagSuggestion
-from .project import Project, create_project, open_project
-
-__version__ = "0.1.0"
+from .project import Project, create_project, import_project, open_project
 
 __all__ = [
     "__version__",

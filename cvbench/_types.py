@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .boxes import Box
+from .boxes import Region
 
 __all__ = [
     "Tag",
@@ -52,26 +52,6 @@ class Tag:
     type: str = "Regular"
     image_count: int = 0
     description: str = ""
-
-
-@dataclass(frozen=True)
-class Region:
-    """A tagged box on an image: normalized ``left, top, width, height`` (see cvbench.boxes)."""
-
-    tag_id: str
-    tag_name: str
-    left: float
-    top: float
-    width: float
-    height: float
-    id: str = ""
-
-    @property
-    def box(self) -> Box:
-        return Box(self.left, self.top, self.width, self.height)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

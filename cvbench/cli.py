@@ -566,6 +566,43 @@ def _run_lab(args: argparse.Namespace) -> int:
                      on_ready=ready)
 
 
+# -- serve ---------------------------------------------------------------------------------
+def _args_serve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("root", metavar="ROOT",
+                   help="folder of the projects to serve (one folder per project; created if "
+                        "missing)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1; any other prints a warning)")
+    p.add_argument("--port", type=int, default=8000, metavar="N", help="port (default: 8000)")
+    p.add_argument("--allow-private-urls", action="store_true",
+                   help="fetch image URLs of private, loopback and link-local addresses too "
+                        "(by default only public addresses are fetched for a client)")
+    p.add_argument("--training-options", metavar="JSON",
+                   help="options of the runs train_project starts, per project kind or '*': "
+                        "size, settings, max_budget_minutes (e.g. '{\"*\": {\"size\": 112}}')")
+    for name, default, what in (("training-image-mb", 6, "training image"),
+                                ("prediction-image-mb", 4, "prediction image")):
+        p.add_argument(f"--max-{name}", type=float, default=default, metavar="MB",
+                       help=f"largest {what} in MB (default: {default}, Custom Vision's)")
+    for name, default, what in (("batch-images", 64, "images per batch"),
+                                ("batch-tags", 20, "tags per batch"),
+                                ("regions", 300, "regions per image")):
+        p.add_argument(f"--max-{name}", type=int, default=default, metavar="N",
+                       help=f"most {what} (default: {default}, Custom Vision's)")
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from .server import Limits, ServerConfig, serve
+
+    limits = Limits(training_image_bytes=int(args.max_training_image_mb * 2**20),
+                    prediction_image_bytes=int(args.max_prediction_image_mb * 2**20),
+                    batch_images=args.max_batch_images, batch_tags=args.max_batch_tags,
+                    regions_per_image=args.max_regions)
+    return serve(args.root, host=args.host, port=args.port,
+                 allow_private_urls=args.allow_private_urls, limits=limits,
+                 training=ServerConfig.parse_training(args.training_options))
+
+
 # -- the table -----------------------------------------------------------------------------
 COMMANDS: dict[str, Command] = {
     "create": Command("create a project", _args_create, _run_create),
@@ -589,6 +626,8 @@ COMMANDS: dict[str, Command] = {
                    _run_app),
     "lab": Command("JupyterLab on 127.0.0.1 with the teaching notebooks (for a workshop)",
                    _args_lab, _run_lab),
+    "serve": Command("serve Custom Vision's REST API (training and prediction) over the "
+                     "projects in a folder, on 127.0.0.1", _args_serve, _run_serve),
 }
 
 

@@ -368,22 +368,17 @@ def preprocess(
 
     ``size`` defaults to ``domain.image_size``.
     """
-    import numpy as np
     import torch
     from PIL import Image
 
+    from ._pixels import model_input  # the exported runtime feeds its models the same way
+
     d = get_domain(domain)
     side = _check_size(d, size)
-    mean = np.asarray(d.mean, dtype=np.float32)
-    std = np.asarray(d.std, dtype=np.float32)
-    batch = np.empty((len(images), 3, side, side), dtype=np.float32)
     for i, image in enumerate(images):
         if not isinstance(image, Image.Image):
             raise TypeError(f"images[{i}] is a {type(image).__name__}, not a PIL image.")
-        rgb = image.convert("RGB").resize((side, side), Image.Resampling.BILINEAR)
-        pixels = np.asarray(rgb, dtype=np.float32) / 255.0
-        batch[i] = ((pixels - mean) / std).transpose(2, 0, 1)
-    return torch.from_numpy(batch)
+    return torch.from_numpy(model_input(images, side, d.mean, d.std))
 
 
 def preprocessing_key(domain: str | Domain, size: int | None = None) -> str:

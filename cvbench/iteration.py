@@ -21,37 +21,54 @@ cleared). What it records:
 Writes are atomic: files go to ``iterations/.tmp-<id>/``, which is renamed to
 ``iterations/<id>/`` before the rows are committed in one transaction. A cancelled run
 writes nothing; a killed one leaves at most a folder without a row, which later runs sweep.
-The same code serves every project kind through ``cvbench.train.TASKS``.
+The same code serves every project kind through ``cvbench.train.TASKS``; a training run
+itself is :func:`cvbench._training.train` (``Project.train``).
+
+``Iteration`` is facade: it reads and writes through the project's
+:class:`~cvbench.store.Store` and hands plain data to the engine (the task's loaded model,
+:mod:`cvbench.predict`, :mod:`cvbench.export`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
-import re
-import shutil
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast, overload
 
+from ._project_base import ProjectBase
 from ._types import Tag
 from .errors import ProjectError
-from .store import db as _db
+from .export import ExportedModel, ExportSource, export_model, format_named, parity_images
+from .predict import ImageInput, PredictionResult, results_of
+from .sources import is_single_source, read_image
+from .store import ITERATIONS_DIR, Store
+from .store.files import CONFIG_FILE, WEIGHTS_FILE
+from .store.images import make_thumbnail
+from .store.repo_iterations import IterationRow
+from .train import MODES, Progress, ProgressEvent, get_task
+from .train.base import DEFAULT_BUDGET_MINUTES, LoadedModel, Task, TrainedModel, TrainingSet
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from .export import ExportedModel
-    from .predict import ImageInput, PredictionResult
-    from .project import Project
-    from .train.base import LoadedModel, Task
+    from .evaluate import (
+        ClassificationEvaluation,
+        ConfusionMatrix,
+        DetectionEvaluation,
+        PRCurve,
+        SuggestedThresholds,
+    )
+    from .train.base import Evaluation
 
 __all__ = [
     "Iteration",
@@ -61,23 +78,14 @@ __all__ = [
     "get_iteration",
     "DEFAULT_BUDGET_MINUTES",
     "ITERATIONS_DIR",
+    "WEIGHTS_FILE",
+    "CONFIG_FILE",
 ]
 
-#: Budget of an advanced run when none is given (minutes).
-DEFAULT_BUDGET_MINUTES = 10.0
-ITERATIONS_DIR = "iterations"
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-_SWEEP_AGE_SECONDS = 3600.0
 #: Loaded models kept in memory, most recently used last: (project path, iteration id).
-_MODELS: OrderedDict[tuple[str, str], Any] = OrderedDict()
+_MODELS: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
 _MODELS_KEPT = 4
 _MODELS_LOCK = threading.Lock()
-_NAME = re.compile(r"^Iteration (\d+)$")
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 # --------------------------------------------------------------------------- performance
@@ -103,7 +111,7 @@ class Performance:
     average_precision: float
     n_images: int
     per_tag: pd.DataFrame
-    evaluation: Any
+    evaluation: Evaluation
 
     @property
     def map(self) -> float:
@@ -113,32 +121,60 @@ class Performance:
     def at(self, threshold: float) -> Performance:
         return _performance(self.evaluation, threshold, self.overlap)
 
-    @property
-    def _overlap(self) -> tuple[float, ...]:
-        """The overlap argument of detection evaluations (none for classification)."""
-        return () if self.overlap is None else (self.overlap,)
+    def _classification(self) -> ClassificationEvaluation | None:
+        """The evaluation as a classification one (None for detection: it has an overlap)."""
+        return cast("ClassificationEvaluation", self.evaluation) if self.overlap is None \
+            else None
+
+    def _detection(self) -> tuple[DetectionEvaluation, float]:
+        return cast("DetectionEvaluation", self.evaluation), float(self.overlap or 0.5)
 
     def mistakes(self, top: int | None = None) -> pd.DataFrame:
         """The validation images it got wrong at this threshold, worst first."""
-        return self.evaluation.mistakes(self.threshold, *self._overlap, top=top)
+        ev = self._classification()
+        if ev is not None:
+            return ev.mistakes(self.threshold, top=top)
+        det, overlap = self._detection()
+        return det.mistakes(self.threshold, overlap, top=top)
 
-    def confusion_matrix(self) -> Any:
-        return self.evaluation.confusion_matrix(self.threshold)
+    def confusion_matrix(self) -> ConfusionMatrix:
+        """The confusion matrix at this threshold (classification)."""
+        ev = self._classification()
+        if ev is None:
+            raise AttributeError(
+                "detection performance has no confusion matrix; see mistakes() and "
+                "pr_curves()")
+        return ev.confusion_matrix(self.threshold)
 
-    def pr_curves(self) -> Any:
-        return self.evaluation.pr_curves(*self._overlap)
+    def pr_curves(self) -> dict[str, PRCurve]:
+        ev = self._classification()
+        if ev is not None:
+            return ev.pr_curves()
+        det, overlap = self._detection()
+        return det.pr_curves(overlap)
 
-    def suggested_thresholds(self) -> Any:
-        return self.evaluation.suggested_thresholds(*self._overlap)
+    def suggested_thresholds(self) -> SuggestedThresholds:
+        ev = self._classification()
+        if ev is not None:
+            return ev.suggested_thresholds()
+        det, overlap = self._detection()
+        return det.suggested_thresholds(overlap)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able numbers (NaN as None), with the per-tag rows."""
-        return self.evaluation.to_dict(self.threshold) if self.overlap is None else \
-            self.evaluation.to_dict(self.threshold, self.overlap)
+        ev = self._classification()
+        if ev is not None:
+            return ev.to_dict(self.threshold)
+        det, overlap = self._detection()
+        return det.to_dict(self.threshold, overlap)
 
 
-def _performance(evaluation: Any, threshold: float, overlap: float | None) -> Performance:
-    m = evaluation.at(threshold) if overlap is None else evaluation.at(threshold, overlap)
+def _performance(evaluation: Evaluation, threshold: float, overlap: float | None
+                 ) -> Performance:
+    if overlap is None:
+        m = cast("ClassificationEvaluation", evaluation).at(threshold)
+    else:
+        m = cast("DetectionEvaluation", evaluation).at(threshold, overlap)
     return Performance(
         threshold=float(m.threshold),
         overlap=overlap,
@@ -159,59 +195,62 @@ class Iteration:
     """One trained model of a project (immutable). Get them from ``project.iterations``,
     ``project.iteration(id_or_name)`` or ``project.train(...)``."""
 
-    def __init__(self, project: Project, row: Mapping[str, Any]) -> None:
+    def __init__(self, project: ProjectBase, row: IterationRow) -> None:
         self._project = project
-        self._row = dict(row)
+        self._row = row
+        self._published: str | None = row.published_name
         self._model: LoadedModel | None = None
-        self._evaluation: Any = None
+        self._evaluation: Evaluation | None = None
 
     # -- what it is -----------------------------------------------------------------------
     @property
-    def project(self) -> Project:
+    def project(self) -> ProjectBase:
+        """The project (a :class:`cvbench.Project`) it belongs to."""
         return self._project
 
     @property
     def id(self) -> str:
-        return self._row["id"]
+        return self._row.id
 
     @property
     def name(self) -> str:
-        return self._row["name"]
+        return self._row.name
 
     @property
     def status(self) -> str:
-        return self._row["status"]
+        return self._row.status
 
     @property
     def mode(self) -> str:
-        return self._row["mode"]
+        return self._row.mode
 
     @property
     def domain(self) -> str:
-        return self._row["domain"]
+        return self._row.domain
 
     @property
     def kind(self) -> str:
-        return self._row["kind"]
+        return self._row.kind
 
     @property
     def created(self) -> str:
-        return self._row["created"]
+        return self._row.created
 
     @property
     def trained_seconds(self) -> float:
-        return float(self._row["trained_seconds"])
+        return float(self._row.trained_seconds)
 
     @property
     def settings(self) -> dict[str, Any]:
         """What was asked (mode, budget, size, settings) and what training did (notes)."""
-        return json.loads(self._row["settings"])
+        settings: dict[str, Any] = json.loads(self._row.settings)
+        return settings
 
     @property
     def tags(self) -> list[Tag]:
         """The model's tags, in output order, as they were at training time."""
         return [Tag(t["id"], t["name"], t.get("type", "Regular"))
-                for t in json.loads(self._row["tags"])]
+                for t in json.loads(self._row.tags)]
 
     @property
     def tag_names(self) -> list[str]:
@@ -219,31 +258,28 @@ class Iteration:
 
     @property
     def metrics(self) -> dict[str, Any]:
-        return json.loads(self._row["metrics"])
+        metrics: dict[str, Any] = json.loads(self._row.metrics)
+        return metrics
 
     @property
     def published_name(self) -> str | None:
-        self._refresh()
-        return self._row["published_name"]
+        exists, name = self._store.iterations.published_name(self.id)
+        if exists:
+            self._published = name
+        return self._published
 
     @property
     def weights_path(self) -> Path:
-        return self._project.path / self._row["weights"]
+        return self._project.path / self._row.weights
 
     @property
     def exists(self) -> bool:
         """False once the iteration was deleted."""
-        row = self._project.connection.execute(
-            "SELECT published_name FROM iterations WHERE id = ?", (self.id,)
-        ).fetchone()
-        return row is not None
+        return self._store.iterations.exists(self.id)
 
-    def _refresh(self) -> None:
-        row = self._project.connection.execute(
-            "SELECT published_name FROM iterations WHERE id = ?", (self.id,)
-        ).fetchone()
-        if row is not None:
-            self._row["published_name"] = row[0]
+    @property
+    def _store(self) -> Store:
+        return self._project.store
 
     def _require(self, action: str) -> None:
         if not self.exists:
@@ -254,20 +290,12 @@ class Iteration:
 
     def split(self) -> dict[str, str]:
         """Image id -> ``"train"`` or ``"validation"``, as used by this iteration."""
-        rows = self._project.connection.execute(
-            "SELECT image_id, split FROM iteration_images WHERE iteration_id = ?", (self.id,)
-        ).fetchall()
-        return {r[0]: r[1] for r in rows}
+        return self._store.iterations.split_of(self.id)
 
     def validation_predictions(self) -> list[dict[str, Any]]:
         """Per validation image: ``image_id``, ``truth`` and ``predictions`` (stored)."""
-        rows = self._project.connection.execute(
-            "SELECT image_id, truth, predictions FROM iteration_images "
-            "WHERE iteration_id = ? AND split = 'validation' ORDER BY image_id",
-            (self.id,),
-        ).fetchall()
-        return [{"image_id": r[0], "truth": json.loads(r[1]),
-                 "predictions": json.loads(r[2] or "[]")} for r in rows]
+        return [{"image_id": r.image_id, "truth": r.truth, "predictions": r.predictions}
+                for r in self._store.iterations.validation_rows(self.id)]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -299,12 +327,11 @@ class Iteration:
     # -- evaluation -----------------------------------------------------------------------
     @property
     def task(self) -> Task:
-        from .train import get_task
-
         return get_task(self.kind)
 
-    def evaluation(self) -> Any:
-        """The ``cvbench.evaluate`` evaluation of the stored validation predictions."""
+    def evaluation(self) -> Evaluation:
+        """The ``cvbench.evaluate`` evaluation of the stored validation predictions
+        (a ``ClassificationEvaluation`` or a ``DetectionEvaluation``)."""
         if self._evaluation is None:
             rows = [(r["image_id"], r["truth"], r["predictions"])
                     for r in self.validation_predictions()]
@@ -325,13 +352,15 @@ class Iteration:
     # -- the model ------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """The stored model config (JSON): domain, size, preprocessing, tags, head."""
-        path = self.weights_path.parent / CONFIG_FILE
+        files = self._store.iteration_files
         try:
-            return json.loads(path.read_text())
+            config: dict[str, Any] = files.read_config(self._project.path, self._row.weights)
+            return config
         except FileNotFoundError:
             self._require("read")
             raise ProjectError(
-                f"the files of iteration {self.name!r} are missing ({path}); the project "
+                f"the files of iteration {self.name!r} are missing "
+                f"({files.config_path(self._project.path, self._row.weights)}); the project "
                 "folder is incomplete — delete this iteration and train again"
             ) from None
 
@@ -345,15 +374,24 @@ class Iteration:
             with _MODELS_LOCK:
                 model = _MODELS.pop(key, None)
             if model is None:
-                from safetensors.torch import load_file
-
-                model = self.task.load(self.config(), load_file(str(self.weights_path)))
+                config = self.config()  # first: it names missing files clearly
+                tensors = self._store.iteration_files.load_tensors(self._project.path,
+                                                                   self._row.weights)
+                model = self.task.load(config, tensors)
             with _MODELS_LOCK:
                 _MODELS[key] = model
                 while len(_MODELS) > _MODELS_KEPT:
                     _MODELS.popitem(last=False)
             self._model = model
         return self._model
+
+    @overload
+    def predict(self, images: ImageInput, *, store: bool = False,  # type: ignore[overload-overlap]
+                batch_size: int = 32) -> PredictionResult: ...  # (a str is a Sequence too)
+
+    @overload
+    def predict(self, images: Sequence[ImageInput], *, store: bool = False,
+                batch_size: int = 32) -> list[PredictionResult]: ...
 
     def predict(self, images: ImageInput | Sequence[ImageInput], *, store: bool = False,
                 batch_size: int = 32) -> PredictionResult | list[PredictionResult]:
@@ -367,20 +405,67 @@ class Iteration:
         Vision's JSON with ``to_dict()``; a list gives a list of them (run in batches).
         ``store=True`` keeps the image and its predictions for ``project.stored_predictions``.
         """
-        from .predict import predict_images
-
         self._require("used to predict")
-        return predict_images(self, images, store=store, batch_size=batch_size)
+        single = is_single_source(images)
+        sources: list[ImageInput] = (
+            [images] if is_single_source(images) else list(images))  # type: ignore[arg-type]
+        project = self._project
+        model = self.model()
+        task = self.task
+        results: list[PredictionResult] = []
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            for start in range(0, len(sources), batch_size):
+                chunk = sources[start:start + batch_size]
+                read = list(pool.map(lambda s: read_image(s, project.limits), chunk))
+                outputs = model.predict_images([r.image for r in read])
+                chunk_results = results_of(outputs, uncertainty=task.uncertainty,
+                                           project=project.id, iteration=self.id)
+                for r, result in zip(read, chunk_results, strict=True):
+                    if store:
+                        self._store.predictions.add(
+                            id=result.id, iteration_id=self.id, data=r.data, ext=r.ext,
+                            width=r.width, height=r.height, original_name=r.name,
+                            created=result.created, uncertainty=float(result.uncertainty or 0),
+                            predictions=[p.to_dict() for p in result],
+                            thumbnail=functools.partial(make_thumbnail, r.image))
+                    results.append(result)
+        return results[0] if single else results
 
     def export(self, format: str, dest: str | os.PathLike, *, check: bool = True
                ) -> ExportedModel:
         """Export the model: ``"onnx"``, ``"torchscript"`` or ``"fastai"`` (see
         :mod:`cvbench.export`). ONNX and TorchScript exports are checked against the in-app
         predictions on validation images, and the export fails if they differ."""
-        from .export import export_iteration
-
+        format_named(format)  # a bad format is refused before anything else
         self._require("exported")
-        return export_iteration(self, format, dest, check=check)
+        return export_model(self.export_source(check=check), format, dest, check=check)
+
+    def export_source(self, *, check: bool = True) -> ExportSource:
+        """What :func:`cvbench.export.export_model` needs to export this iteration: the
+        loaded model, the sidecar's facts and (``check``) the images to check parity on."""
+        images: list[Path | bytes] = []
+        source = "none"
+        if check:
+            images, source = self._parity_images()
+        project = self._project
+        return ExportSource(
+            model=self.model(), kind=self.kind, domain=self.domain, project_id=project.id,
+            project_name=project.name, iteration_id=self.id, iteration_name=self.name,
+            created=self.created, mode=self.mode, parity_images=tuple(images),
+            parity_source=source)
+
+    def _parity_images(self, n: int = 20) -> tuple[list[Path | bytes], str]:
+        """The validation images still in the project (else the training ones) to compare
+        an export on; synthetic ones when none is left (:func:`cvbench.export.parity_images`)."""
+        split = self.split()
+        found: dict[str, list[Path]] = {}
+        for which in ("validation", "train"):
+            ids = sorted(i for i, s in split.items() if s == which)
+            found[which] = [img.path for img in self._store.images.load(ids[: 4 * n])
+                            if img.path.exists()]
+            if found[which]:
+                break
+        return parity_images(found.get("validation", []), found.get("train", []), n)
 
     # -- publishing and deleting -----------------------------------------------------------
     def publish(self, name: str) -> Iteration:
@@ -390,24 +475,13 @@ class Iteration:
             raise ValueError(f"publish name {name!r} is empty; give a name such as 'production'")
         name = name.strip()
         self._require("published")
-        with self._project.lock, _db.transaction(self._project.connection) as conn:
-            other = conn.execute(
-                "SELECT name FROM iterations WHERE published_name = ? AND id != ?",
-                (name, self.id),
-            ).fetchone()
-            if other is not None:
-                raise ProjectError(
-                    f"{other[0]!r} is already published as {name!r}; unpublish it first or "
-                    "choose another name"
-                )
-            conn.execute("UPDATE iterations SET published_name = ? WHERE id = ?", (name, self.id))
-        self._row["published_name"] = name
+        self._store.iterations.publish(self.id, name)
+        self._published = name
         return self
 
     def unpublish(self) -> Iteration:
-        with self._project.lock, _db.transaction(self._project.connection) as conn:
-            conn.execute("UPDATE iterations SET published_name = NULL WHERE id = ?", (self.id,))
-        self._row["published_name"] = None
+        self._store.iterations.unpublish(self.id)
+        self._published = None
         return self
 
     def delete(self) -> None:
@@ -419,9 +493,8 @@ class Iteration:
                 f"iteration {self.name!r} is published as {self.published_name!r}; "
                 "unpublish it first (iteration.unpublish())"
             )
-        with self._project.lock, _db.transaction(self._project.connection) as conn:
-            conn.execute("DELETE FROM iterations WHERE id = ?", (self.id,))
-        shutil.rmtree(self.weights_path.parent, ignore_errors=True)
+        self._store.iterations.delete(self.id)
+        self._store.iteration_files.remove(self.id)
         self._model = None
         with _MODELS_LOCK:
             _MODELS.pop((str(self._project.path), self.id), None)
@@ -430,30 +503,23 @@ class Iteration:
 # --------------------------------------------------------------------------- listing
 
 
-def _rows(project: Project, where: str = "", params: Sequence[Any] = ()) -> list[Any]:
-    return project.connection.execute(
-        f"SELECT * FROM iterations {where} ORDER BY created DESC, name DESC", list(params)
-    ).fetchall()
-
-
-def list_iterations(project: Project) -> list[Iteration]:
+def list_iterations(project: ProjectBase) -> list[Iteration]:
     """The project's iterations, newest first."""
-    with project.lock:
-        return [Iteration(project, r) for r in _rows(project)]
+    return [Iteration(project, r) for r in project.store.iterations.all()]
 
 
-def get_iteration(project: Project, id_or_name: str | Iteration | None = None) -> Iteration:
+def get_iteration(project: ProjectBase, id_or_name: str | Iteration | None = None
+                  ) -> Iteration:
     """An iteration by id, name or published name; None: the newest one."""
     if isinstance(id_or_name, Iteration):
         return id_or_name
-    with project.lock:
-        if id_or_name is None:
-            rows = _rows(project)
-        else:
-            key = str(id_or_name)
-            rows = _rows(project, "WHERE id = ? OR name = ? OR published_name = ?",
-                         (key, key, key))
-    if not rows:
+    repo = project.store.iterations
+    if id_or_name is None:
+        rows = repo.all()
+        row = rows[0] if rows else None
+    else:
+        row = repo.find(str(id_or_name))
+    if row is None:
         names = [it.name for it in list_iterations(project)]
         if id_or_name is None:
             raise ProjectError("this project has no iteration yet; train one with "
@@ -462,28 +528,28 @@ def get_iteration(project: Project, id_or_name: str | Iteration | None = None) -
             f"no iteration {id_or_name!r} in this project (ids, names and published names "
             f"are accepted); it has {names[:20]}"
         )
-    return Iteration(project, rows[0])
+    return Iteration(project, row)
 
 
 # --------------------------------------------------------------------------- training
 
 
 def train(
-    project: Project,
+    project: ProjectBase,
     mode: str = "quick",
     budget_minutes: float | None = None,
-    tags: Sequence[str | Tag] | None = None,
+    tags: Sequence[Tag] | None = None,
     domain: str | None = None,
     *,
     size: int | None = None,
     settings: Mapping[str, Any] | None = None,
-    on_progress: Callable[[dict[str, Any]], Any] | None = None,
+    on_progress: Callable[[ProgressEvent], Any] | None = None,
     cancel: Any = None,
     progress_bar: bool = True,
 ) -> Iteration:
-    """Train a new iteration of ``project``; see :meth:`cvbench.Project.train`."""
+    """Train a new iteration of ``project`` on ``tags`` (resolved; None: every tag that
+    trains); see :meth:`cvbench.Project.train`."""
     from . import domains as _domains
-    from .train import MODES, Progress, get_task
 
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is not a training mode; it should be one of {list(MODES)}")
@@ -508,8 +574,7 @@ def train(
             f"{_domains.domain_names(project.kind)}"
         )
     # a task may have its own input side (detection: 320 px), else the domain's
-    default_side = getattr(task, "default_size", {}).get(project.kind, d.image_size)
-    side = default_side if size is None else size
+    side = task.default_size.get(project.kind, d.image_size) if size is None else size
     _domains.preprocessing_key(d, side)  # raises ValueError naming a bad size
     given = dict(settings or {})
     unknown = sorted(set(given) - set(task.default_settings))
@@ -518,17 +583,15 @@ def train(
             f"unknown training setting(s) {unknown}; the settings of {project.kind} training "
             f"are {dict(task.default_settings)}"
         )
-    import_modules = getattr(task, "import_modules", None)
-    if import_modules is not None:  # one-time imports are not training time
-        import_modules(mode)
-    progress = Progress(on_progress, cancel, progress_bar,
-                        description=f"{mode} training")
+    task.import_modules(mode)  # one-time imports are not training time
+    progress = Progress(on_progress, cancel, progress_bar, description=f"{mode} training")
     started = progress.start
+    store = project.store
     try:
         progress.stage("prepare", "reading the project")
-        _sweep(project)
-        data = task.training_set(project, tags=tags, domain=d.name, size=side)
-        trained = task.train(project, data, mode=mode, budget_seconds=budget_seconds,
+        store.iteration_files.sweep(store.iterations.ids())
+        data = task.training_set(store, kind=project.kind, tags=tags, domain=d.name, size=side)
+        trained = task.train(store, data, mode=mode, budget_seconds=budget_seconds,
                              settings=given, progress=progress)
         progress.stage("save", "saving the iteration")
         iteration = _save(project, data, trained, mode=mode, started=started, asked={
@@ -546,83 +609,34 @@ def train(
     return iteration
 
 
-def _iterations_dir(project: Project) -> Path:
-    return project.path / ITERATIONS_DIR
+def _save(project: ProjectBase, data: TrainingSet, trained: TrainedModel, *, mode: str,
+          started: float, asked: dict[str, Any], progress: Progress) -> Iteration:
+    """Store a trained model as a new iteration: the files first (atomically), then its
+    rows in one transaction."""
+    from ._project_base import now
 
-
-def _sweep(project: Project) -> None:
-    """Remove what killed runs left: temporary folders and folders without a row (only old
-    ones: another process may be saving right now)."""
-    root = _iterations_dir(project)
-    if not root.is_dir():
-        return
-    known = {r[0] for r in project.connection.execute("SELECT id FROM iterations")}
-    cutoff = time.time() - _SWEEP_AGE_SECONDS
-    for p in root.iterdir():
-        if p.name in known or not p.is_dir():
-            continue
-        try:
-            if p.stat().st_mtime < cutoff:
-                shutil.rmtree(p, ignore_errors=True)
-        except FileNotFoundError:
-            pass
-
-
-def _save(project: Project, data: Any, trained: Any, *, mode: str, started: float,
-          asked: dict[str, Any], progress: Any) -> Iteration:
-    from safetensors.torch import save_file
-
+    store = project.store
     iteration_id = str(uuid.uuid4())
-    root = _iterations_dir(project)
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".tmp-{iteration_id}"
-    final = root / iteration_id
-    config_json = json.dumps(trained.config, sort_keys=True)
-    tmp.mkdir()
-    try:
-        save_file(trained.tensors, str(tmp / WEIGHTS_FILE), metadata={"cvbench": config_json})
-        (tmp / CONFIG_FILE).write_text(json.dumps(trained.config, indent=1, sort_keys=True))
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        progress.check()  # last moment to cancel: nothing is visible yet
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    store.iteration_files.write(iteration_id, trained.tensors, trained.config,
+                                before_rename=progress.check)
     settings = {**asked, "notes": trained.notes}
     tags_json = json.dumps([{"id": t.id, "name": t.name, "type": t.type} for t in data.tags])
     image_rows = [
-        (iteration_id, img.id, img.split, json.dumps(list(img.truth)),
+        (img.id, img.split, json.dumps(list(img.truth)),
          json.dumps(trained.validation[img.id]) if img.split == "validation" else None)
         for img in data.images
     ]
     seconds = time.monotonic() - started  # training time, files written included
     try:
-        with project.lock, _db.transaction(project.connection) as conn:
-            number = 1 + max(
-                [int(m.group(1)) for (n,) in conn.execute("SELECT name FROM iterations")
-                 if (m := _NAME.match(n))]
-                + [int(project._get_meta("iteration_seq", "0") or 0)]
-            )
-            name = f"Iteration {number}"
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('iteration_seq', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(number),))
-            conn.execute(
-                "INSERT INTO iterations (id, name, status, mode, domain, kind, created, "
-                "trained_seconds, settings, tags, metrics, weights, published_name) "
-                "VALUES (?, ?, 'Completed', ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                (iteration_id, name, mode, data.domain, data.kind, _now(), float(seconds),
-                 json.dumps(settings, default=_json_default), tags_json,
-                 json.dumps(trained.metrics, default=_json_default),
-                 f"{ITERATIONS_DIR}/{iteration_id}/{WEIGHTS_FILE}"),
-            )
-            conn.executemany(
-                "INSERT INTO iteration_images (iteration_id, image_id, split, truth, "
-                "predictions) VALUES (?, ?, ?, ?, ?)", image_rows)
+        row = IterationRow(
+            id=iteration_id, name="", status="Completed", mode=mode, domain=data.domain,
+            kind=data.kind, created=now(), trained_seconds=float(seconds),
+            settings=json.dumps(settings, default=_json_default), tags=tags_json,
+            metrics=json.dumps(trained.metrics, default=_json_default),
+            weights=store.iteration_files.weights_name(iteration_id), published_name=None)
+        store.iterations.insert(row, image_rows)
     except BaseException:
-        shutil.rmtree(final, ignore_errors=True)
+        store.iteration_files.remove(iteration_id)
         raise
     return get_iteration(project, iteration_id)
 
@@ -637,4 +651,3 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
-

@@ -5,39 +5,38 @@
     result.to_dict()                             # Custom Vision's prediction JSON
     iteration.predict(["a.jpg", b"...", pil])    # a list of PredictionResult, batched
 
-Every image given to a prediction is read as an import reads it: paths, bytes, PIL images
-and http(s) URLs, refused with the same :class:`~cvbench.errors.ImageError` and status,
-and decoded with :func:`~cvbench.store.images.load_rgb`.
+Every image given to a prediction is read as an import reads it (:func:`read_image`,
+:mod:`cvbench.sources`): paths, bytes, PIL images and http(s) URLs, refused with the same
+:class:`~cvbench.errors.ImageError` and status, and decoded with
+:func:`~cvbench.store.images.load_rgb`.
 
 With ``store=True`` the image is kept (content-addressed, as imports are, under
 ``predictions/``) with its predictions and an *uncertainty* score, for Custom Vision's
 Predictions tab: ``project.stored_predictions(order="uncertainty")``, and
 ``project.add_stored_prediction(id, tags=[...])`` moves one into the training set.
+
+This module holds the objects and the pure steps between a model's output and them
+(:func:`results_of`, :func:`suggestion_of`, :meth:`StoredPrediction.from_row`); reading
+images, running the model and storing are the facade's (``Iteration.predict``,
+``Project.stored_predictions``, ``Project.suggest_tags``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from PIL import Image as PILImage
+from typing import Any, Protocol
 
 from .boxes import Box
-from .errors import ImageError, ProjectError
-from .store import db as _db
-from .store.files import FileStore, sha256_bytes
-from .store.images import inspect_image, load_rgb, make_thumbnail
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .iteration import Iteration
-    from .project import Project
+from .sources import ImageSource, ReadImage
+from .sources import read_image as _read_image
+from .store import PREDICTIONS_DIR
+from .store.images import Limits
+from .store.repo_predictions import PredictionRow
 
 __all__ = [
     "Prediction",
@@ -45,16 +44,15 @@ __all__ = [
     "StoredPrediction",
     "TagSuggestion",
     "ImageInput",
+    "ReadImage",
     "read_image",
-    "predict_images",
-    "stored_predictions",
-    "suggest_tags",
+    "results_of",
+    "suggestion_of",
     "PREDICTIONS_DIR",
 ]
 
-ImageInput = str | os.PathLike | bytes | PILImage.Image
-#: Folder (inside the project) of the images kept by ``predict(..., store=True)``.
-PREDICTIONS_DIR = "predictions"
+#: What an image to predict can be given as (a path, bytes, a PIL image or a URL).
+ImageInput = ImageSource
 
 
 def _now() -> str:
@@ -92,7 +90,7 @@ class Prediction:
         )
 
 
-class PredictionResult(list):
+class PredictionResult(list[Prediction]):
     """The predictions of one image, most probable first (a list of :class:`Prediction`),
     with Custom Vision's envelope: ``id``, ``project``, ``iteration``, ``created``.
 
@@ -150,6 +148,25 @@ class StoredPrediction:
     uncertainty: float
     predictions: PredictionResult
 
+    @classmethod
+    def from_row(cls, row: PredictionRow, project_id: str) -> StoredPrediction:
+        """A stored prediction as the store keeps it."""
+        return cls(
+            id=row.id,
+            iteration_id=row.iteration_id,
+            path=row.path,
+            thumbnail_path=row.thumbnail_path,
+            width=row.width,
+            height=row.height,
+            original_name=row.original_name,
+            created=row.created,
+            uncertainty=row.uncertainty,
+            predictions=PredictionResult(
+                [Prediction.from_dict(p) for p in row.predictions],
+                id=row.id, project=project_id, iteration=row.iteration_id,
+                created=row.created, uncertainty=row.uncertainty),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -189,222 +206,41 @@ class TagSuggestion:
         }
 
 
-# --------------------------------------------------------------------------- images
+# --------------------------------------------------------------------------- steps
 
 
-@dataclass
-class _Read:
-    data: bytes
-    name: str
-    image: PILImage.Image
-    ext: str
-    width: int
-    height: int
+class _HasLimits(Protocol):
+    @property
+    def limits(self) -> Limits: ...
 
 
-def read_image(project: Project, source: ImageInput) -> _Read:
-    """Read a source as an import does: the same sources, checks and errors
-    (:class:`~cvbench.errors.ImageError` with Custom Vision's status), then decode it
-    with :func:`~cvbench.store.images.load_rgb`."""
-    data, name = project._read_source(source)
-    info = inspect_image(data, project.limits, decode=True)
-    try:
-        image = load_rgb(data)
-    except Exception as exc:  # decoding the pixels is where truncation shows
-        raise ImageError(
-            "ErrorImageFormat",
-            f"the image data is truncated or corrupt ({exc}); re-save or re-download it",
-        ) from None
-    return _Read(data, name, image, info.ext, info.width, info.height)
+def read_image(limits: Limits | _HasLimits, source: ImageInput) -> ReadImage:
+    """Read ``source`` as an import does (see :func:`cvbench.sources.read_image`) under
+    ``limits`` (a project's :class:`~cvbench.store.images.Limits`, or anything that has
+    them, such as the project: ``read_image(project, "cat.jpg")``)."""
+    return _read_image(source, limits if isinstance(limits, Limits) else limits.limits)
 
 
-def _is_single(images: Any) -> bool:
-    return isinstance(images, (str, os.PathLike, bytes, PILImage.Image))
-
-
-def predict_images(iteration: Iteration, images: ImageInput | Sequence[ImageInput], *,
-                   store: bool = False, batch_size: int = 32
-                   ) -> PredictionResult | list[PredictionResult]:
-    """Predict with ``iteration``; see :meth:`cvbench.iteration.Iteration.predict`."""
-    single = _is_single(images)
-    sources = [images] if single else list(images)
-    project = iteration.project
-    model = iteration.model()
-    task = iteration.task
-    results: list[PredictionResult] = []
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        for start in range(0, len(sources), batch_size):
-            chunk = sources[start:start + batch_size]
-            read = list(pool.map(lambda s: read_image(project, s), chunk))
-            outputs = model.predict_images([r.image for r in read])
-            for r, preds in zip(read, outputs, strict=True):
-                result = PredictionResult(
-                    [Prediction.from_dict(p) for p in preds],
-                    project=project.id,
-                    iteration=iteration.id,
-                    uncertainty=task.uncertainty(preds),
-                )
-                if store:
-                    _store(project, iteration, r, result)
-                results.append(result)
-    return results[0] if single else results
-
-
-def _prediction_files(project: Project) -> FileStore:
-    return FileStore(project.path / PREDICTIONS_DIR)
-
-
-def _store(project: Project, iteration: Iteration, read: _Read,
-           result: PredictionResult) -> None:
-    files = _prediction_files(project)
-    sha = sha256_bytes(read.data)
-    files.put_image(sha, read.ext, read.data)
-    if not files.thumb_path(sha).exists():
-        files.put_thumb(sha, make_thumbnail(read.image))
-    with project.lock, _db.transaction(project.connection) as conn:
-        conn.execute(
-            "INSERT INTO predictions (id, iteration_id, sha256, ext, width, height, "
-            "original_name, created, uncertainty, predictions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?)",
-            (result.id, iteration.id, sha, read.ext, read.width, read.height, read.name,
-             result.created, float(result.uncertainty or 0.0),
-             json.dumps([p.to_dict() for p in result])),
-        )
-
-
-# --------------------------------------------------------------------------- stored
-
-
-def stored_predictions(project: Project, *, order: str = "uncertainty", skip: int = 0,
-                       take: int | None = None, iteration: str | None = None,
-                       ids: Sequence[str] | None = None) -> list[StoredPrediction]:
-    """Stored predictions, most uncertain first (``order="uncertainty"``) or newest first
-    (``order="newest"``), paged with ``skip``/``take``, optionally of one iteration."""
-    orders = {"uncertainty": "uncertainty DESC, created DESC", "newest": "created DESC"}
-    if order not in orders:
-        raise ValueError(f"order={order!r} should be one of {list(orders)}")
-    where, params = [], []
-    if iteration is not None:
-        where.append("iteration_id = ?")
-        params.append(iteration)
-    if ids is not None:
-        ids = list(ids)
-        where.append(f"id IN ({','.join('?' * len(ids))})")
-        params.extend(ids)
-    sql = "SELECT * FROM predictions"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY {orders[order]} LIMIT ? OFFSET ?"
-    params += [-1 if take is None else int(take), int(skip)]
-    files = _prediction_files(project)
-    with project.lock:
-        rows = project.connection.execute(sql, params).fetchall()
+def results_of(outputs: Sequence[Sequence[Mapping[str, Any]]], *,
+               uncertainty: Any, project: str, iteration: str) -> list[PredictionResult]:
+    """A model's outputs (Custom Vision dicts per image, most probable first) as
+    :class:`PredictionResult` objects, each with its ``uncertainty(predictions)`` score."""
     return [
-        StoredPrediction(
-            id=r["id"],
-            iteration_id=r["iteration_id"],
-            path=files.image_path(r["sha256"], r["ext"]),
-            thumbnail_path=files.thumb_path(r["sha256"]),
-            width=r["width"],
-            height=r["height"],
-            original_name=r["original_name"],
-            created=r["created"],
-            uncertainty=float(r["uncertainty"]),
-            predictions=PredictionResult(
-                [Prediction.from_dict(p) for p in json.loads(r["predictions"])],
-                id=r["id"], project=project.id, iteration=r["iteration_id"],
-                created=r["created"], uncertainty=float(r["uncertainty"])),
-        )
-        for r in rows
+        PredictionResult([Prediction.from_dict(p) for p in preds], project=project,
+                         iteration=iteration, uncertainty=uncertainty(preds))
+        for preds in outputs
     ]
 
 
-def delete_stored_predictions(project: Project, ids: Sequence[str] | str) -> int:
-    """Delete stored predictions (rows, then the files no other stored prediction uses)."""
-    ids = [ids] if isinstance(ids, str) else list(ids)
-    gone: list[tuple[str, str]] = []
-    with project.lock, _db.transaction(project.connection) as conn:
-        for pid in ids:
-            row = conn.execute("SELECT sha256, ext FROM predictions WHERE id = ?",
-                               (pid,)).fetchone()
-            if row is None:
-                continue
-            conn.execute("DELETE FROM predictions WHERE id = ?", (pid,))
-            gone.append((row[0], row[1]))
-        still = {
-            r[0] for r in conn.execute(
-                f"SELECT sha256 FROM predictions WHERE sha256 IN "
-                f"({','.join('?' * len(gone))})", [g[0] for g in gone])
-        } if gone else set()
-    files = _prediction_files(project)
-    for sha, ext in gone:
-        if sha not in still:
-            files.remove(sha, ext)
-    return len(gone)
-
-
-def add_stored_prediction(project: Project, prediction_id: str, tags: Any = None,
-                          regions: Any = None, *, delete: bool = True) -> Any:
-    """Add a stored prediction's image to the project's images with ``tags``
-    (classification) or ``regions`` (detection); by default the stored prediction is then
-    deleted. Returns the :class:`~cvbench.AddResult`."""
-    found = stored_predictions(project, ids=[prediction_id])
-    if not found:
-        raise ProjectError(f"no stored prediction {prediction_id!r} in this project")
-    sp = found[0]
-    try:
-        data = sp.path.read_bytes()
-    except FileNotFoundError:
-        raise ProjectError(
-            f"the image of stored prediction {prediction_id!r} is missing ({sp.path})"
-        ) from None
-    (result,) = project.add_images(
-        [data], tags=tags, regions=None if regions is None else [regions],
-        names=[sp.original_name or f"prediction-{prediction_id}"])
-    if result.ok and delete:
-        delete_stored_predictions(project, [prediction_id])
-    return result
-
-
-# --------------------------------------------------------------------------- smart labeler
-
-
-def suggest_tags(project: Project, iteration: Iteration, *, take: int | None = None,
-                 threshold: float = 0.5, order: str = "uncertainty") -> list[TagSuggestion]:
-    """Suggested tags for the project's untagged images, by ``iteration``.
-
-    Ranked most uncertain first (``order="uncertainty"``: the images a person's answer
-    teaches the model most) or most confident first (``order="confidence"``: quick batch
-    confirmations). ``take`` keeps the first ones. Quick iterations predict from the
-    feature cache (vectors computed once per image).
-    """
-    if order not in ("uncertainty", "confidence"):
-        raise ValueError(f"order={order!r} should be 'uncertainty' or 'confidence'")
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold={threshold!r} must lie between 0 and 1")
-    images = project.images(untagged=True)
-    if not images:
-        return []
-    task = iteration.task
-    model = iteration.model()
-    outputs = task.predict_stored(project, model, [(i.sha256, i.path) for i in images])
-    # multilabel: every tag at or above the threshold; detection: every box at or above it
-    multilabel = iteration.kind in ("multilabel", "detection")
-    out: list[TagSuggestion] = []
-    for img, preds in zip(images, outputs, strict=True):
-        result = PredictionResult([Prediction.from_dict(p) for p in preds],
-                                  project=project.id, iteration=iteration.id,
-                                  uncertainty=task.uncertainty(preds))
-        if multilabel:
-            chosen = [p for p in result if p.probability >= threshold]
-        else:
-            chosen = result[:1]
-        out.append(TagSuggestion(
-            image_id=img.id,
-            tags=tuple(p.tag_name for p in chosen),
-            tag_ids=tuple(p.tag_id for p in chosen),
-            uncertainty=float(result.uncertainty or 0.0),
-            predictions=result,
-        ))
-    out.sort(key=lambda s: s.uncertainty, reverse=(order == "uncertainty"))
-    return out if take is None else out[:max(0, int(take))]
+def suggestion_of(image_id: str, result: PredictionResult, *, several: bool,
+                  threshold: float) -> TagSuggestion:
+    """The smart labeler's suggestion for one image: the most probable tag, or (``several``:
+    multilabel, detection) every tag at or above ``threshold``."""
+    chosen = [p for p in result if p.probability >= threshold] if several else result[:1]
+    return TagSuggestion(
+        image_id=image_id,
+        tags=tuple(p.tag_name for p in chosen),
+        tag_ids=tuple(p.tag_id for p in chosen),
+        uncertainty=float(result.uncertainty or 0.0),
+        predictions=result,
+    )

@@ -172,3 +172,54 @@ def test_non_numbers_are_refused(bad) -> None:
     with pytest.raises(ValueError, match="not a finite number"):
         Box(0.1, 0.1, bad, 0.5)  # type: ignore[arg-type]
     assert clip_box(0.1, 0.1, bad, 0.5) == (None, True)  # type: ignore[arg-type]
+
+
+# -- regions: the one conversion of what users give ----------------------------------------
+def test_to_region_takes_a_region_a_dict_or_a_tuple() -> None:
+    from cvbench import Region
+    from cvbench._types import Region as TypesRegion
+    from cvbench.boxes import to_region
+
+    assert Region is TypesRegion  # one Region type, defined beside Box
+    given = Region("t-id", "cat", 0.1, 0.2, 0.3, 0.4)
+    assert to_region(given) is given and given.tag == "t-id" and given.box == Box(0.1, 0.2, 0.3, 0.4)
+    want = Region("", "cat", 0.1, 0.2, 0.3, 0.4)
+    assert to_region({"tag": "cat", "left": 0.1, "top": 0.2, "width": 0.3, "height": 0.4}) == want
+    assert to_region(("cat", 0.1, 0.2, 0.3, 0.4)) == want
+    assert to_region(["cat", "0.1", 0.2, 0.3, 0.4]) == want
+    out = to_region(("cat", -0.5, 0.2, 2.0, 0.4))  # not clipped here: that is clip_box's
+    assert (out.left, out.width) == (-0.5, 2.0)
+    with pytest.raises(ValueError, match="lacks 'tag'"):  # one spelling: Custom Vision's
+        to_region({"tagId": "cat", "left": 0, "top": 0, "width": 1, "height": 1})  # JSON is the server's
+    with pytest.raises(ValueError, match="lacks 'height'"):
+        to_region({"tag": "cat", "left": 0, "top": 0, "width": 1})
+    with pytest.raises(ValueError, match="no tag"):
+        to_region(("", 0, 0, 1, 1))
+    with pytest.raises(ValueError, match="must be numbers"):
+        to_region(("cat", "left", 0, 1, 1))
+    with pytest.raises(ValueError, match="is not a Region"):
+        to_region(("cat", 0, 0, 1))
+
+
+@pytest.mark.parametrize(("fmt", "values", "size", "want", "what"), [
+    ("ltwh", (64, 48, 128, 96), (640, 480), (0.1, 0.1, 0.2, 0.2), ""),
+    ("xyxy", (64, 48, 192, 144), (640, 480), (0.1, 0.1, 0.2, 0.2), ""),
+    ("cxcywh", (0.2, 0.2, 0.2, 0.2), (1, 1), (0.1, 0.1, 0.2, 0.2), ""),
+    ("xyxy", (-64, 48, 192, 144), (640, 480), (0.0, 0.1, 0.3, 0.2), "clipped"),
+    ("ltwh", (0.5, 0.5, 0.0, 0.1), (1, 1), None, "empty"),
+    ("xyxy", (0.5, 0.5, 0.4, 0.9), (1, 1), None, "empty"),
+    ("ltwh", (1.5, 0.5, 0.2, 0.1), (1, 1), None, "outside"),
+    ("ltwh", (math.nan, 0.5, 0.2, 0.1), (1, 1), None, "not finite"),
+])
+def test_box_from_dataset_formats(fmt, values, size, want, what) -> None:
+    from cvbench.boxes import box_from
+
+    box, found = box_from(fmt, values, *size)
+    assert found == what
+    if want is None:
+        assert box is None
+    else:
+        assert box is not None
+        assert [box.left, box.top, box.width, box.height] == pytest.approx(want)
+    with pytest.raises(ValueError, match="should be one of"):
+        box_from("xywh", values)

@@ -164,15 +164,15 @@ def test_degenerate_boxes_get_no_probability(detector):
 def test_training_set_negatives_and_unlabeled(shapes):
     project, negative, unlabeled = shapes
     task = get_task("detection")
-    data = task.training_set(project, tags=None, domain=DOMAIN, size=SIZE)
+    data = task.training_set(project.store, kind="detection", tags=None, domain=DOMAIN, size=SIZE)
     ids = {i.id: i for i in data.images}
     assert negative in ids and ids[negative].truth == () and ids[negative].split == "train"
     assert unlabeled not in ids
     assert [t.name for t in data.tags] == ["circle", "square", "triangle"]
     with pytest.raises(TrainingError, match="multiple of 32"):
-        task.training_set(project, tags=None, domain=DOMAIN, size=100)
+        task.training_set(project.store, kind="detection", tags=None, domain=DOMAIN, size=100)
     with pytest.raises(TrainingError, match="does not serve"):
-        task.training_set(project, tags=None, domain="General [A2]", size=SIZE)
+        task.training_set(project.store, kind="detection", tags=None, domain="General [A2]", size=SIZE)
 
 
 def test_few_boxes_warn_naming_the_tag(tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cvbench import export as _export
+import cvbench
 from cvbench.export import ExportError, check_onnx_parity, onnx_runtime
 from cvbench.samples import make_sample
 
@@ -131,7 +131,7 @@ def test_parity_failure_is_loud_and_writes_nothing(trained, tmp_path, monkeypatc
 def test_check_parity_on_given_images(trained, onnx_export):
     project, it = trained
     images = [img.path for img in project.images(split="train")[:3]]
-    report = check_onnx_parity(it, onnx_export.path, images)
+    report = check_onnx_parity(it.model(), onnx_export.path, images)
     assert report.ok and report.images == 3 and report.source == "given"
 
 
@@ -183,5 +183,27 @@ def test_export_of_a_deleted_iteration(trained, tmp_path):
     it.delete()
     with pytest.raises(Exception, match="was deleted") as err:
         it.export("onnx", tmp_path / "gone")
-    assert isinstance(err.value, (ExportError, _export.CvbenchError))
+    assert isinstance(err.value, (ExportError, cvbench.CvbenchError))
     assert not (tmp_path / "gone").exists()
+
+
+def test_writers_are_registered_per_kind(trained, tmp_path):
+    from cvbench.export import FORMATS, WRITERS, ExportSource, export_model
+    from cvbench.export import classify as classify_writers
+    from cvbench.export import detect as detect_writers
+
+    assert set(WRITERS) == {"multiclass", "multilabel", "detection"}
+    assert WRITERS["multiclass"] is classify_writers.WRITERS
+    assert set(WRITERS["detection"]) == {"onnx", "torchscript"} < set(FORMATS)
+    assert WRITERS["detection"]["onnx"] is detect_writers.write_onnx
+    # the engine exports plain data: what Iteration.export hands it
+    _, it = trained
+    source = it.export_source(check=False)
+    assert isinstance(source, ExportSource) and source.model is it.model()
+    assert source.parity_images == () and source.iteration_id == it.id
+    exported = export_model(source, "torchscript", tmp_path / "plain", check=False)
+    assert exported.path.exists() and exported.parity is None
+    detection = ExportSource(**{**source.__dict__, "kind": "detection"})
+    with pytest.raises(ExportError, match="fastai export is not available for detection"):
+        export_model(detection, "fastai", tmp_path / "nope")
+    assert not (tmp_path / "nope").exists()

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import cvbench
+from cvbench import import_project
 from cvbench.errors import ProjectError
-from cvbench.formats import FORMATS, Format, get_format, import_project
+from cvbench.formats import FORMATS, Format, get_format
 
 KINDS = ("multiclass", "multilabel", "detection")
 
@@ -309,7 +310,7 @@ def test_classification_parsers_round_trip_random_tags(tmp_path, fmt, kind, data
 
 # -- project archives ---------------------------------------------------------------------------
 def _rows(project, sql: str) -> list[tuple]:
-    return [tuple(r) for r in project.connection.execute(sql)]
+    return [tuple(r) for r in project.store.sql.rows(sql)]
 
 
 def _archived_project(tmp_path: Path) -> cvbench.Project:
@@ -317,8 +318,8 @@ def _archived_project(tmp_path: Path) -> cvbench.Project:
     ids = [im.id for im in p.images()]
     p.set_split(ids[0], "validation")
     p.ensure_split()
-    with p.connection:
-        p.connection.execute(
+    with p.store.transaction():
+        p.store.sql.write(
             "INSERT INTO iterations (id, name, status, mode, domain, kind, created, metrics) "
             "VALUES ('it-1', 'Iteration 1', 'Completed', 'quick', 'General', 'detection', "
             "'2025-01-01T00:00:00', '{\"mAP\": 0.5}')"

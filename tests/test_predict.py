@@ -220,3 +220,17 @@ def test_suggest_tags(trained):
     s = mine[0]
     project.tag_images([s.image_id], list(s.tags))
     assert s.image_id not in {x.image_id for x in project.suggest_tags(it)}
+
+
+def test_reading_a_source_takes_the_project_or_its_limits(trained, image):
+    from cvbench.predict import read_image
+
+    project, _ = trained
+    by_project = read_image(project, image.path)  # the call the widgets make
+    by_limits = read_image(project.limits, image.path)
+    facade = project.read_image(str(image.path))
+    assert by_project.data == by_limits.data == facade.data == image.path.read_bytes()
+    assert (facade.width, facade.height) == (image.width, image.height)
+    with pytest.raises(ImageError) as err:
+        project.read_image(b"not an image")
+    assert err.value.status == "ErrorImageFormat"

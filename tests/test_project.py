@@ -780,9 +780,9 @@ def _check_invariants(p, model: _Model, ids: dict[int, str], overrides: dict[int
     assert summary.train == len(train) and summary.validation == len(val)
     # the incremental split equals a recomputation from scratch (new ranks, every group)
     incremental = {im.id: im.split for im in p.images()}
-    with p.lock, store_db.transaction(p.connection) as conn:
-        conn.execute("UPDATE meta SET value = '[\"other\", 0.5]' WHERE key = 'split_basis'")
-        conn.execute("UPDATE meta SET value = '1' WHERE key = 'split_dirty'")
+    with p.store.transaction():
+        p.store.meta.set("split_basis", '["other", 0.5]')
+        p.store.meta.set("split_dirty", "1")
     assert {im.id: im.split for im in p.images()} == incremental
 
 
@@ -842,13 +842,13 @@ def test_split_follows_tag_changes_incrementally(multilabel) -> None:
     p.tag_images(ids[:6], "rare")
     p.ensure_split()
     log = "SELECT COUNT(*) FROM split_changes"
-    assert p.connection.execute(log).fetchone()[0] == 0
-    groups = dict(p.connection.execute("SELECT id, split_group FROM images"))
+    assert p.store.sql.value(log) == 0
+    groups = {r[0]: r[1] for r in p.store.sql.rows("SELECT id, split_group FROM images")}
     rare = p.get_tag("rare").id
     assert {groups[i] for i in ids[:6]} == {rare}  # grouped by their rarest tag
     assert p.summary().tags[1]["validation"] == 1  # 6 rare images: one validates
     p.tag_images(ids[6:20], "rare")  # now "rare" (20) and "common" (40): still rarer
-    assert p.connection.execute(log).fetchone()[0] == 14
+    assert p.store.sql.value(log) == 0  # applied by the write itself
     s = p.summary()
     assert {r["name"]: (r["train"] + r["validation"]) for r in s.tags} == {
         "common": 40, "rare": 20}
@@ -861,16 +861,16 @@ def test_split_follows_tag_changes_incrementally(multilabel) -> None:
     p.tag_images(ids[29:32], "x")  # x (3 images) is rarer than common (40)
     p.ensure_split()
     group = "SELECT split_group FROM images WHERE id = ?"
-    assert p.connection.execute(group, (y,)).fetchone()[0] == p.get_tag("x").id
+    assert p.store.sql.value(group, (y,)) == p.get_tag("x").id
     p.add_images([png(i) for i in range(100, 150)], tags="x")  # now x has 53
     p.ensure_split()
-    assert p.connection.execute(group, (y,)).fetchone()[0] == p.get_tag("common").id
+    assert p.store.sql.value(group, (y,)) == p.get_tag("common").id
 
 
 def test_a_version_one_project_is_migrated(tmp_path, monkeypatch) -> None:
     # a project as the first cvbench wrote it: schema 1, rows and files
     meta = cvbench.create_project(tmp_path / "template")
-    settings_rows = list(meta.connection.execute("SELECT key, value FROM meta"))
+    settings_rows = list(meta.store.meta.all().items())
     meta.close()
     root = tmp_path / "old"
     root.mkdir()
@@ -894,7 +894,7 @@ def test_a_version_one_project_is_migrated(tmp_path, monkeypatch) -> None:
     conn.close()
 
     p = cvbench.open_project(root)
-    assert p.connection.execute("PRAGMA user_version").fetchone()[0] == store_db.SCHEMA_VERSION
+    assert p.store.schema_version() == store_db.SCHEMA_VERSION
     assert p.tag_counts() == {"a": 10}  # counts filled in by the migration
     assert p.count_images(split="validation") == 2 and p.count_images(split="train") == 8
     p.set_split("img0", "validation")
@@ -931,3 +931,83 @@ def test_summary_warns_about_small_and_imbalanced_tags(project) -> None:
 def test_summary_of_an_empty_project(detection) -> None:
     s = detection.summary()
     assert s.images == 0 and s.tags == [] and "at least one tag" in "\n".join(s.warnings)
+
+
+# -- the house: layers, no import circles, SQL only in the store ---------------------------
+def _import_graph() -> dict[str, set[str]]:
+    """cvbench's modules -> the cvbench modules they import (every import statement:
+    function-level and TYPE_CHECKING ones count)."""
+    import ast
+
+    root = Path(cvbench.__file__).parent
+    mods: dict[str, Path] = {}
+    for p in root.rglob("*.py"):
+        parts = list(p.relative_to(root.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        mods[".".join(parts)] = p
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for m, p in mods.items():
+        package = m if p.name == "__init__.py" else m.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(up + ([node.module] if node.module else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base
+                           for a in node.names]
+            for t in targets:
+                parts = t.split(".")
+                while parts and ".".join(parts) not in mods:
+                    parts.pop()
+                if parts and ".".join(parts) != m:
+                    graph[m].add(".".join(parts))
+    return graph
+
+
+def test_the_layers_hold_and_nothing_imports_in_a_circle() -> None:
+    graph = _import_graph()
+    facade = {m for m in graph if m in ("cvbench.project", "cvbench.iteration")
+              or m.startswith("cvbench._project")}
+    engine = {m for m in graph if m.startswith(("cvbench.formats", "cvbench.train",
+                                                "cvbench.evaluate", "cvbench.export"))
+              or m in ("cvbench.predict", "cvbench.domains", "cvbench.sources", "cvbench.fetch")}
+    store = {m for m in graph if m.startswith("cvbench.store")}
+    # leaves import nothing from cvbench (but other leaves)
+    leaves = {"cvbench.boxes", "cvbench.errors", "cvbench._types", "cvbench._version",
+              "cvbench._pixels"}
+
+    def reach(m: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [m]
+        while todo:
+            for n in graph[todo.pop()] - seen:
+                seen.add(n)
+                todo.append(n)
+        return seen
+
+    for m in engine:
+        assert not reach(m) - engine - store - leaves, f"{m} reaches {reach(m) - engine - store - leaves}"
+    for m in store:
+        assert not reach(m) - store - leaves, f"{m} reaches {reach(m) - store - leaves}"
+    for m in leaves:
+        assert not reach(m) - leaves, m
+    for m in facade:
+        assert not reach(m) - facade - engine - store - leaves, m
+    circles = [m for m in graph if m in reach(m)]
+    assert circles == []
+
+
+def test_sql_lives_only_in_the_store() -> None:
+    import re
+
+    root = Path(cvbench.__file__).parent
+    sql = re.compile(r"SELECT |INSERT |UPDATE [a-z_]+ SET|DELETE FROM|PRAGMA |import sqlite3")
+    outside = [str(p.relative_to(root)) for p in root.rglob("*.py")
+               if p.relative_to(root).parts[0] != "store" and sql.search(p.read_text("utf-8"))]
+    assert outside == []
+    assert not hasattr(cvbench.Project, "connection") and not hasattr(cvbench.Project, "lock")

@@ -96,19 +96,20 @@ def test_many_connections_migrate_a_new_database_once(tmp_path) -> None:
     conn.close()
 
 
-def test_transaction_commits_or_rolls_back_and_nests(tmp_path) -> None:
+def test_transaction_commits_or_rolls_back_and_refuses_to_join(tmp_path) -> None:
     conn = store_db.connect(tmp_path / store_db.DB_NAME, create=True)
     with store_db.transaction(conn):
         conn.execute("INSERT INTO meta VALUES ('a', '1')")
-        with store_db.transaction(conn):  # joins the outer one
-            conn.execute("INSERT INTO meta VALUES ('b', '2')")
+        with pytest.raises(RuntimeError, match="already open"):  # never a silent join
+            with store_db.transaction(conn):
+                conn.execute("INSERT INTO meta VALUES ('b', '2')")  # pragma: no cover
         assert conn.in_transaction
     assert not conn.in_transaction
     with pytest.raises(ZeroDivisionError), store_db.transaction(conn):
         conn.execute("INSERT INTO meta VALUES ('c', '3')")
         raise ZeroDivisionError
     keys = {r[0] for r in conn.execute("SELECT key FROM meta")}
-    assert keys == {"a", "b"}
+    assert keys == {"a"}
     conn.close()
 
 
@@ -144,6 +145,13 @@ def test_indexed_queries_use_their_indexes(tmp_path) -> None:
     assert "images_split_group" in plan("SELECT id FROM images WHERE split_group IN (?, ?)",
                                         "a", "b")
     assert "images_split_rank_missing" in plan("SELECT id FROM images WHERE split_rank IS NULL")
+    # the split's upkeep: a group's boundary, then a range of it, from the covering index
+    assert "COVERING INDEX images_split_group (split_group=? AND (split_rank,id)>(?,?))" in plan(
+        "UPDATE images SET split = 'train' WHERE split_group = ? AND (split_rank, id) > (?, ?) "
+        "AND split_override IS NULL AND split IS NOT 'train'", "g", "r", "i")
+    assert "COVERING INDEX images_split_group" in plan(
+        "SELECT split_rank, id FROM images WHERE split_group = ? ORDER BY split_rank, id "
+        "LIMIT 1 OFFSET ?", "g", 5)
     conn.close()
 
 
@@ -260,4 +268,151 @@ def test_tag_counts_are_kept_by_triggers(tmp_path) -> None:
         conn.execute("DELETE FROM images WHERE id = 'i1'")  # cascades to image_tags
         conn.execute("DELETE FROM image_tags WHERE image_id = 'i2'")
     assert count() == 1
+    conn.close()
+
+
+# -- the Store: transactions, threads, counts ---------------------------------------------------
+def _store(tmp_path):
+    from cvbench.store import Store
+
+    return Store.create(tmp_path / "s", {"split_seed": "0", "validation_fraction": "0.2",
+                                         "split_dirty": "0", "seq": "0"})
+
+
+def _add_image(store, i: int, tags=()) -> str:
+    from cvbench.store.repo_images import NewImage
+
+    image_id = f"img{i}"
+    store.images.insert(NewImage(image_id, f"sha{i}", "png", 1, 1, 1, "", "", i + 1))
+    store.images.link(image_id, list(tags))
+    return image_id
+
+
+def test_store_transactions_nest_as_savepoints(tmp_path) -> None:
+    store = _store(tmp_path)
+    with store.transaction():
+        store.meta.set("a", "1")
+        with pytest.raises(ZeroDivisionError), store.transaction():
+            store.meta.set("b", "2")
+            raise ZeroDivisionError  # undoes the inner block only
+        with store.transaction():
+            store.meta.set("c", "3")
+        assert store.in_transaction
+    assert not store.in_transaction
+    meta = store.meta.all()
+    assert meta["a"] == "1" and meta["c"] == "3" and "b" not in meta
+    with pytest.raises(RuntimeError, match="outside a transaction"):
+        store.meta.set("d", "4")
+    assert store.meta.get("d") is None
+    store.close()
+
+
+def test_store_is_safe_across_threads(tmp_path) -> None:
+    store = _store(tmp_path)
+    with store.transaction():
+        tags = [store.tags.insert(f"t{k}", "Regular").id for k in range(4)]
+    errors: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        try:
+            for i in range(k * 100, k * 100 + 100):
+                with store.transaction():
+                    _add_image(store, i, [tags[i % 4]])
+                    store.split.update()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def reader() -> None:
+        try:
+            for _ in range(200):
+                with store.lock:  # one view: never half of another thread's transaction
+                    assert store.images.count_tagged() == store.images.count()
+                store.tags.counts()
+                store.images.load(store.images.page_ids(take=5))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(3)]
+    threads += [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.images.count() == 300 and store.images.count_tagged() == 300
+    assert sum(store.tags.counts().values()) == 300
+    store.close()
+
+
+def test_counts_are_kept_by_triggers_through_every_change(tmp_path) -> None:
+    store = _store(tmp_path)
+    sql = store.sql
+    with store.transaction():
+        a, b = store.tags.insert("a", "Regular").id, store.tags.insert("b", "Regular").id
+        ids = [_add_image(store, i, [a] if i % 3 else [a, b]) for i in range(30)]
+        _add_image(store, 99)  # untagged
+        store.split.update()
+
+    def check() -> None:
+        counters = {r[0]: r[1] for r in sql.rows("SELECT name, value FROM counters")}
+        assert counters["images"] == sql.value("SELECT COUNT(*) FROM images")
+        assert counters["tagged"] == sql.value("SELECT COUNT(DISTINCT image_id) FROM image_tags")
+        for split in ("train", "validation"):
+            assert counters[split] == sql.value(
+                "SELECT COUNT(*) FROM images WHERE split = ?", (split,))
+        for t in store.tags.stats():
+            assert t.images == sql.value(
+                "SELECT COUNT(*) FROM image_tags WHERE tag_id = ?", (t.id,))
+            assert (t.train, t.validation) == tuple(sql.value(
+                "SELECT COUNT(*) FROM image_tags it JOIN images i ON i.id = it.image_id "
+                "WHERE it.tag_id = ? AND i.split = ?", (t.id, s)) for s in ("train", "validation"))
+            assert t.regions == sql.value("SELECT COUNT(*) FROM regions WHERE tag_id = ?", (t.id,))
+
+    check()
+    from cvbench.boxes import Box
+
+    with store.transaction():
+        store.regions.replace(ids[0], [(b, Box(0, 0, 0.5, 0.5)), (a, Box(0.5, 0.5, 0.5, 0.5))])
+        store.images.unlink(ids[1])
+        store.images.set_override(ids[2:6], "validation")
+        store.split.update()
+    check()
+    with store.transaction():  # raw deletes cascade: the counts follow
+        sql.write("DELETE FROM images WHERE id IN (?, ?)", (ids[0], ids[3]))
+        sql.write("UPDATE regions SET tag_id = ? WHERE tag_id = ?", (a, b))
+        store.tags.merge(b, a)
+        store.split.update()
+    check()
+    with store.transaction():  # a whole-project pass sets the counts itself
+        store.meta.set("split_basis", "[]")
+        store.split.update()
+    check()
+    names = {r[0] for r in sql.rows("SELECT name FROM sqlite_master")}
+    assert {"count_split_changed", "images_split", "images_split_group",
+            "images_split_rank_missing"} <= names  # paused for the pass, then back
+    store.close()
+
+
+def test_a_version_three_database_gets_its_counts(tmp_path, monkeypatch) -> None:
+    path = tmp_path / store_db.DB_NAME
+    monkeypatch.setattr(store_db, "SCHEMA_VERSION", 3)
+    conn = store_db.connect(path, create=True)
+    monkeypatch.undo()
+    with store_db.transaction(conn):
+        conn.execute("INSERT INTO tags (id, name, type, created) VALUES ('t', 'cat', 'Regular', '')")
+        for i in range(5):
+            conn.execute(
+                "INSERT INTO images (id, sha256, ext, width, height, bytes, created, seq, split) "
+                "VALUES (?, ?, 'png', 1, 1, 1, '', ?, ?)",
+                (f"i{i}", f"sha{i}", i, "validation" if i == 0 else "train"))
+            if i < 4:
+                conn.execute("INSERT INTO image_tags VALUES (?, 't')", (f"i{i}",))
+        conn.execute("INSERT INTO regions VALUES ('r', 'i0', 't', 0, 0, 1, 1)")
+    conn.close()
+    conn = store_db.connect(path)
+    counters = dict(conn.execute("SELECT name, value FROM counters").fetchall())
+    assert counters == {"images": 5, "tagged": 4, "train": 4, "validation": 1}
+    row = conn.execute("SELECT image_count, train_count, validation_count, region_count "
+                       "FROM tags").fetchone()
+    assert tuple(row) == (4, 3, 1, 1)
     conn.close()

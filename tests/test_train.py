@@ -130,8 +130,7 @@ def test_feature_cache_computes_only_new_images(fresh_digits, monkeypatch):
     assert second.settings["notes"]["features"]["computed"] == 10
     assert second.settings["notes"]["features"]["reused"] == 80
     # another size is another cache key
-    (n,) = project.connection.execute("SELECT COUNT(*) FROM features").fetchone()
-    assert n == 90
+    assert project.store.features.count() == 90
 
 
 def test_progress_events_and_bar(digits, capsys):
@@ -177,9 +176,8 @@ def test_multilabel_and_negative(tmp_path):
     regular = sorted((t.name for t in project.tags if t.type == "Regular"), key=str.lower)
     assert it.tag_names == regular
     negative_ids = {img.id for img in project.images(tag="empty")}
-    rows = project.connection.execute(
-        "SELECT image_id, truth FROM iteration_images WHERE iteration_id = ?", (it.id,)
-    ).fetchall()
+    rows = project.store.sql.rows(
+        "SELECT image_id, truth FROM iteration_images WHERE iteration_id = ?", (it.id,))
     truths = {r[0]: r[1] for r in rows}
     assert negative_ids <= set(truths) and all(truths[i] == "[]" for i in negative_ids)
     pred = it.predict(_noise_png(1234))
@@ -266,10 +264,9 @@ def test_cancel_leaves_no_iteration(fresh_digits):
                       progress_bar=False)
     assert project.iterations == []
     assert _iteration_dirs(project) == []
-    (n,) = project.connection.execute("SELECT COUNT(*) FROM iteration_images").fetchone()
-    assert n == 0
+    assert project.store.iterations.image_count() == 0
     # the feature cache is not an iteration: what was computed before the cancel is kept
-    (cached,) = project.connection.execute("SELECT COUNT(*) FROM features").fetchone()
+    cached = project.store.features.count()
     assert 0 < cached < 80
     # a cancel at the last moment (while saving) leaves nothing either
     cancel.clear()

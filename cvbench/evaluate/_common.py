@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 __all__ = ["ThresholdMetrics", "PRCurve", "SuggestedThresholds", "ConfusionMatrix"]
 
@@ -296,7 +297,7 @@ def _check_image_ids(image_ids: Any, n: int) -> list[Any]:
     return ids
 
 
-def _precision(n_correct: np.ndarray, n_predicted: np.ndarray) -> np.ndarray:
+def _precision(n_correct: ArrayLike, n_predicted: ArrayLike) -> np.ndarray:
     """correct / predicted, 0 where nothing is predicted."""
     n_correct = np.asarray(n_correct, dtype=float)
     n_predicted = np.asarray(n_predicted, dtype=float)
@@ -305,7 +306,7 @@ def _precision(n_correct: np.ndarray, n_predicted: np.ndarray) -> np.ndarray:
     return out
 
 
-def _recall(n_correct: np.ndarray, n_true: np.ndarray) -> np.ndarray:
+def _recall(n_correct: ArrayLike, n_true: ArrayLike) -> np.ndarray:
     """correct / true, NaN where there is nothing to find."""
     n_correct = np.asarray(n_correct, dtype=float)
     n_true = np.asarray(n_true, dtype=float)
@@ -314,7 +315,7 @@ def _recall(n_correct: np.ndarray, n_true: np.ndarray) -> np.ndarray:
     return out
 
 
-def _f1(p: np.ndarray, r: np.ndarray) -> np.ndarray:
+def _f1(p: ArrayLike, r: ArrayLike) -> np.ndarray:
     p = np.asarray(p, dtype=float)
     r = np.asarray(r, dtype=float)
     s = p + r

@@ -193,7 +193,7 @@ def _parse(
         loc = f"{name}[{where[j][0]}][{where[j][1]}]"
         _as_tag(tags[j], n_tags, loc)
         p = probs[j]
-        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0:
             raise ValueError(f"{loc}: probability {p!r} must be a number between 0 and 1")
         _as_box(boxes[j], loc)
 
@@ -620,7 +620,7 @@ class DetectionEvaluation:
         return d
 
     # -- pycocotools ------------------------------------------------------------------------
-    def _coco_precision(self, iou_thresholds: Sequence[float]) -> np.ndarray:
+    def _coco_precision(self, iou_thresholds: Sequence[float] | np.ndarray) -> np.ndarray:
         """pycocotools' ``eval['precision']`` as ``(iou, recall point, tag)``; -1 for tags
         with no true box. Built in memory, its prints swallowed."""
         from pycocotools.coco import COCO

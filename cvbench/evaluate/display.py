@@ -240,7 +240,7 @@ class DetectionResultsDisplay:
         h, w = self.image.shape[:2]
         fig, ax = _new_ax(ax, (6, 6 * h / max(w, 1)))
         self.image_ = ax.imshow(self.image, cmap="gray" if self.image.ndim == 2 else None)
-        self.patches_ = []
+        self.patches_: list[Any] = []
         res = self.result
 
         def draw(r: Any, color: str, dashed: bool, text: str | None) -> None:

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import OPSET  # the package's opset, as its sidecars say
+from ..boxes import xyxy_to_ltwh
+from .base import OPSET, ExportError, ExportSource, ParityReport, Writer
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -41,6 +42,9 @@ __all__ = [
     "check_parity",
     "check_torchscript_parity",
     "parity_report",
+    "write_onnx",
+    "write_torchscript",
+    "WRITERS",
     "PARITY_TOLERANCE",
 ]
 
@@ -78,7 +82,8 @@ def _dense_onnx(model: DetectionModel, opset: int) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            module, (x,), buf, input_names=["input"], output_names=["boxes", "scores"],
+            module, (x,), buf,  # type: ignore[arg-type]  # a file object works too
+            input_names=["input"], output_names=["boxes", "scores"],
             opset_version=opset, dynamo=False,
         )
     return onnx.load_from_string(buf.getvalue())
@@ -167,14 +172,14 @@ def export_torchscript(model: DetectionModel, path: str | os.PathLike) -> Path:
 
     import torch
 
-    from ..train._detect_model import _postprocess_one
+    from ..train.detect import postprocess_one
 
     path = Path(path)
     x = torch.zeros(1, 3, model.size, model.size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dense = torch.jit.trace(model.export_module(), (x,), check_trace=False)
-        post = torch.jit.script(_postprocess_one)
+        post = torch.jit.script(postprocess_one)
 
     class Full(torch.nn.Module):
         def __init__(self) -> None:
@@ -227,12 +232,14 @@ class OnnxDetector:
 
     def predict(self, image: Image.Image) -> list[dict[str, Any]]:
         boxes, scores, classes = self.run(self.preprocess(image))
+        ltwh = xyxy_to_ltwh(boxes.astype(float).reshape(-1, 4))
         out = []
-        for (x1, y1, x2, y2), p, c in zip(boxes.astype(float), scores, classes, strict=True):
+        for (left, top, w, h), p, c in zip(ltwh, scores, classes, strict=True):
             tag = self.tags[int(c)]
             out.append({
                 "tagId": tag["id"], "tagName": tag["name"], "probability": float(p),
-                "boundingBox": {"left": x1, "top": y1, "width": x2 - x1, "height": y2 - y1},
+                "boundingBox": {"left": float(left), "top": float(top), "width": float(w),
+                                "height": float(h)},
             })
         return out
 
@@ -300,29 +307,56 @@ def _compare(model: DetectionModel, images: Sequence[Image.Image], run: Any, ato
             "images": len(images), "problems": problems}
 
 
-def parity_report(iteration: Any, format: str, path: str | os.PathLike) -> Any:
-    """The export package's :class:`~cvbench.export.ParityReport` for a detection export
-    (on :func:`~cvbench.export.parity_images`); raises
-    :class:`~cvbench.export.ExportError` when the export does not give the in-app boxes."""
+def parity_report(source: ExportSource, format: str, path: str | os.PathLike
+                  ) -> ParityReport:
+    """The :class:`~cvbench.export.ParityReport` of a detection export on the source's
+    parity images; raises :class:`~cvbench.export.ExportError` when the export does not
+    give the in-app boxes."""
     from ..store.images import load_rgb
-    from . import ExportError, ParityReport, parity_images
 
-    model = iteration.model()
-    sources, source = parity_images(iteration)
-    images = [load_rgb(s) for s in sources]
+    model = _detection_model(source)
+    images = [load_rgb(s) for s in source.parity_images]
     check = check_parity if format == "onnx" else check_torchscript_parity
     found = check(model, path, images)
     report = ParityReport(
         format, len(images),
         max(found["max_box_difference"], found["max_probability_difference"]),
-        not found["problems"], PARITY_TOLERANCE, source,
+        not found["problems"], PARITY_TOLERANCE, source.parity_source,
     )
     if not found["ok"]:
         raise ExportError(
             f"the {format} export does not reproduce the in-app detections on {len(images)} "
-            f"{source} images: largest box difference {found['max_box_difference']:.2e}, "
-            f"probability difference {found['max_probability_difference']:.2e} (allowed "
-            f"{PARITY_TOLERANCE:.0e}); {'; '.join(found['problems'][:3])}. Nothing was "
-            "written. Please report this with the iteration's domain and size."
+            f"{source.parity_source} images: largest box difference "
+            f"{found['max_box_difference']:.2e}, probability difference "
+            f"{found['max_probability_difference']:.2e} (allowed {PARITY_TOLERANCE:.0e}); "
+            f"{'; '.join(found['problems'][:3])}. Nothing was written. Please report this "
+            "with the iteration's domain and size."
         )
     return report
+
+
+def _detection_model(source: ExportSource) -> DetectionModel:
+    from ..train.detect import DetectionModel
+
+    if not isinstance(source.model, DetectionModel):  # pragma: no cover - registry guards it
+        raise ExportError(f"{source.iteration_name!r} is not a detection iteration")
+    return source.model
+
+
+def write_onnx(source: ExportSource, path: Path, check: bool) -> ParityReport | None:
+    """ONNX with decoding and NMS in the graph, checked with ONNX Runtime against the
+    in-app boxes: same boxes and tags, within :data:`PARITY_TOLERANCE`."""
+    export_onnx(_detection_model(source), path)
+    return parity_report(source, "onnx", path) if check else None
+
+
+def write_torchscript(source: ExportSource, path: Path, check: bool) -> ParityReport | None:
+    """TorchScript: the traced network and the scripted post-processing, checked the same
+    way as ONNX."""
+    export_torchscript(_detection_model(source), path)
+    return parity_report(source, "torchscript", path) if check else None
+
+
+#: Format -> writer, for detection iterations (no fastai export: its Learner has no
+#: detection counterpart).
+WRITERS: dict[str, Writer] = {"onnx": write_onnx, "torchscript": write_torchscript}

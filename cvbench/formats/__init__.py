@@ -1,15 +1,16 @@
 """Dataset import and export: imagefolder, csv, coco, voc, yolo, and cvbench archives.
 
-Every format has an importer ``(project, source: Path, **options) -> ImportReport`` and an
-exporter ``(project, dest: Path, **options) -> ExportReport``; ``Project.import_dataset``
-and ``Project.export_dataset`` look them up here by name::
+Every format has an importer ``(target: ImportTarget, source: Path, **options) ->
+ImportReport`` and an exporter ``(store: Store, dest: Path, **options) -> ExportReport``;
+``Project.import_dataset`` and ``Project.export_dataset`` look them up here by name::
 
     report = project.import_dataset("pets/", format="imagefolder")
     print(report)                       # imported, duplicates, every problem with its file
     project.export_dataset("out/", format="coco")
 
-Each format's module docstring states its exact conventions. :func:`import_project`
-recreates a whole project from an archive written by ``format="archive"``.
+Each format's module docstring states its exact conventions. ``cvbench.import_project``
+recreates a whole project from an archive written by ``format="archive"``
+(:func:`restore_archive`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from dataclasses import dataclass
 
 from .._types import ExportReport, ImportReport
 from . import archive, coco, csv_, imagefolder, voc, yolo
-from .archive import import_project
+from ._pipeline import ImportTarget
+from .archive import restore_archive
 
-__all__ = ["Format", "FORMATS", "get_format", "import_project"]
+__all__ = ["Format", "FORMATS", "get_format", "ImportTarget", "restore_archive"]
 
 
 @dataclass(frozen=True)

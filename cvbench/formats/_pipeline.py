@@ -1,16 +1,22 @@
 """The import and export machinery every format shares.
 
+Importers add to an :class:`ImportTarget` (a project's kind, limits and the project's own
+operations to create tags and add images, built by ``Project.import_dataset``); exporters
+read a project's :class:`~cvbench.store.Store`. Neither sees the ``Project`` facade.
+
 A format's importer parses its labels into :class:`Item` objects (one per image file, with
 tags or boxes and where they came from) and hands them to :func:`import_items`, which
 
 1. reads each file once: its sha256 and its size *as displayed* (EXIF orientation applied),
    refusing unreadable files with Custom Vision's status words;
-2. converts boxes to cvbench's one format (normalized ``left, top, width, height``) with
-   ``cvbench.boxes``, clipping boxes that reach outside the image and dropping boxes of zero
-   or negative size, each with a problem entry;
+2. converts boxes to cvbench's one format, :class:`~cvbench.boxes.Region` (normalized
+   ``left, top, width, height``), with :func:`cvbench.boxes.box_from`, clipping boxes that
+   reach outside the image and dropping boxes of zero or negative size, each with a problem
+   entry;
 3. merges items with identical bytes (an image in two tag folders of a multilabel dataset
    gets both tags; an exact repeat is counted as a duplicate);
-4. adds them with ``Project.add_images`` in batches; one bad item never stops the others.
+4. adds them with the project's ``add_images`` in batches; one bad item never stops the
+   others.
 
 Exporters use :func:`iter_images`, :class:`NameAllocator` (original names, made unique,
 ``<id>.<ext>`` as the fallback) and :func:`copy_image` (the stored bytes, unchanged).
@@ -18,25 +24,27 @@ Exporters use :func:`iter_images`, :class:`NameAllocator` (original names, made 
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._types import AddResult, ExportReport, ImportReport, Problem, StoredImage
-from ..boxes import Box, clip_box
+from .._types import AddResult, ExportReport, ImportReport, Problem, StoredImage, Tag
+from ..boxes import BOX_FORMATS, Region, box_from
 from ..errors import ImageError, TagError
+from ..store import Store
 from ..store.files import sha256_bytes
-from ..store.images import inspect_image
+from ..store.images import Limits, inspect_image
 from ._common import IMAGE_SUFFIXES
 
 __all__ = [
+    "ImportTarget",
     "BoxIn",
     "Item",
     "import_items",
+    "project_kind",
     "ensure_tags",
     "iter_images",
     "NameAllocator",
@@ -53,11 +61,31 @@ _ILLEGAL_NAME_CHARS = set('<>:"|?*') | {chr(c) for c in range(32)}
 
 
 #: How a dataset writes a box, and the names of its four numbers (for messages).
-BOX_KINDS = {
-    "ltwh": "left, top, width, height",
-    "xyxy": "xmin, ymin, xmax, ymax",
-    "cxcywh": "center x, center y, width, height",
-}
+BOX_KINDS = BOX_FORMATS
+
+
+@dataclass(frozen=True)
+class ImportTarget:
+    """What an importer adds to: the project's kind, limits and folder, and the project's
+    own operations (the facade's, with their rules) to list and create tags, add images
+    and read one back."""
+
+    kind: str
+    limits: Limits
+    root: Path
+    list_tags: Callable[[], list[Tag]]
+    create_tag: Callable[[str, str, str], Tag]
+    add_images: Callable[..., list[AddResult]]
+    image: Callable[[str], StoredImage]
+
+    @property
+    def tags(self) -> list[Tag]:
+        return self.list_tags()
+
+
+def project_kind(store: Store) -> str:
+    """The kind of the project whose store this is."""
+    return store.meta.get("kind", "") or ""
 
 
 @dataclass
@@ -95,7 +123,7 @@ class _Ready:
     width: int
     height: int
     tags: list[str]
-    regions: list[tuple[str, float, float, float, float]]
+    regions: list[Region]
     files: list[str]
 
 
@@ -108,7 +136,7 @@ def fmt_float(value: float) -> str:
 
 
 # -- import ---------------------------------------------------------------------------------
-def ensure_tags(project, report: ImportReport, names: Iterable[str], *,
+def ensure_tags(project: ImportTarget, report: ImportReport, names: Iterable[str], *,
                 negative: str | None = None, file: str = "") -> None:
     """Create the tags ``names`` that the project lacks (a dataset's category list, empty
     tag folders); the one named ``negative``, if among them, is created as Custom Vision's
@@ -124,12 +152,12 @@ def ensure_tags(project, report: ImportReport, names: Iterable[str], *,
                                "stays Regular")
             continue
         try:
-            existing[name.lower()] = project.create_tag(name, kind)
+            existing[name.lower()] = project.create_tag(name, kind, "")
         except (TagError, ValueError) as exc:
             report.problem(file, f"cannot create tag {name!r}: {exc}")
 
 
-def _scan(project, item: Item) -> tuple[str, int, int] | tuple[str, str]:
+def _scan(project: ImportTarget, item: Item) -> tuple[str, int, int] | tuple[str, str]:
     """(sha256, width, height) of the item's file, or (status, message)."""
     try:
         if not item.path.is_file():
@@ -151,31 +179,9 @@ def _scan(project, item: Item) -> tuple[str, int, int] | tuple[str, str]:
     return (sha256_bytes(data), info.width, info.height)
 
 
-def _convert(kind: str, v: tuple[float, float, float, float], width: float, height: float
-             ) -> Box:
-    """The dataset's box in cvbench's format, with the converters of ``cvbench.boxes``."""
-    if kind == "ltwh":
-        return Box.from_pixels(*v, width=width, height=height)
-    if kind == "xyxy":
-        return Box.from_xyxy(*v, width=width, height=height)
-    return Box.from_cxcywh(v[0] / width, v[1] / height, v[2] / width, v[3] / height)
-
-
-def _normalized_ltwh(kind: str, v: tuple[float, float, float, float], width: float,
-                     height: float) -> tuple[float, float, float, float]:
-    """Normalized left, top, width, height of a box that ``Box`` refuses (so that
-    ``clip_box`` can clip it); boxes inside the image never come here."""
-    if kind == "xyxy":
-        return v[0] / width, v[1] / height, (v[2] - v[0]) / width, (v[3] - v[1]) / height
-    if kind == "cxcywh":
-        w, h = v[2] / width, v[3] / height
-        return v[0] / width - w / 2, v[1] / height - h / 2, w, h
-    return v[0] / width, v[1] / height, v[2] / width, v[3] / height
-
-
-def to_region(box: BoxIn, width: float, height: float
-              ) -> tuple[tuple[str, float, float, float, float] | None, str]:
-    """A dataset box as ``(tag, left, top, width, height)`` normalized, clipped to the image.
+def to_region(box: BoxIn, width: float, height: float) -> tuple[Region | None, str]:
+    """A dataset box as a :class:`~cvbench.boxes.Region` (tag by name, normalized, clipped
+    to the image), converted by :func:`cvbench.boxes.box_from`.
 
     Returns ``(None, why)`` for a box that cannot be kept (not a number, zero or negative
     size, nothing inside the image), ``(region, note)`` for a clipped one, ``(region, "")``
@@ -184,26 +190,20 @@ def to_region(box: BoxIn, width: float, height: float
     shown = f"{BOX_KINDS[box.kind]} = {', '.join(fmt_float(v) for v in box.values)}"
     size = f"{fmt_float(width)}x{fmt_float(height)}" if (width, height) != (1.0, 1.0) else ""
     image = f"the image ({size} pixels)" if size else "the image"
-    if not all(math.isfinite(v) for v in box.values):
+    b, what = box_from(box.kind, box.values, width, height)
+    if what == "not finite":
         return None, f"box {box.tag!r} ({shown}) has a value that is not a finite number; dropped"
-    try:
-        b = _convert(box.kind, box.values, width, height)
-        return (box.tag, b.left, b.top, b.width, b.height), ""
-    except ValueError:
-        pass
-    ltwh = _normalized_ltwh(box.kind, box.values, width, height)
-    if ltwh[2] <= 0 or ltwh[3] <= 0:
+    if what == "empty":
         return None, f"box {box.tag!r} has zero or negative size ({shown}); dropped"
-    clipped, _ = clip_box(*ltwh)
-    if clipped is None:
+    if b is None:
         return None, f"box {box.tag!r} ({shown}) lies outside {image}; dropped"
-    return (
-        (box.tag, clipped.left, clipped.top, clipped.width, clipped.height),
-        f"box {box.tag!r} ({shown}) reached outside {image} and was clipped",
-    )
+    region = Region("", box.tag, b.left, b.top, b.width, b.height)
+    if what == "clipped":
+        return region, f"box {box.tag!r} ({shown}) reached outside {image} and was clipped"
+    return region, ""
 
 
-def import_items(project, report: ImportReport, items: list[Item], *,
+def import_items(project: ImportTarget, report: ImportReport, items: list[Item], *,
                  tags: Iterable[str] = (), negative: str | None = None, file: str = "") -> None:
     """Add ``items`` to ``project``, recording every outcome in ``report``.
 
@@ -222,7 +222,7 @@ def import_items(project, report: ImportReport, items: list[Item], *,
             report.problem(item.file, f"{status}: {message}", item.line)
             report.results.append(AddResult(str(item.path), status, message))
             continue
-        sha, w, h = scan
+        sha, w, h = scan  # type: ignore[misc]
         if item.declared_size is not None:
             dw, dh = item.declared_size
             if (dw, dh) != (w, h):
@@ -253,7 +253,7 @@ def import_items(project, report: ImportReport, items: list[Item], *,
     report.problems.sort(key=lambda p: (p.file, p.line or 0))  # stable: same line keeps order
 
 
-def _merge(first: _Ready, item: Item, regions, report: ImportReport) -> None:
+def _merge(first: _Ready, item: Item, regions: list[Region], report: ImportReport) -> None:
     known = {t.lower() for t in first.tags}
     new_tags = [t for t in dict.fromkeys(item.tags) if t.lower() not in known]
     new_regions = [r for r in regions if r not in first.regions]
@@ -271,7 +271,8 @@ def _merge(first: _Ready, item: Item, regions, report: ImportReport) -> None:
                        "were merged into that image", item.line)
 
 
-def _check_tag_rules(project, report: ImportReport, ready: Iterable[_Ready]) -> None:
+def _check_tag_rules(project: ImportTarget, report: ImportReport, ready: Iterable[_Ready]
+                     ) -> None:
     if project.kind != "multiclass":
         return
     for r in ready:
@@ -285,7 +286,7 @@ def _check_tag_rules(project, report: ImportReport, ready: Iterable[_Ready]) -> 
             r.tags = r.tags[:1]
 
 
-def _add(project, report: ImportReport, ready: list[_Ready]) -> None:
+def _add(project: ImportTarget, report: ImportReport, ready: list[_Ready]) -> None:
     # add_images gives one tag list to all its sources: group images by their tags
     detection = project.kind == "detection"
     groups: dict[tuple[str, ...], list[_Ready]] = {}
@@ -301,7 +302,7 @@ def _add(project, report: ImportReport, ready: list[_Ready]) -> None:
                 results = project.add_images(
                     [r.item.path for r in chunk],
                     tags=list(key) or None,
-                    regions=[r.regions for r in chunk] if detection else None,
+                    regions=[list(r.regions) for r in chunk] if detection else None,
                     names=[r.item.name or r.item.path.name for r in chunk],
                 )
             except (TagError, ValueError) as exc:
@@ -310,7 +311,7 @@ def _add(project, report: ImportReport, ready: list[_Ready]) -> None:
                 _record(project, report, r, res)
 
 
-def _record(project, report: ImportReport, r: _Ready, res: AddResult) -> None:
+def _record(project: ImportTarget, report: ImportReport, r: _Ready, res: AddResult) -> None:
     report.results.append(res)
     item = r.item
     if res.status == "OK":
@@ -338,13 +339,13 @@ def _record(project, report: ImportReport, r: _Ready, res: AddResult) -> None:
         )
 
 
-def _detection_differs(project, existing: StoredImage, r: _Ready) -> bool:
+def _detection_differs(project: ImportTarget, existing: StoredImage, r: _Ready) -> bool:
     if project.kind != "detection":
         return False
     have = sorted((g.tag_name.lower(), g.left, g.top, g.width, g.height) for g in existing.regions)
     if len(have) != len(r.regions):
         return True
-    want = sorted((t.lower(), *vals) for t, *vals in r.regions)
+    want = sorted((g.tag_name.lower(), g.left, g.top, g.width, g.height) for g in r.regions)
     return any(
         a[0] != b[0] or any(abs(x - y) > 1e-9 for x, y in zip(a[1:], b[1:], strict=True))
         for a, b in zip(have, want, strict=True)
@@ -365,11 +366,12 @@ def prepare_dest(dest: Path) -> Path:
     return dest
 
 
-def iter_images(project, *, page: int = 500) -> Iterator[StoredImage]:
+def iter_images(store: Store, *, page: int = 500) -> Iterator[StoredImage]:
     """Every image of the project, oldest first, read a page at a time."""
     skip = 0
     while True:
-        batch = project.images(skip=skip, take=page, order="oldest")
+        batch = store.images.load(store.images.page_ids(newest_first=False, skip=skip,
+                                                        take=page))
         yield from batch
         if len(batch) < page:
             return

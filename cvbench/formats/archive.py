@@ -13,8 +13,8 @@ The zip holds::
 after it; files are written before the rows that point to them, so every image the copy
 names is on disk — unless it was deleted in between, which is reported.
 
-:func:`import_project` recreates the project, identical (same ids, tags, boxes, splits,
-iterations and files), in a new or empty folder. The archive importer
+:func:`restore_archive` (``cvbench.import_project``) recreates the project, identical (same
+ids, tags, boxes, splits, iterations and files), in a new or empty folder. The archive importer
 (``project.import_dataset("other.zip", format="archive")``, also given a project folder)
 instead merges another project's images, tags (with their type and description) and boxes
 into this one, as new images with new ids; images already here (same bytes) are reported
@@ -27,66 +27,56 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import tempfile
 import uuid
-import warnings
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .._types import ExportReport, ImportReport, Problem
 from ..errors import ProjectError, TagError
+from ..store import Store
 from ..store import db as _db
+from ..store.archive import (
+    UnreadableDatabase,
+    add_project_folder,
+    check_database,
+    database_contents,
+)
 from ._common import is_hidden, open_dataset, safe_extract
-from ._pipeline import BoxIn, Item, import_items, iter_images
+from ._pipeline import BoxIn, ImportTarget, Item, import_items, iter_images, project_kind
 
-__all__ = ["export_archive", "import_project", "import_archive", "MANIFEST", "ARCHIVE_FORMAT"]
+__all__ = ["export_archive", "restore_archive", "import_archive", "MANIFEST",
+           "ARCHIVE_FORMAT"]
 
 MANIFEST = "cvbench-archive.json"
 ARCHIVE_FORMAT = "cvbench-archive"
 ARCHIVE_VERSION = 1
 _DB_SIDE_FILES = {_db.DB_NAME, f"{_db.DB_NAME}-wal", f"{_db.DB_NAME}-shm",
                   f"{_db.DB_NAME}-journal", MANIFEST}
-# image files are already compressed; deflating them again costs time for nothing
-_STORED_FOLDERS = {"images", "thumbs"}
 
 
-def _snapshot(db_path: Path, target: Path) -> None:
-    """A consistent copy of the project database at ``target`` (SQLite's backup API)."""
-    src = sqlite3.connect(db_path, timeout=60.0)
-    try:
-        dst = sqlite3.connect(target)
-        try:
-            src.backup(dst)
-            dst.execute("PRAGMA journal_mode = DELETE")
-        finally:
-            dst.close()
-    finally:
-        src.close()
-
-
-def export_archive(project, dest: Path) -> ExportReport:
+def export_archive(store: Store, dest: Path) -> ExportReport:
     """Write the whole project folder into the zip file ``dest``."""
     dest = Path(dest)
     if dest.exists():
         raise FileExistsError(f"{dest} exists; choose a new file name for the archive")
     dest.parent.mkdir(parents=True, exist_ok=True)
     report = ExportReport("archive", str(dest))
-    root = project.path
+    root = store.root
     tmp = dest.with_name(f".{dest.name}.tmp-{uuid.uuid4().hex}")
     skip = {dest.resolve(), tmp.resolve()}
     try:
         with tempfile.TemporaryDirectory(prefix="cvbench-archive-") as td:
             db_copy = Path(td) / _db.DB_NAME
-            _snapshot(root / _db.DB_NAME, db_copy)
-            counts, files = _read_copy(db_copy)
+            store.snapshot(db_copy)
+            counts, files = database_contents(db_copy)
             manifest = {
                 "format": ARCHIVE_FORMAT,
                 "version": ARCHIVE_VERSION,
-                "project_id": project.id,
-                "name": project.name,
-                "kind": project.kind,
+                "project_id": store.meta.get("project_id", ""),
+                "name": store.meta.get("name", ""),
+                "kind": project_kind(store),
                 "schema_version": _db.SCHEMA_VERSION,
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 **counts,
@@ -94,7 +84,9 @@ def export_archive(project, dest: Path) -> ExportReport:
             with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
                 zf.writestr(MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False))
                 zf.write(db_copy, _db.DB_NAME)
-                written = _add_folder(zf, root, skip, report)
+                written = add_project_folder(zf, root, skip=skip, leave_out=_DB_SIDE_FILES,
+                                             problem=lambda rel, why: report.problems.append(
+                                                 Problem(rel, why)))
         missing = sorted(files - written)
         for rel in missing:
             report.problems.append(Problem(rel, "named by the database but gone from the "
@@ -104,52 +96,6 @@ def export_archive(project, dest: Path) -> ExportReport:
         tmp.unlink(missing_ok=True)
     report.images, report.regions, report.tags = counts["images"], counts["regions"], counts["tags"]
     return report
-
-
-def _read_copy(db_copy: Path) -> tuple[dict[str, int], set[str]]:
-    conn = sqlite3.connect(db_copy)
-    try:
-        counts = {
-            table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-            for table in ("images", "tags", "regions", "iterations")
-        }
-        files = {
-            f"images/{sha[:2]}/{sha}.{ext}"
-            for sha, ext in conn.execute("SELECT sha256, ext FROM images")
-        }
-    finally:
-        conn.close()
-    return counts, files
-
-
-def _add_folder(zf: zipfile.ZipFile, root: Path, skip: set[Path], report: ExportReport
-                ) -> set[str]:
-    written: set[str] = set()
-    for folder, dirs, names in os.walk(root):
-        dirs.sort()
-        here = Path(folder)
-        for d in list(dirs):
-            if (here / d).is_symlink():
-                report.problems.append(Problem((here / d).relative_to(root).as_posix(),
-                                               "a symbolic link; not archived"))
-                dirs.remove(d)
-        for name in sorted(names):
-            path = here / name
-            rel = path.relative_to(root).as_posix()
-            if (here == root and name in _DB_SIDE_FILES) or name.startswith(".tmp-"):
-                continue
-            if path.resolve() in skip:
-                continue
-            if path.is_symlink():
-                report.problems.append(Problem(rel, "a symbolic link; not archived"))
-                continue
-            stored = rel.split("/", 1)[0] in _STORED_FOLDERS
-            try:
-                zf.write(path, rel, zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
-            except FileNotFoundError:
-                continue  # removed while walking; images are checked against the database
-            written.add(rel)
-    return written
 
 
 def _unwrap(root: Path) -> Path:
@@ -162,14 +108,12 @@ def _unwrap(root: Path) -> Path:
     return root
 
 
-def import_project(archive: str | os.PathLike, dest: str | os.PathLike):
-    """Recreate the project archived in ``archive`` in the new or empty folder ``dest``.
-
-    The result is identical to the archived project: the same ids, tags, boxes, splits,
-    iterations and files. Returns the opened :class:`~cvbench.Project`.
+def restore_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Recreate the project folder archived in ``archive`` in the new or empty folder
+    ``dest`` (``cvbench.import_project`` then opens it). The result is identical to the
+    archived project: the same ids, tags, boxes, splits, iterations and files. Returns
+    ``dest``.
     """
-    from ..project import Project
-
     archive, dest = Path(archive), Path(dest)
     if not archive.is_file():
         raise FileNotFoundError(f"no archive at {archive}; check the path")
@@ -202,15 +146,7 @@ def import_project(archive: str | os.PathLike, dest: str | os.PathLike):
         os.replace(root, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    project = Project(dest)
-    problems = project.check()
-    if problems:
-        warnings.warn(
-            f"the project imported from {archive} has {len(problems)} problems, e.g. "
-            f"{problems[:3]}; see project.check()",
-            stacklevel=2,
-        )
-    return project
+    return dest
 
 
 def _check_manifest(path: Path, archive: Path) -> None:
@@ -231,12 +167,8 @@ def _check_manifest(path: Path, archive: Path) -> None:
 
 def _check_integrity(db_path: Path, archive: Path) -> None:
     try:
-        conn = sqlite3.connect(db_path)
-        try:
-            result = [r[0] for r in conn.execute("PRAGMA integrity_check")]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
+        result = check_database(db_path)
+    except UnreadableDatabase as exc:
         raise ProjectError(f"{archive}: the database cannot be read ({exc})") from None
     if result != ["ok"]:
         raise ProjectError(f"{archive}: the database is damaged ({result[:5]})")
@@ -246,11 +178,9 @@ def _is_detection(kind: str) -> bool:
     return kind == "detection"
 
 
-def import_archive(project, source: Path) -> ImportReport:
+def import_archive(project: ImportTarget, source: Path) -> ImportReport:
     """Merge the images, tags and boxes of another project (archive or folder) into
     ``project``. See the module docstring."""
-    from ..project import Project
-
     report = ImportReport("archive", str(source))
     with open_dataset(
         source, report.problem, looks_complete=lambda r: (r / _db.DB_NAME).is_file()
@@ -260,15 +190,16 @@ def import_archive(project, source: Path) -> ImportReport:
                 f"{source} is not a cvbench project archive or folder (no {_db.DB_NAME}); "
                 "datasets import with format='imagefolder', 'csv', 'coco', 'voc' or 'yolo'"
             )
-        if root.resolve() == project.path.resolve():
+        if root.resolve() == project.root.resolve():
             raise ValueError("a project cannot be merged into itself")
-        other = Project(root)
+        other = Store.open(root)
         try:
-            if _is_detection(other.kind) != _is_detection(project.kind):
+            other_kind = project_kind(other)
+            if _is_detection(other_kind) != _is_detection(project.kind):
                 raise ValueError(
-                    f"the archive is a {other.kind} project and this one is {project.kind}; "
+                    f"the archive is a {other_kind} project and this one is {project.kind}; "
                     "boxes and image tags do not mix — import it into a new project with "
-                    "cvbench.formats.import_project(archive, folder)"
+                    "cvbench.import_project(archive, folder)"
                 )
             before = {t.name.lower() for t in project.tags}
             names = _merge_tags(project, other, report)
@@ -292,12 +223,12 @@ def import_archive(project, source: Path) -> ImportReport:
     return report
 
 
-def _merge_tags(project, other, report: ImportReport) -> dict[str, str]:
+def _merge_tags(project: ImportTarget, other: Store, report: ImportReport) -> dict[str, str]:
     """Create the other project's tags here; returns its tag ids -> tag names here."""
     mine = {t.name.lower(): t for t in project.tags}
     my_negative = next((t for t in mine.values() if t.type == "Negative"), None)
     names: dict[str, str] = {}
-    for t in other.tags:
+    for t in other.tags.all():
         if t.name.lower() in mine:
             names[t.id] = mine[t.name.lower()].name
             continue

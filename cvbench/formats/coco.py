@@ -36,16 +36,18 @@ from pathlib import Path
 from typing import Any
 
 from .._types import ExportReport, ImportReport
-from ..boxes import Box
+from ..store import Store
 from ._common import PathEscapeError, is_hidden, open_dataset, relative_label, safe_join
 from ._pipeline import (
     BoxIn,
+    ImportTarget,
     Item,
     NameAllocator,
     copy_image,
     import_items,
     iter_images,
     prepare_dest,
+    project_kind,
 )
 
 __all__ = ["import_coco", "export_coco", "JSON_NAME"]
@@ -84,7 +86,7 @@ def _number(value: Any) -> float:
     return float(value)
 
 
-def import_coco(project, source: Path, *, images_dir: str | Path | None = None,
+def import_coco(project: ImportTarget, source: Path, *, images_dir: str | Path | None = None,
                 negative_tag: str | None = None) -> ImportReport:
     """Import a COCO JSON file and its images. See the module docstring."""
     report = ImportReport("coco", str(source))
@@ -148,7 +150,8 @@ def _list(data: dict, key: str, report: ImportReport, label: str) -> list:
     return value
 
 
-def _parse(project, report: ImportReport, data: Any, label: str, bases: list[Path],
+def _parse(project: ImportTarget, report: ImportReport, data: Any, label: str,
+           bases: list[Path],
            root: Path) -> tuple[list[Item], list[str]]:
     if not isinstance(data, dict):
         report.problem(label, "a COCO file is a JSON object with 'images', 'annotations' and "
@@ -235,17 +238,18 @@ def _parse(project, report: ImportReport, data: Any, label: str, bases: list[Pat
     return [it for it in items.values() if it is not None], list(categories.values())
 
 
-def export_coco(project, dest: Path) -> ExportReport:
+def export_coco(store: Store, dest: Path) -> ExportReport:
     """Write ``dest/annotations.json`` and ``dest/images/``. See the module docstring."""
     dest = prepare_dest(dest)
     report = ExportReport("coco", str(dest))
-    tags = sorted(project.tags, key=lambda t: t.name.lower())
+    kind = project_kind(store)
+    tags = sorted(store.tags.all(), key=lambda t: t.name.lower())
     cat_ids = {t.id: k for k, t in enumerate(tags, start=1)}
-    detection = project.kind == "detection"
+    detection = kind == "detection"
     names = NameAllocator()
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
-    for image in iter_images(project):
+    for image in iter_images(store):
         name = names.name(image)
         if not copy_image(image, dest / "images" / name, report):
             continue
@@ -254,9 +258,7 @@ def export_coco(project, dest: Path) -> ExportReport:
                        "height": image.height})
         if detection:
             for r in image.regions:
-                x, y, w, h = Box(r.left, r.top, r.width, r.height).to_pixels(
-                    image.width, image.height
-                )
+                x, y, w, h = r.box.to_pixels(image.width, image.height)
                 annotations.append({
                     "id": len(annotations) + 1, "image_id": image_id,
                     "category_id": cat_ids[r.tag_id], "bbox": [x, y, w, h], "area": w * h,
@@ -268,7 +270,7 @@ def export_coco(project, dest: Path) -> ExportReport:
                 annotations.append({"id": len(annotations) + 1, "image_id": image_id,
                                     "category_id": cat_ids[tag_id]})
     document = {
-        "info": {"description": f"{project.name} ({project.kind}), exported by cvbench"},
+        "info": {"description": f"{store.meta.get('name', '')} ({kind}), exported by cvbench"},
         "licenses": [],
         "images": images,
         "annotations": annotations,

@@ -47,9 +47,11 @@ import math
 from pathlib import Path
 
 from .._types import ExportReport, ImportReport
+from ..store import Store
 from ._common import PathEscapeError, is_hidden, open_dataset, safe_join
 from ._pipeline import (
     BoxIn,
+    ImportTarget,
     Item,
     NameAllocator,
     copy_image,
@@ -57,6 +59,7 @@ from ._pipeline import (
     import_items,
     iter_images,
     prepare_dest,
+    project_kind,
 )
 
 __all__ = ["import_csv", "export_csv", "CSV_NAME"]
@@ -81,7 +84,8 @@ def _find_csv(root: Path) -> Path:
     )
 
 
-def import_csv(project, source: Path, *, negative_tag: str | None = None) -> ImportReport:
+def import_csv(project: ImportTarget, source: Path, *, negative_tag: str | None = None
+               ) -> ImportReport:
     """Import images listed in a CSV file. See the module docstring for the columns."""
     report = ImportReport("csv", str(source))
     with open_dataset(
@@ -102,7 +106,7 @@ def import_csv(project, source: Path, *, negative_tag: str | None = None) -> Imp
     return report
 
 
-def _parse(project, report: ImportReport, text: str, base: Path, label: str
+def _parse(project: ImportTarget, report: ImportReport, text: str, base: Path, label: str
            ) -> tuple[list[Item], list[str]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
@@ -121,10 +125,11 @@ def _parse(project, report: ImportReport, text: str, base: Path, label: str
             continue
         if header is None:
             header = [c.strip().lower() for c in row]
-            columns = _columns(header)
-            if isinstance(columns, str):
-                report.problem(label, columns, line)
+            found = _columns(header)
+            if isinstance(found, str):
+                report.problem(label, found, line)
                 return [], []
+            columns = found
             if project.kind == "detection" and "left" not in columns:
                 report.problem(
                     label,
@@ -219,13 +224,13 @@ def _row_labels(cells: dict[str, str], report: ImportReport, label: str, line: i
     return [tag], BoxIn(tag, "ltwh", values, label, line)  # type: ignore[arg-type]
 
 
-def export_csv(project, dest: Path) -> ExportReport:
+def export_csv(store: Store, dest: Path) -> ExportReport:
     """Write ``dest/labels.csv`` and ``dest/images/``. See the module docstring."""
     dest = prepare_dest(dest)
     report = ExportReport("csv", str(dest))
     names = NameAllocator()
-    detection = project.kind == "detection"
-    long_tags = any(";" in t.name for t in project.tags)
+    detection = project_kind(store) == "detection"
+    long_tags = any(";" in t.name for t in store.tags.all())
     used_tags: set[str] = set()
     with open(dest / CSV_NAME, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -233,7 +238,7 @@ def export_csv(project, dest: Path) -> ExportReport:
             writer.writerow(["path", "tag", *_BOX_COLUMNS])
         else:
             writer.writerow(["path", "tag" if long_tags else "tags"])
-        for image in iter_images(project):
+        for image in iter_images(store):
             name = names.name(image)
             if not copy_image(image, dest / "images" / name, report):
                 continue

@@ -29,21 +29,24 @@ import unicodedata
 from pathlib import Path
 
 from .._types import ExportReport, ImportReport, Problem
+from ..store import Store
 from ._common import IMAGE_SUFFIXES, is_hidden, open_dataset, relative_label
 from ._pipeline import (
+    ImportTarget,
     Item,
     NameAllocator,
     copy_image,
     import_items,
     iter_images,
     prepare_dest,
+    project_kind,
 )
 
 __all__ = ["import_imagefolder", "export_imagefolder"]
 
 
-def _refuse_detection(project, what: str) -> None:
-    if project.kind == "detection":
+def _refuse_detection(kind: str, what: str) -> None:
+    if kind == "detection":
         raise ValueError(
             f"imagefolder {what} holds one tag per image, not boxes; this project is detection: "
             "use format='coco', 'voc', 'yolo' or 'csv'"
@@ -73,10 +76,10 @@ def _walk(folder: Path) -> list[Path]:
     ]
 
 
-def import_imagefolder(project, source: Path, *, negative_tag: str | None = None
+def import_imagefolder(project: ImportTarget, source: Path, *, negative_tag: str | None = None
                        ) -> ImportReport:
     """Import a folder (or ``.zip``) with one sub-folder per tag. See the module docstring."""
-    _refuse_detection(project, "import")
+    _refuse_detection(project.kind, "import")
     report = ImportReport("imagefolder", str(source))
     with open_dataset(source, report.problem, looks_complete=_looks_complete) as root:
         if not root.is_dir():
@@ -118,13 +121,13 @@ def _folder_problem(tag: str) -> str | None:
     return None
 
 
-def export_imagefolder(project, dest: Path, *, untagged: bool = False) -> ExportReport:
+def export_imagefolder(store: Store, dest: Path, *, untagged: bool = False) -> ExportReport:
     """Write ``dest/<tag>/<file>`` for every tagged image. See the module docstring."""
-    _refuse_detection(project, "export")
+    _refuse_detection(project_kind(store), "export")
     dest = prepare_dest(dest)
     report = ExportReport("imagefolder", str(dest))
     folders: dict[str, tuple[Path, NameAllocator]] = {}
-    for tag in project.tags:
+    for tag in store.tags.all():
         why = _folder_problem(tag.name)
         if why:
             report.problems.append(_tag_problem(tag.name, why))
@@ -135,7 +138,7 @@ def export_imagefolder(project, dest: Path, *, untagged: bool = False) -> Export
     top = NameAllocator()
     for name in folders:
         top.reserve(name)
-    for image in iter_images(project):
+    for image in iter_images(store):
         targets = []
         if image.tags:
             targets = [folders[t] for t in image.tags if t in folders]

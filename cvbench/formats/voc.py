@@ -39,7 +39,7 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 
 from .._types import ExportReport, ImportReport
-from ..boxes import Box
+from ..store import Store
 from ._common import (
     IMAGE_SUFFIXES,
     PathEscapeError,
@@ -49,6 +49,7 @@ from ._common import (
 )
 from ._pipeline import (
     BoxIn,
+    ImportTarget,
     Item,
     NameAllocator,
     copy_image,
@@ -56,6 +57,7 @@ from ._pipeline import (
     import_items,
     iter_images,
     prepare_dest,
+    project_kind,
 )
 
 __all__ = ["import_voc", "export_voc"]
@@ -73,7 +75,7 @@ def _xml_files(root: Path) -> list[Path]:
     ]
 
 
-def import_voc(project, source: Path, *, images_dir: str | Path | None = None,
+def import_voc(project: ImportTarget, source: Path, *, images_dir: str | Path | None = None,
                negative_tag: str | None = None) -> ImportReport:
     """Import Pascal VOC XML files and their images. See the module docstring."""
     report = ImportReport("voc", str(source))
@@ -131,7 +133,7 @@ def _find_image(root: Path, xml_path: Path, filename: str,
                   "images/; give images_dir= to say where the images are)")
 
 
-def _parse(project, report: ImportReport, xml_path: Path, root: Path,
+def _parse(project: ImportTarget, report: ImportReport, xml_path: Path, root: Path,
            images_dir: str | Path | None) -> Item | None:
     label = relative_label(xml_path, root)
     try:
@@ -203,17 +205,17 @@ def _sub(parent: ET.Element, tag: str, text: str) -> ET.Element:
     return node
 
 
-def export_voc(project, dest: Path) -> ExportReport:
+def export_voc(store: Store, dest: Path) -> ExportReport:
     """Write ``dest/Annotations/*.xml`` and ``dest/JPEGImages/``. See the module docstring."""
     dest = prepare_dest(dest)
     report = ExportReport("voc", str(dest))
     (dest / "Annotations").mkdir()
     (dest / "ImageSets" / "Main").mkdir(parents=True)
     names = NameAllocator(unique_stem=True)
-    detection = project.kind == "detection"
+    detection = project_kind(store) == "detection"
     stems: list[str] = []
     used: set[str] = set()
-    for image in iter_images(project):
+    for image in iter_images(store):
         name = names.name(image)
         if not copy_image(image, dest / "JPEGImages" / name, report):
             continue
@@ -235,9 +237,7 @@ def export_voc(project, dest: Path) -> ExportReport:
                 _sub(obj, "truncated", "0")
                 _sub(obj, "difficult", "0")
                 box = ET.SubElement(obj, "bndbox")
-                corners = Box(r.left, r.top, r.width, r.height).to_xyxy(
-                    image.width, image.height
-                )
+                corners = r.box.to_xyxy(image.width, image.height)
                 for c, v in zip(_CORNERS, corners, strict=True):
                     _sub(box, c, fmt_float(v))
                 used.add(r.tag_name)

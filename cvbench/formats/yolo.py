@@ -34,10 +34,11 @@ import math
 from pathlib import Path
 
 from .._types import ExportReport, ImportReport
-from ..boxes import Box
+from ..store import Store
 from ._common import IMAGE_SUFFIXES, open_dataset, relative_label
 from ._pipeline import (
     BoxIn,
+    ImportTarget,
     Item,
     NameAllocator,
     copy_image,
@@ -45,6 +46,7 @@ from ._pipeline import (
     import_items,
     iter_images,
     prepare_dest,
+    project_kind,
 )
 
 __all__ = ["import_yolo", "export_yolo"]
@@ -52,10 +54,10 @@ __all__ = ["import_yolo", "export_yolo"]
 _CLASS_FILES = ("classes.txt", "obj.names", "labels/classes.txt")
 
 
-def _refuse_classification(project, what: str) -> None:
-    if project.kind != "detection":
+def _refuse_classification(kind: str, what: str) -> None:
+    if kind != "detection":
         raise ValueError(
-            f"yolo {what} holds boxes; this project is {project.kind}: use "
+            f"yolo {what} holds boxes; this project is {kind}: use "
             "format='imagefolder' (Ultralytics' classification layout), 'csv' or 'coco'"
         )
 
@@ -98,9 +100,10 @@ def _read_classes(root: Path, classes: list[str] | None, report: ImportReport
     return None, ""
 
 
-def import_yolo(project, source: Path, *, classes: list[str] | None = None) -> ImportReport:
+def import_yolo(project: ImportTarget, source: Path, *, classes: list[str] | None = None
+                ) -> ImportReport:
     """Import a YOLO dataset (images + label text files). See the module docstring."""
-    _refuse_classification(project, "import")
+    _refuse_classification(project.kind, "import")
     report = ImportReport("yolo", str(source))
 
     def complete(root: Path) -> bool:
@@ -196,22 +199,22 @@ def _parse_labels(path: Path, label: str, names: list[str] | None, item: Item,
         item.boxes.append(BoxIn(tag, "cxcywh", values, label, n))  # type: ignore[arg-type]
 
 
-def export_yolo(project, dest: Path) -> ExportReport:
+def export_yolo(store: Store, dest: Path) -> ExportReport:
     """Write ``images/``, ``labels/``, ``classes.txt`` and ``data.yaml`` under ``dest``."""
-    _refuse_classification(project, "export")
+    _refuse_classification(project_kind(store), "export")
     dest = prepare_dest(dest)
     report = ExportReport("yolo", str(dest))
-    tags = sorted(project.tags, key=lambda t: t.name.lower())
+    tags = sorted(store.tags.all(), key=lambda t: t.name.lower())
     index = {t.id: k for k, t in enumerate(tags)}
     (dest / "labels").mkdir()
     names = NameAllocator(unique_stem=True)
-    for image in iter_images(project):
+    for image in iter_images(store):
         name = names.name(image)
         if not copy_image(image, dest / "images" / name, report):
             continue
         lines = []
         for r in image.regions:
-            cx, cy, w, h = Box(r.left, r.top, r.width, r.height).to_cxcywh()
+            cx, cy, w, h = r.box.to_cxcywh()
             lines.append(" ".join([str(index[r.tag_id]), *(fmt_float(v) for v in (cx, cy, w, h))]))
         (dest / "labels" / f"{Path(name).stem}.txt").write_text(
             "".join(f"{line}\n" for line in lines), encoding="utf-8"

@@ -1,1 +1,12 @@
-"""The project store: SQLite database, content-addressed files, safe image reading."""
+"""The project store: the only code that speaks SQL or touches a project's files.
+
+:class:`Store` holds the SQLite connection (:mod:`cvbench.store.db`: WAL, versioned
+migrations), its lock, the files (:mod:`cvbench.store.files`) and explicit transactions,
+with one repository per concern: ``meta`` (settings), ``tags``, ``images``, ``regions``,
+``split``, ``iterations``, ``predictions`` and ``features`` (the feature cache).
+:mod:`cvbench.store.images` reads image bytes safely (checks, decoding, thumbnails).
+"""
+
+from .store import ITERATIONS_DIR, PREDICTIONS_DIR, Store
+
+__all__ = ["Store", "PREDICTIONS_DIR", "ITERATIONS_DIR"]

@@ -3,6 +3,9 @@
 Migrations are an ordered list of SQL scripts; ``PRAGMA user_version`` records how many
 have run. A write transaction starts with ``BEGIN IMMEDIATE`` so that two processes
 writing to one project queue behind each other (``busy_timeout``) instead of failing.
+
+Only :mod:`cvbench.store` opens connections; everything else goes through
+:class:`cvbench.store.Store` and its repositories.
 """
 
 from __future__ import annotations
@@ -144,6 +147,84 @@ MIGRATIONS: list[str] = [
     CREATE INDEX images_split_group ON images (split_group, split_rank, id, split, split_override)
         WHERE split_group IS NOT NULL;
     """,
+    # 4: counts kept by triggers, so that summary() and the counts read a few rows: images
+    # in all, tagged, and per split (``counters``); per tag, its images in each split and
+    # its boxes. An image's tag links go before its row (so that their triggers still see
+    # its split). A whole-project split pass sets the split counts itself, without the
+    # per-row trigger (see cvbench.store.repo_split).
+    """
+    CREATE TABLE counters (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ALTER TABLE tags ADD COLUMN train_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tags ADD COLUMN validation_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tags ADD COLUMN region_count INTEGER NOT NULL DEFAULT 0;
+    UPDATE tags SET
+        train_count = (SELECT COUNT(*) FROM image_tags it JOIN images i ON i.id = it.image_id
+                       WHERE it.tag_id = tags.id AND i.split = 'train'),
+        validation_count = (SELECT COUNT(*) FROM image_tags it JOIN images i
+                            ON i.id = it.image_id
+                            WHERE it.tag_id = tags.id AND i.split = 'validation'),
+        region_count = (SELECT COUNT(*) FROM regions WHERE tag_id = tags.id);
+    INSERT INTO counters (name, value) VALUES
+        ('images', (SELECT COUNT(*) FROM images)),
+        ('tagged', (SELECT COUNT(DISTINCT image_id) FROM image_tags)),
+        ('train', (SELECT COUNT(*) FROM images WHERE split = 'train')),
+        ('validation', (SELECT COUNT(*) FROM images WHERE split = 'validation'));
+    CREATE TRIGGER count_image_added AFTER INSERT ON images BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'images';
+        UPDATE counters SET value = value + 1 WHERE name = NEW.split;
+    END;
+    CREATE TRIGGER count_image_removing BEFORE DELETE ON images BEGIN
+        DELETE FROM image_tags WHERE image_id = OLD.id;
+    END;
+    CREATE TRIGGER count_image_removed AFTER DELETE ON images BEGIN
+        UPDATE counters SET value = value - 1 WHERE name = 'images';
+        UPDATE counters SET value = value - 1 WHERE name = OLD.split;
+    END;
+    CREATE TRIGGER count_split_changed AFTER UPDATE OF split ON images
+    WHEN OLD.split IS NOT NEW.split BEGIN
+        UPDATE counters SET value = value - 1 WHERE name = OLD.split;
+        UPDATE counters SET value = value + 1 WHERE name = NEW.split;
+        UPDATE tags SET
+            train_count = train_count + (NEW.split IS 'train') - (OLD.split IS 'train'),
+            validation_count = validation_count + (NEW.split IS 'validation')
+                - (OLD.split IS 'validation')
+        WHERE id IN (SELECT tag_id FROM image_tags WHERE image_id = NEW.id);
+    END;
+    CREATE TRIGGER count_link_added AFTER INSERT ON image_tags BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'tagged' AND NOT EXISTS (
+            SELECT 1 FROM image_tags WHERE image_id = NEW.image_id AND tag_id != NEW.tag_id);
+        UPDATE tags SET
+            train_count = train_count
+                + ((SELECT split FROM images WHERE id = NEW.image_id) IS 'train'),
+            validation_count = validation_count
+                + ((SELECT split FROM images WHERE id = NEW.image_id) IS 'validation')
+        WHERE id = NEW.tag_id;
+    END;
+    CREATE TRIGGER count_link_removed AFTER DELETE ON image_tags BEGIN
+        UPDATE counters SET value = value - 1 WHERE name = 'tagged' AND NOT EXISTS (
+            SELECT 1 FROM image_tags WHERE image_id = OLD.image_id);
+        UPDATE tags SET
+            train_count = train_count
+                - ((SELECT split FROM images WHERE id = OLD.image_id) IS 'train'),
+            validation_count = validation_count
+                - ((SELECT split FROM images WHERE id = OLD.image_id) IS 'validation')
+        WHERE id = OLD.tag_id;
+    END;
+    CREATE TRIGGER count_region_added AFTER INSERT ON regions BEGIN
+        UPDATE tags SET region_count = region_count + 1 WHERE id = NEW.tag_id;
+    END;
+    CREATE TRIGGER count_region_removed AFTER DELETE ON regions BEGIN
+        UPDATE tags SET region_count = region_count - 1 WHERE id = OLD.tag_id;
+    END;
+    CREATE TRIGGER count_region_moved AFTER UPDATE OF tag_id ON regions
+    WHEN OLD.tag_id != NEW.tag_id BEGIN
+        UPDATE tags SET region_count = region_count - 1 WHERE id = OLD.tag_id;
+        UPDATE tags SET region_count = region_count + 1 WHERE id = NEW.tag_id;
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -205,13 +286,16 @@ def _split_sql(script: str) -> list[str]:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """A write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on any error).
-
-    Nested use joins the outer transaction.
+    """A write transaction on a bare connection: ``BEGIN IMMEDIATE`` … ``COMMIT``
+    (``ROLLBACK`` on any error). A transaction already open on ``conn`` is an error: code
+    that composes writes uses :meth:`cvbench.store.Store.transaction`, which nests them as
+    savepoints.
     """
     if conn.in_transaction:
-        yield conn
-        return
+        raise RuntimeError(
+            "a transaction is already open on this connection; nest writes with "
+            "Store.transaction() (savepoints), never by joining silently"
+        )
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn

@@ -13,9 +13,10 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .._pixels import displayed as _displayed
+from .._pixels import to_rgb as _to_rgb  # one conversion for the app and exported models
 from ..errors import ImageError
 
 __all__ = [
@@ -172,28 +173,6 @@ def inspect_image(data: bytes, limits: Limits | None = None, *, decode: bool = T
     return ImageInfo(format=fmt, ext=EXTENSIONS[fmt], width=w, height=h, frames=frames)
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
-    mode = img.mode
-    if mode == "RGB":
-        return img
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        if mode == "F":
-            lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
-            arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
-        elif mode.startswith("I;16") or arr.max(initial=0) > 255:
-            arr = arr / 257.0
-        arr8 = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
-        return Image.fromarray(arr8, "L").convert("RGB")
-    if mode == "La":  # premultiplied alpha: Pillow converts it to LA only
-        img, mode = img.convert("LA"), "LA"
-    if mode in ("RGBA", "RGBa", "LA", "PA") or (mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")
-
-
 def _fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
     """The largest size of ``size``'s aspect ratio that fits in ``box`` (never larger than
     ``size``, never below one pixel)."""
@@ -212,7 +191,7 @@ def load_rgb(source: str | Path | bytes | Image.Image, *,
     The result may be larger than the box; it is never smaller than what fits in it.
     """
     if isinstance(source, Image.Image):  # the caller's image: never changed, always copied
-        return _to_rgb(ImageOps.exif_transpose(source) or source.copy())
+        return _displayed(source)
     with (
         warnings.catch_warnings(),
         io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as fp,

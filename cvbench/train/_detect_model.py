@@ -23,7 +23,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ARCHITECTURES", "DetectorSpec", "Detector", "postprocess", "freeze_backbone_bn"]
+__all__ = ["ARCHITECTURES", "DetectorSpec", "Detector", "postprocess", "postprocess_one",
+           "freeze_backbone_bn"]
 
 #: Detection architectures, by the name stored in an iteration's settings.
 ARCHITECTURES = ("fcos", "retinanet")
@@ -103,7 +104,7 @@ def _build_det(spec: DetectorSpec, pretrained: bool) -> nn.Module:
 
     from ..domains import build_backbone
 
-    body = build_backbone(
+    body: Any = build_backbone(
         spec.domain, pretrained=pretrained, features_only=True, out_indices=(2, 3, 4)
     )
     neck = _BackboneFPN(body, list(body.feature_info.channels()), spec.fpn_channels)
@@ -134,6 +135,11 @@ def _build_det(spec: DetectorSpec, pretrained: bool) -> nn.Module:
 class Detector(nn.Module):
     """A one-stage detector on a fixed square input; see the module docstring."""
 
+    #: torchvision's FCOS or RetinaNet (typed loosely: its parts are reached by name)
+    det: Any
+    #: the anchors (centres or boxes) of every location, in input pixels
+    anchors: Tensor
+
     def __init__(self, spec: DetectorSpec, *, pretrained: bool = True) -> None:
         super().__init__()
         from torchvision.models.detection.image_list import ImageList
@@ -156,7 +162,8 @@ class Detector(nn.Module):
     @property
     def body(self) -> nn.Module:
         """The pretrained backbone (timm feature maps)."""
-        return self.det.backbone.body
+        body: nn.Module = self.det.backbone.body
+        return body
 
     def head_parameters(self) -> list[nn.Parameter]:
         """Parameters of everything after the backbone: FPN and head."""
@@ -245,12 +252,12 @@ def postprocess(
     """
     out: list[tuple[Tensor, Tensor, Tensor]] = []
     for b, s in zip(boxes, scores, strict=True):
-        out.append(_postprocess_one(b, s, score_threshold, iou_threshold, pre_nms_top_k,
+        out.append(postprocess_one(b, s, score_threshold, iou_threshold, pre_nms_top_k,
                                     max_detections))
     return out
 
 
-def _postprocess_one(boxes: Tensor, scores: Tensor, score_threshold: float,
+def postprocess_one(boxes: Tensor, scores: Tensor, score_threshold: float,
                      iou_threshold: float, pre_nms_top_k: int, max_detections: int
                      ) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`postprocess` of one image: ``boxes (A, 4)``, ``scores (A, C)``."""

@@ -5,8 +5,8 @@ weights, prediction, export) is the same for every project kind. What differs is
 a :class:`Task`, looked up in the explicit registry ``cvbench.train.TASKS`` by the
 project's kind:
 
-* :meth:`Task.training_set` reads the project into a :class:`TrainingSet` (tags in model
-  output order, images with their split and truth) and refuses bad input with
+* :meth:`Task.training_set` reads the project's store into a :class:`TrainingSet` (tags in
+  model output order, images with their split and truth) and refuses bad input with
   :class:`~cvbench.errors.TrainingError`;
 * :meth:`Task.train` turns it into a :class:`TrainedModel`: tensors (stored as
   safetensors), a JSON ``config`` that rebuilds the model from them, the validation
@@ -20,6 +20,10 @@ project's kind:
 Predictions are exchanged as lists of dicts in Custom Vision's JSON shape
 (``{"tagId", "tagName", "probability", "boundingBox"?}``), so that they are stored,
 compared and served the same way for every kind.
+
+Tasks see the project's :class:`~cvbench.store.Store` (to read what to learn from and to
+use the feature cache) and plain data; never the ``Project`` facade. The protocol lists
+every method and attribute the facade calls.
 """
 
 from __future__ import annotations
@@ -30,13 +34,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._types import Tag
+from ..store import Store
+from ._progress import Progress
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from PIL import Image
 
-    from ..project import Project
-    from ._progress import Progress
+    from ..evaluate import ClassificationEvaluation, DetectionEvaluation
+
+    #: what :meth:`Task.evaluate` builds
+    Evaluation = ClassificationEvaluation | DetectionEvaluation
 
 __all__ = [
     "TrainingImage",
@@ -45,10 +53,13 @@ __all__ = [
     "LoadedModel",
     "Task",
     "MODES",
+    "DEFAULT_BUDGET_MINUTES",
 ]
 
 #: Training modes, as Custom Vision's training types: Regular (quick) and Advanced.
 MODES = ("quick", "advanced")
+#: Budget of an advanced run when none is given (minutes).
+DEFAULT_BUDGET_MINUTES = 10.0
 
 
 @dataclass(frozen=True)
@@ -132,26 +143,34 @@ class Task(Protocol):
     kinds: tuple[str, ...]
     #: settings ``Project.train(settings=...)`` accepts, with their defaults
     default_settings: Mapping[str, Any]
+    #: the input side per kind when ``train(size=None)`` (kinds absent: the domain's)
+    default_size: Mapping[str, int]
 
-    def training_set(self, project: Project, *, tags: Sequence[str | Tag] | None,
-                     domain: str, size: int) -> TrainingSet: ...
+    def import_modules(self, mode: str) -> None:
+        """Import what training in ``mode`` needs before its clock starts (one-time
+        imports are not training time)."""
+        ...
 
-    # optional: ``import_modules(mode)`` imports heavy modules before the clock starts
+    def training_set(self, store: Store, *, kind: str, tags: Sequence[Tag] | None,
+                     domain: str, size: int) -> TrainingSet:
+        """What to learn from: the project's images of ``tags`` (None: every tag that can
+        train) with their split and truth. Raises TrainingError naming what is missing."""
+        ...
 
-    def train(self, project: Project, data: TrainingSet, *, mode: str,
+    def train(self, store: Store, data: TrainingSet, *, mode: str,
               budget_seconds: float | None, settings: Mapping[str, Any],
               progress: Progress) -> TrainedModel: ...
 
     def load(self, config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]
              ) -> LoadedModel: ...
 
-    def predict_stored(self, project: Project, model: LoadedModel,
+    def predict_stored(self, store: Store, model: LoadedModel,
                        images: Sequence[tuple[str, Path]]) -> list[list[dict[str, Any]]]:
         """Predictions for stored images ``(sha256, path)`` (may use the feature cache)."""
         ...
 
     def evaluate(self, config: Mapping[str, Any], tags: Sequence[Mapping[str, Any]],
-                 rows: Sequence[tuple[str, Any, list[dict[str, Any]]]]) -> Any:
+                 rows: Sequence[tuple[str, Any, list[dict[str, Any]]]]) -> Evaluation:
         """The evaluation (``cvbench.evaluate``) of stored validation predictions:
         ``rows`` are ``(image_id, truth, predictions)``."""
         ...

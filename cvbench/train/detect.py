@@ -36,7 +36,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -45,17 +45,31 @@ from .. import domains as _domains
 from .._types import Tag
 from ..boxes import ltwh_to_xyxy, xyxy_to_ltwh
 from ..errors import TrainingError
-from ..iteration import DEFAULT_BUDGET_MINUTES
+from ..store import Store
 from ..store.images import load_rgb
 from . import _detect_fit as _fit
-from ._detect_model import ARCHITECTURES, MAX_DETECTIONS, Detector, DetectorSpec, postprocess
+from ._detect_model import (
+    ARCHITECTURES,
+    MAX_DETECTIONS,
+    Detector,
+    DetectorSpec,
+    postprocess,
+    postprocess_one,
+)
 from ._progress import Progress
-from .base import TrainedModel, TrainingImage, TrainingSet
+from .base import (
+    DEFAULT_BUDGET_MINUTES,
+    LoadedModel,
+    Task,
+    TrainedModel,
+    TrainingImage,
+    TrainingSet,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from ..project import Project
+    from ..evaluate.detection import DetectionEvaluation
 
 __all__ = [
     "DetectionTask",
@@ -71,6 +85,8 @@ __all__ = [
     "to_suggestions",
     "box_suggester",
     "few_boxes_warnings",
+    "postprocess",
+    "postprocess_one",
 ]
 
 #: Custom Vision asks for at least this many boxes per tag (fewer: a warning, not an error).
@@ -264,13 +280,16 @@ class _Dense(torch.nn.Module):
 class DetectionTask:
     """Object detection (see the module docstring)."""
 
-    kinds = ("detection",)
+    kinds: tuple[str, ...] = ("detection",)
     default_settings: Mapping[str, Any] = dict(_DEFAULTS)
     #: the input side when ``train(size=None)``, per kind (not the domain's 224 px)
     default_size: Mapping[str, int] = {"detection": IMAGE_SIZE}
 
     # -- what to learn from -------------------------------------------------------------
-    def training_set(self, project: Project, *, tags: Sequence[str | Tag] | None,
+    def import_modules(self, mode: str) -> None:
+        """Nothing to import ahead: the detector's modules load with this one."""
+
+    def training_set(self, store: Store, *, kind: str, tags: Sequence[Tag] | None,
                      domain: str, size: int) -> TrainingSet:
         d = _domains.get_domain(domain)
         if not d.serves("detection"):
@@ -283,27 +302,19 @@ class DetectionTask:
                 f"size={size} is not a detector input side; it should be a multiple of 32, "
                 f"at least 64 (default {IMAGE_SIZE})"
             )
-        project.ensure_split()
-        all_tags = [t for t in project.tags if t.type == "Regular"]
-        conn = project.connection
-        with project.lock:
-            regions = conn.execute(
-                "SELECT r.image_id, r.tag_id, r.left, r.top, r.width, r.height FROM regions r "
-                "JOIN images i ON i.id = r.image_id ORDER BY i.seq, r.rowid"
-            ).fetchall()
-            rows = conn.execute(
-                "SELECT id, sha256, ext, COALESCE(split_override, split) AS split FROM images "
-                "WHERE COALESCE(split_override, split) IS NOT NULL ORDER BY seq"
-            ).fetchall()
+        store.split.ensure()
+        all_tags = [t for t in store.tags.all() if t.type == "Regular"]
+        with store.lock:  # the boxes and the splits as one view
+            regions = store.regions.for_training()
+            rows = store.images.in_splits()
         boxes_per_tag: dict[str, int] = {}
         for r in regions:
-            boxes_per_tag[r["tag_id"]] = boxes_per_tag.get(r["tag_id"], 0) + 1
+            boxes_per_tag[r.tag_id] = boxes_per_tag.get(r.tag_id, 0) + 1
         if tags is None:
             selected = [t for t in all_tags if boxes_per_tag.get(t.id)]
         else:
             selected = []
-            for t in (tags if not isinstance(tags, (str, Tag)) else [tags]):
-                tag = project.get_tag(t)
+            for tag in tags:
                 if tag.id not in {s.id for s in selected}:
                     selected.append(tag)
             empty = [t.name for t in selected if not boxes_per_tag.get(t.id)]
@@ -321,21 +332,18 @@ class DetectionTask:
         index = {t.id: j for j, t in enumerate(selected)}
         per_image: dict[str, list[dict[str, Any]]] = {}
         for r in regions:
-            if r["tag_id"] in index:
-                per_image.setdefault(r["image_id"], []).append({
-                    "tagId": r["tag_id"], "left": r["left"], "top": r["top"],
-                    "width": r["width"], "height": r["height"],
-                })
+            if r.tag_id in index:
+                per_image.setdefault(r.image_id, []).append({"tagId": r.tag_id, **r.box.as_dict()})
         images = tuple(
             TrainingImage(
-                id=r["id"],
-                sha256=r["sha256"],
-                path=project.files.image_path(r["sha256"], r["ext"]),
-                split=r["split"],
-                truth=tuple(per_image.get(r["id"], ())),
+                id=image_id,
+                sha256=sha,
+                path=store.files.image_path(sha, ext),
+                split=split,
+                truth=tuple(per_image.get(image_id, ())),
             )
-            for r in rows
-            if r["split"] in ("train", "validation")
+            for image_id, sha, ext, split in rows
+            if split in ("train", "validation")
         )
         data = TrainingSet(kind="detection", domain=d.name, size=size, tags=tuple(selected),
                            images=images)
@@ -360,7 +368,7 @@ class DetectionTask:
         return data
 
     # -- training -----------------------------------------------------------------------
-    def train(self, project: Project, data: TrainingSet, *, mode: str,
+    def train(self, store: Store, data: TrainingSet, *, mode: str,
               budget_seconds: float | None, settings: Mapping[str, Any],
               progress: Progress) -> TrainedModel:
         s = {**self.default_settings, **settings}
@@ -402,20 +410,20 @@ class DetectionTask:
         )
         torch.manual_seed(int(s["seed"]))
         detector = Detector(spec, pretrained=True)
-        fit_args = dict(lr=float(s["lr"]), wd=float(s["weight_decay"]), seed=int(s["seed"]))
+        lr, wd, seed = float(s["lr"]), float(s["weight_decay"]), int(s["seed"])
         report = _fit.FitReport()
         val_images = [i.path for i in val_imgs]
         with _fit.torch_threads(s["threads"]) as threads:
             if mode == "quick":
                 _fit.train_head(detector, samples, seconds=seconds, progress=progress,
-                                report=report, **fit_args)
+                                report=report, lr=lr, wd=wd, seed=seed)
             else:
                 # the head on cached features first, at least a minute (or half the budget)
                 t0 = time.monotonic()
                 head_seconds = max(min(QUICK_SECONDS, seconds / 2),
                                    float(s["quick_share"]) * seconds)
                 _fit.train_head(detector, samples, seconds=head_seconds, progress=progress,
-                                report=report, **fit_args)
+                                report=report, lr=lr, wd=wd, seed=seed)
                 quick_config = _config(data, spec, s, backbone="pretrained")
                 progress.update(1.0, message="validating the quick model")
                 quick_preds = DetectionModel.from_detector(detector, quick_config).predict_images_from(
@@ -425,7 +433,7 @@ class DetectionTask:
                                if not k.startswith(_BODY)}
                 _fit.fine_tune(detector, samples, seconds=max(
                     1.0, seconds - (time.monotonic() - t0)), progress=progress,
-                    report=report, **fit_args)
+                    report=report, lr=lr, wd=wd, seed=seed)
         del samples
         config = _config(data, spec, s, backbone="pretrained" if mode == "quick" else "tuned")
         model = DetectionModel.from_detector(detector, config)
@@ -479,12 +487,15 @@ class DetectionTask:
              ) -> DetectionModel:
         return DetectionModel(config, tensors)
 
-    def predict_stored(self, project: Project, model: DetectionModel,
+    def predict_stored(self, store: Store, model: LoadedModel,
                        images: Sequence[tuple[str, Path]]) -> list[list[dict[str, Any]]]:
+        if not isinstance(model, DetectionModel):
+            raise TypeError(f"the detection task predicts with a DetectionModel, not "
+                            f"{type(model).__name__}")
         return model.predict_images_from([p for _, p in images])
 
     def evaluate(self, config: Mapping[str, Any], tags: Sequence[Mapping[str, Any]],
-                 rows: Sequence[tuple[str, Any, list[dict[str, Any]]]]) -> Any:
+                 rows: Sequence[tuple[str, Any, list[dict[str, Any]]]]) -> DetectionEvaluation:
         from ..evaluate.detection import DetectionEvaluation
 
         index = {t["id"]: j for j, t in enumerate(tags)}
@@ -509,33 +520,15 @@ class DetectionTask:
                            [(i.id, list(i.truth), p) for i, p in zip(images, preds, strict=True)])
         return float(ev.at(0.5, 0.5).map)
 
-    # -- export (called by cvbench.export for this kind) -----------------------------------
-    def export_onnx(self, iteration: Any, path: Path, check: bool) -> Any:
-        """ONNX with decoding and NMS in the graph (:mod:`cvbench.export.detect`), checked
-        with ONNX Runtime against the in-app boxes: same boxes and tags, within 1e-3."""
-        from ..export import detect as _export
-
-        model = iteration.model()
-        _export.export_onnx(model, path)
-        if not check:
-            return None
-        return _export.parity_report(iteration, "onnx", path)
-
-    def export_torchscript(self, iteration: Any, path: Path, check: bool) -> Any:
-        """TorchScript: the traced network and the scripted post-processing, checked the
-        same way as ONNX."""
-        from ..export import detect as _export
-
-        _export.export_torchscript(iteration.model(), path)
-        if not check:
-            return None
-        return _export.parity_report(iteration, "torchscript", path)
-
     def uncertainty(self, predictions: Sequence[Mapping[str, Any]]) -> float:
         """The largest ``1 - |2p - 1|`` over the predicted boxes: how close the most
         undecided box is to probability 0.5 (0 when there is no box)."""
         probs = [float(p["probability"]) for p in predictions]
         return float(max((1.0 - abs(2.0 * p - 1.0) for p in probs), default=0.0))
+
+
+if TYPE_CHECKING:  # pragma: no cover - mypy checks that the task is a Task
+    _IS_A_TASK: Task = DetectionTask()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -603,7 +596,20 @@ def to_suggestions(predictions: Sequence[Mapping[str, Any]], *, threshold: float
     return out
 
 
-def box_suggester(iteration: Any, *, threshold: float = 0.5
+class DetectionModelSource(Protocol):
+    """What gives a box suggester its model: an iteration, or anything with a kind, a
+    name and a ``model()``."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    def model(self) -> LoadedModel: ...
+
+
+def box_suggester(iteration: DetectionModelSource, *, threshold: float = 0.5
                   ) -> Callable[[Any, Any], list[dict[str, Any]]]:
     """Smart labeler for the BoxEditor: ``BoxEditor(project, suggest=box_suggester(it))``.
 

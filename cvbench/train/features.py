@@ -1,6 +1,7 @@
 """The feature cache: pooled features of the frozen backbone, computed once per image.
 
-A vector is stored in the project's ``features`` table under ``(sha256, key)``: the image's
+A vector is stored in the project's feature cache (the store's ``features`` repository,
+:class:`~cvbench.store.repo_features.FeatureRepository`) under ``(sha256, key)``: the image's
 content hash, and a key naming what produced it (:func:`feature_key`: the domain's
 :func:`~cvbench.domains.preprocessing_key` — architecture, input size, resize method,
 preprocessing version — plus ``":flip"`` for the features of the mirrored image). Vectors
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +30,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import domains as _domains
-from ..store import db as _db
 from ..store.images import load_rgb
+from ..store.repo_features import FeatureRepository
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
-
-    from ..project import Project
 
 __all__ = [
     "feature_key",
@@ -49,7 +48,6 @@ __all__ = [
 
 #: Images per forward pass of the frozen backbone.
 BATCH_SIZE = 32
-_SQL_CHUNK = 500
 
 
 def feature_key(domain: str, size: int | None = None, *, flip: bool = False) -> str:
@@ -92,37 +90,14 @@ def forward(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
         return model(batch)
 
 
-def cached_features(project: Project, shas: Sequence[str], key: str) -> dict[str, np.ndarray]:
+def cached_features(cache: FeatureRepository, shas: Sequence[str], key: str
+                    ) -> dict[str, np.ndarray]:
     """The cached vectors of ``shas`` under ``key`` (missing ones are absent)."""
-    out: dict[str, np.ndarray] = {}
-    conn = project.connection
-    unique = list(dict.fromkeys(shas))
-    with project.lock:
-        for start in range(0, len(unique), _SQL_CHUNK):
-            chunk = unique[start:start + _SQL_CHUNK]
-            rows = conn.execute(
-                f"SELECT sha256, vector FROM features WHERE key = ? AND sha256 IN "
-                f"({','.join('?' * len(chunk))})",
-                [key, *chunk],
-            ).fetchall()
-            for sha, blob in rows:
-                out[sha] = np.frombuffer(blob, dtype="<f4")
-    return out
-
-
-def _store(project: Project, key: str, shas: Sequence[str], vectors: np.ndarray) -> None:
-    rows = [
-        (sha, key, np.ascontiguousarray(v, dtype="<f4").tobytes())
-        for sha, v in zip(shas, vectors, strict=True)
-    ]
-    with project.lock, _db.transaction(project.connection) as conn:
-        conn.executemany(
-            "INSERT OR REPLACE INTO features (sha256, key, vector) VALUES (?, ?, ?)", rows
-        )
+    return cache.get(shas, key)
 
 
 def _batches(domain: str, images: Sequence[str | Path | bytes], size: int | None, *,
-             flip: bool, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
+             flip: bool, batch_size: int) -> Generator[tuple[int, np.ndarray], None, None]:
     """``(start, vectors)`` per batch; the next batch is read and resized in a thread while
     the current one runs through the backbone."""
     import torch
@@ -139,6 +114,7 @@ def _batches(domain: str, images: Sequence[str | Path | bytes], size: int | None
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(load, starts[0]) if starts else None
         for k, start in enumerate(starts):
+            assert pending is not None  # one is submitted ahead of every start
             x = pending.result()
             pending = pool.submit(load, starts[k + 1]) if k + 1 < len(starts) else None
             yield start, forward(model, x).numpy()
@@ -171,7 +147,7 @@ def compute_features(
 
 
 def project_features(
-    project: Project,
+    cache: FeatureRepository,
     items: Sequence[tuple[str, str | Path]],
     domain: str,
     size: int | None = None,
@@ -180,8 +156,9 @@ def project_features(
     on_batch: Callable[[int, int], None] | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> tuple[np.ndarray, FeatureStats]:
-    """Features of ``items`` — ``(sha256, path)`` pairs of stored images — from the cache,
-    computing and caching only the missing ones. Returns ``(vectors, stats)`` in item order.
+    """Features of ``items`` — ``(sha256, path)`` pairs of stored images — from ``cache``
+    (the project store's ``features``), computing and caching only the missing ones.
+    Returns ``(vectors, stats)`` in item order.
 
     ``on_batch(done, total)`` counts the vectors to compute; it may raise to cancel, and
     the vectors computed before that stay cached (they are committed every
@@ -193,7 +170,7 @@ def project_features(
     d = _domains.get_domain(domain)
     key = feature_key(d.name, size, flip=flip)
     shas = [sha for sha, _ in items]
-    found = cached_features(project, shas, key)
+    found = cache.get(shas, key)
     todo: dict[str, str | Path] = {}
     for sha, path in items:
         if sha not in found and sha not in todo:
@@ -210,15 +187,14 @@ def project_features(
             pending.extend(zip(chunk, vecs, strict=True))
             found.update(zip(chunk, vecs, strict=True))
             if len(pending) >= 4 * batch_size:
-                _store(project, key, [p[0] for p in pending],
-                       np.stack([p[1] for p in pending]))
+                cache.put(key, [p[0] for p in pending], np.stack([p[1] for p in pending]))
                 pending = []
             if on_batch is not None:
                 on_batch(start + len(vecs), len(todo_shas))
     finally:  # also when cancelled: what was computed is kept
         batches.close()
         if pending:
-            _store(project, key, [p[0] for p in pending], np.stack([p[1] for p in pending]))
+            cache.put(key, [p[0] for p in pending], np.stack([p[1] for p in pending]))
     out = np.stack([found[s] for s in shas]) if shas else np.zeros((0, d.feature_dim), "f4")
     stats = FeatureStats(reused=len(set(shas)) - len(todo_shas), computed=len(todo_shas),
                          seconds=time.perf_counter() - t0)
