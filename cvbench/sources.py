@@ -9,11 +9,8 @@ words), and :func:`read_image` also checks and decodes them as
 
 from __future__ import annotations
 
-import http.client
 import io
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard
@@ -21,6 +18,7 @@ from typing import TypeGuard
 from PIL import Image as PILImage
 
 from .errors import ImageError
+from .fetch import URLError, fetch_url
 from .store.images import Limits, inspect_image, load_rgb, size_text
 
 __all__ = ["ImageSource", "ReadImage", "read_source", "read_image", "source_label",
@@ -82,35 +80,17 @@ def read_source(source: ImageSource, limits: Limits) -> tuple[bytes, str]:
 
 
 def download(url: str, limits: Limits) -> bytes:
-    """The bytes at an http(s) ``url``, at most ``limits.max_image_bytes`` of them."""
-    limit = limits.max_image_bytes
-    req = urllib.request.Request(url, headers={"User-Agent": "cvbench"})
+    """The bytes at an http(s) ``url``, at most ``limits.max_image_bytes`` of them, for a
+    local user's own API: any address (the public faces call :func:`cvbench.fetch.fetch_url`
+    with ``allow_private=False`` themselves)."""
     try:
-        with urllib.request.urlopen(req, timeout=_URL_TIMEOUT) as resp:  # noqa: S310
-            data = resp.read(limit + 1)
-            promised = resp.headers.get("Content-Length", "")
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        if isinstance(exc, urllib.error.HTTPError):
-            reason = f"HTTP {exc.code} {exc.reason}"
-        raise ImageError(
-            "ErrorSource",
-            f"could not download {url} ({reason}); check the address and the network, "
-            "or download the file and add it by path",
-        ) from None
-    if len(data) > limit:
-        raise ImageError(
-            "ErrorImageSize",
-            f"{url} is larger than the limit of {size_text(limit)}",
-        )
-    if promised.isdigit() and len(data) < int(promised):
-        raise ImageError(
-            "ErrorSource",
-            f"the download of {url} stopped after {len(data)} of {promised} bytes; "
-            "try again, or download the file and add it by path",
-        )
-    return bytes(data)
-
+        return fetch_url(url, max_bytes=limits.max_image_bytes, timeout=_URL_TIMEOUT,
+                         allow_private=True)
+    except URLError as exc:
+        if exc.status == "ErrorSource" and exc.reason not in ("truncated", "scheme"):
+            raise URLError(exc.status, f"{exc.message}; check the address and the network, "
+                           "or download the file and add it by path", exc.reason) from None
+        raise
 
 @dataclass
 class ReadImage:

@@ -316,9 +316,8 @@ class QuickTestPage(w.VBox):
         address: a string must be an http(s) URL that resolves to a public address, and
         every refusal of one gets the same message (:data:`cvbench.fetch.REFUSED_MESSAGE`).
         """
-        from ..predict import read_image
-
-        if self.iteration is None:
+        project = self.project
+        if self.iteration is None or project is None:
             return
         if isinstance(source, str) and not source:
             self.message.show("give an image URL first", "error")
@@ -328,12 +327,12 @@ class QuickTestPage(w.VBox):
         with self.message.reporting(f"predicting {label} …"):
             if isinstance(source, str):
                 try:
-                    source = fetch_url(source, max_bytes=self.project.limits.max_image_bytes,
+                    source = fetch_url(source, max_bytes=project.limits.max_image_bytes,
                                        timeout=_URL_TIMEOUT, allow_private=False)
                 except URLError as exc:
                     _log.info("quick test: URL refused (%s): %s", exc.reason, exc.message)
                     raise ImageError(exc.status, REFUSED_MESSAGE) from None
-            read = read_image(self.project, bytes(source))
+            read = project.read_image(bytes(source))
             self.result = self.iteration.predict(read.data, store=self.store)
             self._image = read.image
             self._render()
