@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, cast, overload
 from ._project_base import ProjectBase
 from ._types import Tag
 from .errors import ProjectError
+from .evaluate import DEFAULT_RESAMPLES, Interval, bootstrap_intervals
 from .export import ExportedModel, ExportSource, export_model, format_named, parity_images
 from .predict import ImageInput, PredictionResult, results_of
 from .sources import is_single_source, read_image
@@ -120,6 +121,14 @@ class Performance:
 
     def at(self, threshold: float) -> Performance:
         return _performance(self.evaluation, threshold, self.overlap)
+
+    def intervals(self, level: float = 0.95, resamples: int = DEFAULT_RESAMPLES,
+                  seed: int = 0) -> dict[str, Interval]:
+        """How sure the headline numbers are: bootstrap intervals of ``precision``,
+        ``recall``, ``f1`` and ``map`` at this threshold over the validation images (see
+        :func:`cvbench.evaluate.bootstrap_intervals`); few images, wide intervals."""
+        return bootstrap_intervals(self.evaluation, self.threshold, self.overlap,
+                                   level=level, resamples=resamples, seed=seed)
 
     def _classification(self) -> ClassificationEvaluation | None:
         """The evaluation as a classification one (None for detection: it has an overlap)."""

@@ -113,8 +113,10 @@ def test_voila_config_of_the_apps():
     assert config["Voila"]["tornado_settings"]["websocket_max_message_size"] >= 100 * 2**20
     assert config["VoilaConfiguration"]["show_tracebacks"] is False
     cull = config["MappingKernelManager"]
-    assert cull["cull_idle_timeout"] > 0 and cull["cull_interval"] > 0
-    assert cull["cull_connected"] is True and cull["cull_busy"] is False
+    # a page's kernel goes within a minute of its page (tests/browser checks it for real);
+    # a page that is still open keeps its kernel
+    assert 0 < cull["cull_idle_timeout"] + cull["cull_interval"] <= 60
+    assert cull["cull_connected"] is False and cull["cull_busy"] is False
 
 
 # --------------------------------------------------------------------------- execution

@@ -6,6 +6,8 @@ validation outputs; the Performance widget calls ``.at(threshold)`` on every sli
 - :class:`ClassificationEvaluation` — multiclass and multilabel, from ``(N, T)`` scores.
 - :class:`DetectionEvaluation` — boxes (normalized ``left, top, width, height``), with a
   probability threshold and an overlap (IoU) threshold, plus COCO mAP@[.5:.95].
+- :func:`bootstrap_intervals` — how sure each headline number is: bootstrap intervals
+  over the validation images.
 - :class:`PrecisionRecallDisplay`, :class:`ConfusionMatrixDisplay`,
   :class:`DetectionResultsDisplay` — matplotlib figures, scikit-learn style (matplotlib is
   imported only when they draw).
@@ -14,6 +16,7 @@ Shared conventions (precision with no prediction is 0, recall of a tag with noth
 is NaN, ``>=`` the threshold counts) are in ``cvbench.evaluate._common``.
 """
 
+from ._bootstrap import DEFAULT_RESAMPLES, Interval, bootstrap_intervals
 from ._common import ConfusionMatrix, PRCurve, SuggestedThresholds, ThresholdMetrics
 from .classification import NONE_LABEL, ClassificationEvaluation
 from .detection import (
@@ -40,4 +43,7 @@ __all__ = [
     "PrecisionRecallDisplay",
     "ConfusionMatrixDisplay",
     "DetectionResultsDisplay",
+    "Interval",
+    "bootstrap_intervals",
+    "DEFAULT_RESAMPLES",
 ]
