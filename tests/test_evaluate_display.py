@@ -140,3 +140,56 @@ def test_displays_refuse_the_wrong_evaluation():
         PrecisionRecallDisplay.from_evaluation(detection(), tags=["horse"])
     with pytest.raises(ValueError, match="PIL image"):
         DetectionResultsDisplay(np.zeros(5), detection().per_image()[0])
+
+
+def many_tags(n_tags: int = 10) -> ClassificationEvaluation:
+    rng = np.random.default_rng(1)
+    y = np.eye(n_tags, dtype=int)[rng.integers(0, n_tags, 200)]
+    logits = rng.normal(size=(200, n_tags)) + np.linspace(0.5, 3, n_tags) * y
+    s = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return ClassificationEvaluation.from_scores(y, s, [f"t{i}" for i in range(n_tags)],
+                                                multilabel=False)
+
+
+def test_many_tags_are_drawn_as_small_multiples(tmp_path):
+    disp = PrecisionRecallDisplay.from_evaluation(many_tags(10), threshold=0.5).plot()
+    visible = [a for a in disp.axes_ if a.get_visible()]
+    assert len(visible) == 10 and len(disp.lines_) == 10
+    assert all("AP" in a.get_title() for a in visible)  # each plot names its tag and AP
+    check_png(disp, tmp_path, "pr-grid")
+    with pytest.raises(ValueError, match="leave ax out"):
+        disp.plot(ax=plt.subplots()[1], layout="grid")
+
+
+def test_overlaid_curves_keep_the_legend_off_the_curves_and_their_colours_apart():
+    disp = PrecisionRecallDisplay.from_evaluation(many_tags(11), threshold=0.5).plot(
+        layout="overlay")
+    colors = {tuple(line.get_color()) for line in disp.lines_}
+    assert len(colors) == 11
+    legend = disp.ax_.get_legend()
+    disp.figure_.canvas.draw()
+    box = legend.get_window_extent()
+    axes = disp.ax_.get_window_extent()
+    assert box.x0 >= axes.x1  # beside the plot, not over it
+
+
+def test_worst_tags_are_the_ones_with_the_lowest_ap():
+    ev = many_tags(10)
+    disp = PrecisionRecallDisplay.from_evaluation(ev, worst=3)
+    aps = dict(zip(ev.tag_names, ev.ap, strict=True))
+    lowest = sorted(aps, key=aps.get)[:3]
+    assert sorted(c.tag for c in disp.curves) == sorted(lowest)
+    assert "lowest AP" in disp.title
+    with pytest.raises(ValueError, match="number of tags"):
+        PrecisionRecallDisplay.from_evaluation(ev, worst=0)
+
+
+def test_detection_results_title_says_what_was_found_not_an_id():
+    disp = DetectionResultsDisplay.from_evaluation(detection(), np.zeros((60, 80, 3), np.uint8),
+                                                   0).plot()
+    assert "a:" not in disp.ax_.get_title() and "1 correct" in disp.ax_.get_title()
+    disp.figure_.canvas.draw()
+    assert disp.ax_.get_legend().get_window_extent().y1 <= disp.ax_.get_window_extent().y0 + 1
+    titled = DetectionResultsDisplay.from_evaluation(detection(), np.zeros((60, 80, 3),
+                                                     np.uint8), 0).plot(title="scene 7")
+    assert titled.ax_.get_title().startswith("scene 7, threshold")

@@ -19,7 +19,11 @@ from ._common import ConfusionMatrix, PRCurve
 from .classification import ClassificationEvaluation
 from .detection import DetectionEvaluation, ImageDetections
 
-__all__ = ["PrecisionRecallDisplay", "ConfusionMatrixDisplay", "DetectionResultsDisplay"]
+__all__ = ["PrecisionRecallDisplay", "ConfusionMatrixDisplay", "DetectionResultsDisplay",
+           "GRID_ABOVE"]
+
+#: Above this many curves, a new precision/recall figure is drawn as small multiples.
+GRID_ABOVE = 6
 
 #: Colours of DetectionResultsDisplay (matplotlib's tab10).
 COLORS = {
@@ -73,9 +77,11 @@ class PrecisionRecallDisplay:
         tags: Sequence[str] | None = None,
         threshold: float | None = 0.5,
         overlap: float = 0.5,
+        worst: int | None = None,
     ) -> PrecisionRecallDisplay:
         """Curves of ``tags`` (default: every tag with true instances); the operating point
-        at ``threshold`` is marked (None: no mark). ``overlap`` is for detection only."""
+        at ``threshold`` is marked (None: no mark). ``overlap`` is for detection only.
+        ``worst=k`` keeps the ``k`` tags with the lowest AP (the ones to look at first)."""
         _kinds(evaluation, (ClassificationEvaluation, DetectionEvaluation), cls.__name__)
         if isinstance(evaluation, DetectionEvaluation):
             all_curves = evaluation.pr_curves(overlap)
@@ -93,6 +99,13 @@ class PrecisionRecallDisplay:
                     f"tags {unknown} are not tags of this evaluation; valid tags: "
                     f"{list(all_curves)}"
                 )
+        if worst is not None:
+            if isinstance(worst, bool) or not isinstance(worst, int) or worst < 1:
+                raise ValueError(f"worst={worst!r} should be a number of tags, 1 or more")
+            ranked = sorted(names, key=lambda n: (np.nan_to_num(all_curves[n].ap, nan=2.0), n))
+            names = [n for n in names if n in ranked[:worst]]
+            if len(names) < len(all_curves):
+                title += f", the {len(names)} tags with the lowest AP"
         points = {}
         if threshold is not None:
             if isinstance(evaluation, DetectionEvaluation):
@@ -109,31 +122,102 @@ class PrecisionRecallDisplay:
             title=title,
         )
 
-    def plot(self, ax: Any = None, *, legend: bool | None = None) -> PrecisionRecallDisplay:
-        """Draw on ``ax`` (a new figure if None); ``legend`` defaults to up to 20 curves."""
-        fig, ax = _new_ax(ax, (6, 5))
+    def plot(self, ax: Any = None, *, legend: bool | None = None,
+             layout: str = "auto") -> PrecisionRecallDisplay:
+        """Draw the curves.
+
+        ``layout="overlay"`` draws every curve on one axes (``ax``, or a new figure), with
+        the legend beside the plot, not over the curves (``legend`` defaults to up to 20
+        curves); ``"grid"`` draws small multiples, one small plot per tag titled with its
+        AP, on a new figure; ``"auto"`` (default) is the grid for more than
+        :data:`GRID_ABOVE` curves on a new figure, else the overlay. Attributes:
+        ``figure_``, ``ax_`` (the first axes), ``axes_`` (all of them), ``lines_``.
+        """
+        if layout not in ("auto", "overlay", "grid"):
+            raise ValueError(f"layout={layout!r} should be one of 'auto', 'overlay', 'grid'")
+        drawn = [c for c in self.curves if c.thresholds.size]
+        if layout == "grid" and ax is not None:
+            raise ValueError("layout='grid' draws a figure of its own; leave ax out, or use "
+                             "layout='overlay' to draw on ax")
+        if layout == "grid" or (layout == "auto" and ax is None and len(drawn) > GRID_ABOVE):
+            return self._plot_grid(drawn)
+        fig, ax = _new_ax(ax, (7.5, 5))
+        colors = _distinct_colors(len(drawn))
         self.lines_ = []
-        for curve in self.curves:
-            if not curve.thresholds.size:
-                continue
+        for curve, color in zip(drawn, colors, strict=True):
             label = curve.tag if np.isnan(curve.ap) else f"{curve.tag} (AP {curve.ap:.2f})"
-            (line,) = ax.plot(curve.recall, curve.precision, drawstyle="steps-post", label=label)
+            (line,) = ax.plot(curve.recall, curve.precision, drawstyle="steps-post", label=label,
+                              color=color)
             self.lines_.append(line)
             if curve.tag in self.operating_points:
                 r, p = self.operating_points[curve.tag]
                 ax.plot([r], [p], "o", color=line.get_color())
-        ax.set_xlim(-0.01, 1.01)
-        ax.set_ylim(-0.01, 1.05)
-        ax.set_xlabel("Recall")
-        ax.set_ylabel("Precision")
+        _pr_axes(ax)
+        ax.set_title(self._title())
+        if legend if legend is not None else 0 < len(self.lines_) <= 20:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small",
+                      borderaxespad=0.0, frameon=False)
+            fig.tight_layout()
+        self.figure_, self.ax_, self.axes_ = fig, ax, [ax]
+        return self
+
+    def _title(self) -> str:
         title = self.title or "Precision/recall"
         if self.threshold is not None and self.operating_points:
             title += f" (dots: threshold {self.threshold:g})"
-        ax.set_title(title)
-        if legend if legend is not None else 0 < len(self.lines_) <= 20:
-            ax.legend(loc="lower left", fontsize="small")
-        self.figure_, self.ax_ = fig, ax
+        return title
+
+    def _plot_grid(self, drawn: list[PRCurve]) -> PrecisionRecallDisplay:
+        import matplotlib.pyplot as plt
+
+        n = max(1, len(drawn))
+        cols = min(4, n)
+        rows = -(-n // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.3 * rows + 0.6),
+                                 sharex=True, sharey=True, squeeze=False)
+        flat = list(axes.ravel())
+        self.lines_ = []
+        for curve, axis in zip(drawn, flat, strict=False):
+            (line,) = axis.plot(curve.recall, curve.precision, drawstyle="steps-post",
+                                color="#1f77b4")
+            self.lines_.append(line)
+            if curve.tag in self.operating_points:
+                r, p = self.operating_points[curve.tag]
+                axis.plot([r], [p], "o", color="#d62728")
+            ap = "" if np.isnan(curve.ap) else f" · AP {curve.ap:.2f}"
+            axis.set_title(f"{curve.tag}{ap}", fontsize="medium")
+            _pr_axes(axis, labels=False)
+        for axis in flat[len(drawn):]:
+            axis.set_visible(False)
+        for axis in axes[-1]:
+            axis.set_xlabel("Recall")
+        for axis in axes[:, 0]:
+            axis.set_ylabel("Precision")
+        fig.suptitle(self._title())
+        fig.tight_layout()
+        self.figure_, self.ax_, self.axes_ = fig, flat[0], flat
         return self
+
+
+def _pr_axes(ax: Any, *, labels: bool = True) -> None:
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.05)
+    ax.grid(True, alpha=0.3)
+    if labels:
+        ax.set_xlabel("Recall")
+        ax.set_ylabel("Precision")
+
+
+def _distinct_colors(n: int) -> list[Any]:
+    """``n`` colours that differ: matplotlib's tab10 up to 10, tab20 up to 20, then evenly
+    spaced hues."""
+    import matplotlib
+
+    if n <= 10:
+        return [matplotlib.colormaps["tab10"](i) for i in range(n)]
+    if n <= 20:
+        return [matplotlib.colormaps["tab20"](i) for i in range(n)]
+    return [matplotlib.colormaps["hsv"](i / n) for i in range(n)]
 
 
 class ConfusionMatrixDisplay:
@@ -232,8 +316,12 @@ class DetectionResultsDisplay:
         return cls(image, result)
 
     def plot(
-        self, ax: Any = None, *, show_true: bool = True, labels: bool = True
+        self, ax: Any = None, *, show_true: bool = True, labels: bool = True,
+        title: str | None = None,
     ) -> DetectionResultsDisplay:
+        """Draw the image with its boxes. The title says what was found at the thresholds
+        (``title`` comes before it, e.g. the image's file name); the legend sits under the
+        picture, never over a box."""
         from matplotlib.lines import Line2D
         from matplotlib.patches import Rectangle
 
@@ -286,13 +374,14 @@ class DetectionResultsDisplay:
                 Line2D([], [], color=COLORS["found"], lw=2, ls="--", label="true box, found"),
                 Line2D([], [], color=COLORS["miss"], lw=2, ls="--", label="true box, missed"),
             ]
-        ax.legend(handles=handles, loc="upper right", fontsize="x-small")
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01),
+                  ncol=len(handles), fontsize="x-small", frameon=False,
+                  handlelength=1.6, columnspacing=1.0)
         ax.set_axis_off()
-        ax.set_title(
-            f"{res.image_id}: threshold {res.threshold:g}, overlap {res.overlap:g} — "
-            f"{len(res.true_positives)} correct, {len(res.false_positives)} false, "
-            f"{len(res.misses)} missed",
-            fontsize="small",
-        )
+        found = (f"threshold {res.threshold:g}, overlap {res.overlap:g}: "
+                 f"{len(res.true_positives)} correct, {len(res.false_positives)} false, "
+                 f"{len(res.misses)} missed")
+        ax.set_title(f"{title}, {found}" if title else found[0].upper() + found[1:],
+                     fontsize="small")
         self.figure_, self.ax_ = fig, ax
         return self
