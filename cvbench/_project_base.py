@@ -18,6 +18,8 @@ from .store.images import Limits
 __all__ = ["ProjectBase", "check_domain", "now"]
 
 _P = TypeVar("_P", bound="ProjectBase")
+_MAX_NAME = 256
+_MAX_DESCRIPTION = 4000
 
 
 def now() -> str:
@@ -48,7 +50,6 @@ class ProjectBase:
         self.store = Store.open(self.path)
         meta = self.store.meta.all()
         self.id: str = meta["project_id"]
-        self.kind: str = meta["kind"]
         self.limits = Limits.from_dict(json.loads(meta["limits"]))
 
     def close(self) -> None:
@@ -65,8 +66,77 @@ class ProjectBase:
 
     # -- settings ------------------------------------------------------------------------
     @property
+    def kind(self) -> str:
+        """``"multiclass"``, ``"multilabel"`` or ``"detection"`` (read from the project:
+        :meth:`set_kind` by any process shows at once)."""
+        return self.store.meta.get("kind", "") or ""
+
+    @property
     def name(self) -> str:
+        """The project's display name (:meth:`rename` changes it; the folder stays)."""
         return self.store.meta.get("name", "") or ""
+
+    def rename(self, name: str) -> None:
+        """Change the project's display name (1 to 256 characters); its folder and id
+        stay."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"name={name!r} is empty; give the project a name")
+        name = name.strip()
+        if len(name) > _MAX_NAME:
+            raise ValueError(f"the name {name[:40]!r}… is {len(name)} characters; the most is "
+                             f"{_MAX_NAME}")
+        with self.store.transaction():
+            self.store.meta.set("name", name)
+
+    @property
+    def description(self) -> str:
+        """A free text about the project (Custom Vision's project description)."""
+        return self.store.meta.get("description", "") or ""
+
+    def set_description(self, text: str) -> None:
+        """Set the project's description (at most 4,000 characters; ``""`` clears it)."""
+        if not isinstance(text, str):
+            raise ValueError(f"the description should be text, not {type(text).__name__}")
+        if len(text) > _MAX_DESCRIPTION:
+            raise ValueError(f"the description is {len(text)} characters; the most is "
+                             f"{_MAX_DESCRIPTION}")
+        with self.store.transaction():
+            self.store.meta.set("description", text)
+
+    def set_kind(self, kind: str) -> None:
+        """Switch a classification project between ``"multiclass"`` and ``"multilabel"``.
+
+        Detection projects keep their kind (their images are tagged through boxes), and a
+        project cannot become detection. A project becomes multiclass only while no image
+        has several tags: the refusal names some that do (untag them first). Existing
+        iterations keep the kind they were trained as."""
+        classification = ("multiclass", "multilabel")
+        if kind not in classification:
+            raise ValueError(f"kind={kind!r}: a project switches between {list(classification)}")
+        with self.store.transaction():
+            current = self.kind
+            if current == kind:
+                return
+            if current not in classification:
+                raise ProjectError(
+                    f"this is a {current} project; only classification projects switch between "
+                    "multiclass and multilabel — create a new project for another kind")
+            if kind == "multiclass":
+                several = self.store.images.with_several_tags()
+                if several:
+                    raise ProjectError(
+                        f"images {several} (and maybe others) have several tags; a multiclass "
+                        "project takes one tag per image: untag them first "
+                        "(project.untag_images(ids, tags))")
+            self.store.meta.set("kind", kind)
+
+    @property
+    def revision(self) -> int:
+        """A number that changes whenever the project changes — images, their tags, boxes
+        and metadata, tags, iterations and training runs, stored predictions, settings —
+        by this or any other process, and never on reads. Poll it (one indexed row) to know
+        when to read again."""
+        return self.store.revision()
 
     @property
     def domain(self) -> str:
@@ -84,6 +154,7 @@ class ProjectBase:
         return {
             "id": meta["project_id"],
             "name": meta["name"],
+            "description": meta.get("description", ""),
             "kind": meta["kind"],
             "domain": meta["domain"],
             "split_seed": int(meta["split_seed"]),

@@ -1,5 +1,5 @@
-"""Reading, tagging, boxing, splitting and deleting a project's images (part of the
-:class:`~cvbench.Project` facade).
+"""Reading and querying, tagging, boxing (boxes by id), splitting, describing (metadata)
+and deleting a project's images (part of the :class:`~cvbench.Project` facade).
 
 Every write is one store transaction that ends by bringing the train/validation split up
 to date (:meth:`cvbench.store.repo_split.SplitRepository.update`, incremental), so that
@@ -8,18 +8,27 @@ reads never wait on a recomputation of their own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from PIL import Image as PILImage
 
 from ._project_ingest import IngestMixin
-from ._types import StoredImage, Tag
+from ._types import Region, StoredImage, Tag
 from .boxes import RegionInput
-from .errors import TagError
+from .errors import ProjectError, TagError
 from .store.images import THUMBNAIL_SIZE, load_rgb, make_thumbnail
 from .store.repo_images import SPLITS
 
-__all__ = ["ImagesMixin"]
+__all__ = ["ImagesMixin", "METADATA_PAIRS", "METADATA_KEY", "METADATA_VALUE"]
+
+#: Custom Vision's limits on image metadata: pairs per image, characters of a key, of a value.
+METADATA_PAIRS, METADATA_KEY, METADATA_VALUE = 50, 256, 512
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
 
 
 def _ids(image_ids: Sequence[str] | str) -> list[str]:
@@ -46,31 +55,63 @@ class ImagesMixin(IngestMixin):
         *,
         ids: Sequence[str] | None = None,
         order: str = "newest",
+        tags: Sequence[str | Tag] | None = None,
+        tagged: bool | None = None,
+        iteration: str | _HasId | None = None,
+        metadata_filter: str | None = None,
     ) -> list[StoredImage]:
-        """Images, newest first, filtered by tag, untagged, or split; paged by skip/take."""
-        t = self._filters(tag, untagged, split)
+        """Images, newest (or ``order="oldest"``) first, paged by ``skip``/``take``, that
+        pass every filter given: of ``tag``, or of any of ``tags``; ``untagged`` (or
+        ``tagged=False``), or ``tagged=True``; in ``split``; among ``ids``; learnt from (or
+        validated on) by ``iteration`` (an id, name or Iteration); selected by the metadata
+        filter ``metadata_filter`` (Custom Vision's ``$filter``: ``"camera eq 'a' and lens
+        ne 'b'"``, see :meth:`image_ids_matching`). One indexed query."""
         if order not in ("newest", "oldest"):
             raise ValueError(f"order={order!r} should be 'newest' or 'oldest'")
+        q = self._filters(tag, untagged, split, tags, tagged, iteration, metadata_filter)
         with self.store.lock:  # the ids and their rows as one view
             found = self.store.images.page_ids(
-                tag=t, untagged=untagged, split=split, ids=ids,
-                newest_first=order == "newest", skip=skip, take=take)
+                ids=ids, newest_first=order == "newest", skip=skip, take=take, **q)
             return self._load_images(found)
 
     def count_images(self, tag: str | Tag | None = None, untagged: bool = False,
-                     split: str | None = None) -> int:
-        t = self._filters(tag, untagged, split)
-        return self.store.images.count_where(tag=t, untagged=untagged, split=split)
+                     split: str | None = None, *, tags: Sequence[str | Tag] | None = None,
+                     tagged: bool | None = None, iteration: str | _HasId | None = None,
+                     metadata_filter: str | None = None) -> int:
+        """How many images :meth:`images` with these filters would give in all (a counter
+        kept by triggers for the common filters, else one indexed count)."""
+        q = self._filters(tag, untagged, split, tags, tagged, iteration, metadata_filter)
+        return self.store.images.count_where(**q)
 
-    def _filters(self, tag: str | Tag | None, untagged: bool, split: str | None) -> Tag | None:
-        if tag is not None and untagged:
-            raise ValueError("choose tag= or untagged=True, not both")
-        t = None if tag is None else self.get_tag(tag)
+    def _filters(self, tag: str | Tag | None, untagged: bool, split: str | None,
+                 tags: Sequence[str | Tag] | None = None, tagged: bool | None = None,
+                 iteration: str | _HasId | None = None, metadata_filter: str | None = None
+                 ) -> dict[str, Any]:
+        """The filters of :meth:`images`, checked and resolved for the store."""
+        if tagged is False:
+            untagged = True
+        chosen = ([] if tag is None else [self.get_tag(tag)]) + \
+            [self.get_tag(t) for t in (tags or ())]
+        if untagged and (chosen or tagged):
+            raise ValueError("choose tag(s) / tagged=True or untagged=True, not both")
+        if isinstance(tags, (str, Tag)):
+            raise ValueError("tags= takes a list of tags; for one tag use tag=")
         if split is not None:
             if split not in SPLITS:
                 raise ValueError(f"split={split!r} should be 'train' or 'validation'")
             self.ensure_split()
-        return t
+        iteration_id = None
+        if iteration is not None:
+            key = iteration if isinstance(iteration, str) else iteration.id
+            row = self.store.iterations.find(key)
+            if row is None:
+                raise ProjectError(f"no iteration {key!r} in this project (ids, names and "
+                                   "published names are accepted); see project.iterations")
+            iteration_id = row.id
+        metadata = None if metadata_filter is None else \
+            self.store.metadata.condition(metadata_filter)
+        return {"tags": chosen, "untagged": untagged, "tagged": bool(tagged), "split": split,
+                "iteration_id": iteration_id, "metadata": metadata}
 
     def _load_images(self, ids: Sequence[str]) -> list[StoredImage]:
         if not ids:
@@ -122,13 +163,17 @@ class ImagesMixin(IngestMixin):
             self._require_images(ids)
             negative_ids = self.store.tags.negative_ids()
             wanted = [t.id for t in tag_objs]
+            kind = self.kind  # read once, inside the transaction: set_kind cannot slip in
+            if kind == "multiclass" and len(tag_objs) > 1:
+                raise TagError(f"a multiclass project takes one tag per image; got "
+                               f"{[t.name for t in tag_objs]}")
             for image_id in ids:
-                if self.kind == "multiclass" or tag_objs[0].type == "Negative":
+                if kind == "multiclass" or tag_objs[0].type == "Negative":
                     images.unlink_except(image_id, wanted)
                 elif negative_ids:
                     images.unlink(image_id, negative_ids)
                 images.link(image_id, wanted)
-                if self.kind == "multilabel":
+                if kind == "multilabel":
                     n = images.tag_count(image_id)
                     if n > self.limits.max_tags_per_image:
                         raise TagError(
@@ -169,6 +214,79 @@ class ImagesMixin(IngestMixin):
             self.store.regions.replace(image_id, prepared)
             self.store.split.update()
         return [n for n in note.split("; ") if n]
+
+    def add_regions(self, image_id: str, regions: Sequence[RegionInput], *,
+                    create_tags: bool = True) -> list[Region]:
+        """Add boxes to an image (detection) beside the boxes it has, whose ids stay as
+        they are. Boxes reaching outside the image are clipped; boxes with no area inside
+        it are left out. Returns the new boxes (:class:`Region`, with their ids), in order."""
+        if self.kind != "detection":
+            raise TagError(
+                f"boxes belong to detection projects; this one is {self.kind}: use tag_images"
+            )
+        prepared, _ = self._prepare_regions(regions, create_tags)
+        names = {t.id: t.name for t in self.store.tags.all()}
+        with self.store.transaction():
+            self._require_images([image_id])
+            n = self.store.regions.count_on(image_id) + len(prepared)
+            if n > self.limits.max_regions_per_image:
+                raise TagError(
+                    f"image {image_id} would have {n} boxes, above the limit of "
+                    f"{self.limits.max_regions_per_image} (max_regions_per_image); delete some "
+                    "with project.delete_regions(ids)")
+            ids = self.store.regions.add(image_id, prepared) if prepared else []
+            self.store.split.update()
+        return [Region(tag_id, names.get(tag_id, ""), b.left, b.top, b.width, b.height, id=rid)
+                for rid, (tag_id, b) in zip(ids, prepared, strict=True)]
+
+    def delete_regions(self, region_ids: Sequence[str] | str) -> int:
+        """Delete boxes by id (:attr:`Region.id`); the images' other boxes stay, and an
+        image keeps the tags of the boxes it still has. Unknown ids are skipped. Returns
+        how many boxes were deleted."""
+        ids = _ids(region_ids)
+        with self.store.transaction():
+            n = len(self.store.regions.images_of(ids))
+            if n:
+                self.store.regions.delete(ids)
+                self.store.split.update()
+        return n
+
+    # -- metadata ---------------------------------------------------------------------------
+    def set_image_metadata(self, image_ids: Sequence[str] | str,
+                           metadata: Mapping[str, str | None]) -> None:
+        """Merge key/value pairs into each image's metadata (``StoredImage.metadata``); a
+        value of None removes the key. Custom Vision's limits hold: keys of 1 to 256
+        characters, values of at most 512, at most 50 pairs per image. Unknown image ids
+        raise KeyError; nothing is written then."""
+        ids = _ids(image_ids)
+        if not isinstance(metadata, Mapping):
+            raise ValueError(f"metadata should be a mapping of text to text, not "
+                             f"{type(metadata).__name__}")
+        for key, value in metadata.items():
+            if not isinstance(key, str) or not 0 < len(key) <= METADATA_KEY:
+                raise ValueError(f"metadata key {str(key)[:40]!r} should be text of 1 to "
+                                 f"{METADATA_KEY} characters")
+            if value is not None and (not isinstance(value, str) or len(value) > METADATA_VALUE):
+                raise ValueError(f"the value of metadata key {key!r} should be text of at most "
+                                 f"{METADATA_VALUE} characters (or None to remove the key)")
+        if len(metadata) > METADATA_PAIRS:
+            raise ValueError(f"{len(metadata)} metadata pairs; an image holds at most "
+                             f"{METADATA_PAIRS}")
+        with self.store.transaction():
+            self._require_images(ids)
+            self.store.metadata.merge(ids, metadata)
+            most = self.store.metadata.most_pairs(ids)
+            if most is not None and most[1] > METADATA_PAIRS:
+                raise ValueError(
+                    f"image {most[0]} would hold {most[1]} metadata pairs; the most is "
+                    f"{METADATA_PAIRS}: remove some with set_image_metadata(ids, {{key: None}})")
+
+    def image_ids_matching(self, expression: str) -> set[str]:
+        """Ids of the images that Custom Vision's metadata filter ``expression`` selects:
+        ``key eq 'value'`` and ``key ne 'value'`` (an image without the key is not equal),
+        joined by ``and`` / ``or``, with parentheses; ``'it''s'`` quotes a quote. Evaluated
+        in SQL on the index of metadata values. A ValueError names what is wrong."""
+        return self.store.metadata.matching(expression)
 
     def delete_images(self, image_ids: Sequence[str] | str) -> int:
         """Delete images, their tags and boxes, and then their files. Returns how many."""

@@ -8,20 +8,22 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, overload
 
+from . import _training
 from ._project_images import ImagesMixin
 from ._types import AddResult, Tag
-from .boxes import RegionInput
-from .errors import ProjectError
+from .boxes import Box, RegionInput
+from .errors import ProjectError, TagError
 from .iteration import Iteration, get_iteration, list_iterations
-from .iteration import train as _train
 from .predict import (
     ImageInput,
     PredictionResult,
     StoredPrediction,
     TagSuggestion,
+    merge_proposals,
     results_of,
     suggestion_of,
 )
+from .predict import region_proposals as _objectness
 from .train import ProgressEvent
 
 __all__ = ["ModelsMixin"]
@@ -59,23 +61,82 @@ class ModelsMixin(ImagesMixin):
         ``on_progress(event)`` receives dicts ``{"stage", "fraction", "loss",
         "eta_seconds", "elapsed_seconds", "message"}``; ``cancel`` (a
         ``threading.Event``) stops the run with :class:`~cvbench.errors.CancelledError`
-        and nothing written; ``progress_bar`` shows a tqdm bar. Refuses with
+        and nothing kept; ``progress_bar`` shows a tqdm bar. Refuses with
         :class:`~cvbench.errors.TrainingError` when the project cannot be trained
-        (fewer than 2 tags, a tag with fewer than 5 images, an empty validation split).
+        (fewer than 2 tags, a tag with fewer than 5 images, an empty validation split),
+        before anything is written. Once accepted, the run is an iteration of the project
+        (status ``"Training"``, seen by every face: :meth:`all_iterations`) that ends
+        ``"Completed"`` — or ``"Failed"`` with the error, which is raised here too. See
+        :meth:`start_training` to train in the background.
         """
         chosen = None if tags is None else self._resolve_tags(tags, create=False)
-        return _train(self, mode, budget_minutes, chosen, domain, size=size,
-                      settings=settings, on_progress=on_progress, cancel=cancel,
-                      progress_bar=progress_bar)
+        return _training.train(self, mode, budget_minutes, chosen, domain, size=size,
+                               settings=settings, on_progress=on_progress, cancel=cancel,
+                               progress_bar=progress_bar)
+
+    def start_training(
+        self,
+        mode: str = "quick",
+        budget_minutes: float | None = None,
+        tags: Sequence[str | Tag] | str | Tag | None = None,
+        domain: str | None = None,
+        *,
+        size: int | None = None,
+        settings: Mapping[str, Any] | None = None,
+        on_progress: Callable[[ProgressEvent], Any] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iteration:
+        """Start training in the background and return the new iteration at once, with
+        status ``"Training"``; it turns ``"Completed"`` (or ``"Failed"``, with
+        ``iteration.error``) under the same id, and every face and process sees it
+        (``project.all_iterations()``). ``iteration.wait()`` waits for the end;
+        ``iteration.cancel()`` stops it (nothing kept). The arguments are those of
+        :meth:`train`; a project that cannot train is refused here, before anything is
+        written (:class:`~cvbench.errors.TrainingError`). If this process dies, the run
+        shows as Failed."""
+        chosen = None if tags is None else self._resolve_tags(tags, create=False)
+        return _training.start_training(self, mode, budget_minutes, chosen, domain,
+                                        size=size, settings=settings,
+                                        on_progress=on_progress, cancel=cancel)
+
+    def check_training(self, mode: str = "quick",
+                       tags: Sequence[str | Tag] | str | Tag | None = None,
+                       domain: str | None = None, *, size: int | None = None,
+                       settings: Mapping[str, Any] | None = None) -> list[str]:
+        """The reasons :meth:`train` with these arguments would refuse the project now
+        (too few tags, too few images per tag, an empty split, a bad argument), without
+        training; empty when it would start."""
+        try:
+            chosen = None if tags is None else self._resolve_tags(tags, create=False)
+        except TagError as exc:
+            return [str(exc)]
+        return _training.check_training(self, mode, chosen, domain, size=size,
+                                        settings=settings)
+
+    def training_changed_since(self, iteration: IterationKey, *, mode: str | None = None,
+                               tags: Sequence[str | Tag] | str | Tag | None = None) -> bool:
+        """Whether training now would learn something else than ``iteration`` did: other
+        images, splits or labels, renamed or retyped tags, another domain — or, when given,
+        another ``mode`` or tag selection (default: the iteration's). ``iteration`` None:
+        the newest trained one. False means a new run would learn the same (Custom Vision
+        then answers ``BadRequestTrainingNotNeeded``)."""
+        it = get_iteration(self, iteration)
+        chosen = None if tags is None else self._resolve_tags(tags, create=False)
+        return _training.training_changed_since(self, it, mode=mode, tags=chosen)
 
     @property
     def iterations(self) -> list[Iteration]:
-        """The trained iterations (:class:`cvbench.Iteration`), newest first."""
+        """The trained (Completed) iterations (:class:`cvbench.Iteration`), newest first."""
         return list_iterations(self)
 
+    def all_iterations(self) -> list[Iteration]:
+        """Every iteration, newest first: the trained ones, the runs in progress (status
+        ``"Training"``) and those that failed (``"Failed"``, with their ``error``)."""
+        return list_iterations(self, status=None)
+
     def iteration(self, id_or_name: IterationKey = None) -> Iteration:
-        """An iteration by id, name (``"Iteration 3"``) or published name; the newest one
-        when ``id_or_name`` is None."""
+        """An iteration (of any status) by id, name (``"Iteration 3"``) or published
+        name; the newest trained one when ``id_or_name`` is None."""
         return get_iteration(self, id_or_name)
 
     def _default_iteration(self, iteration: IterationKey) -> Iteration:
@@ -86,28 +147,32 @@ class ModelsMixin(ImagesMixin):
     # -- predictions ----------------------------------------------------------------------
     @overload
     def predict(self, images: ImageInput, iteration: IterationKey = None, *,  # type: ignore[overload-overlap]
-                store: bool = False) -> PredictionResult: ...  # (a str is a Sequence too)
+                store: bool = False, application: str | None = None
+                ) -> PredictionResult: ...  # (a str is a Sequence too)
 
     @overload
     def predict(self, images: Sequence[ImageInput], iteration: IterationKey = None, *,
-                store: bool = False) -> list[PredictionResult]: ...
+                store: bool = False, application: str | None = None
+                ) -> list[PredictionResult]: ...
 
     def predict(self, images: ImageInput | Sequence[ImageInput],
-                iteration: IterationKey = None, *, store: bool = False
-                ) -> PredictionResult | list[PredictionResult]:
+                iteration: IterationKey = None, *, store: bool = False,
+                application: str | None = None) -> PredictionResult | list[PredictionResult]:
         """Predict with ``iteration`` (default: the newest published one, else the newest);
         see :meth:`cvbench.Iteration.predict`."""
-        return self._default_iteration(iteration).predict(images, store=store)  # type: ignore[call-overload, no-any-return]
+        return self._default_iteration(iteration).predict(  # type: ignore[call-overload, no-any-return]
+            images, store=store, application=application)
 
     def stored_predictions(self, order: str = "uncertainty", skip: int = 0,
                            take: int | None = None, *, iteration: IterationKey = None,
-                           ids: Sequence[str] | None = None) -> list[StoredPrediction]:
+                           ids: Sequence[str] | None = None,
+                           application: str | None = None) -> list[StoredPrediction]:
         """Images predicted with ``store=True`` (:class:`cvbench.StoredPrediction`), most
         uncertain first (or ``order="newest"``), paged by ``skip``/``take``; only those of
-        ``iteration``, or with these ``ids``, when given."""
+        ``iteration``, with these ``ids``, or kept for ``application``, when given."""
         it_id = None if iteration is None else self.iteration(iteration).id
         rows = self.store.predictions.page(order=order, skip=skip, take=take, iteration=it_id,
-                                           ids=ids)
+                                           ids=ids, application=application)
         return [StoredPrediction.from_row(r, self.id) for r in rows]
 
     def delete_stored_predictions(self, ids: Sequence[str] | str) -> int:
@@ -136,6 +201,24 @@ class ModelsMixin(ImagesMixin):
         if result.ok and delete:
             self.delete_stored_predictions([prediction_id])
         return result
+
+    # -- proposals ------------------------------------------------------------------------
+    def region_proposals(self, image_id: str, *, limit: int = 20) -> list[tuple[float, Box]]:
+        """Class-agnostic object proposals ``(confidence, box)`` for an image, most
+        confident first: the boxes of the newest trained detector (any tag) when the
+        project has one, with the proposals of a model-free objectness measure
+        (:func:`cvbench.predict.region_proposals`: colour segments that stand out from
+        their surroundings) — so there are proposals before any detector is trained, for
+        every project kind."""
+        img = self.image(image_id)
+        found = [_objectness(self.load_image(img, max_side=320), limit=limit)]
+        if self.kind == "detection":
+            trained = self.store.iterations.all("Completed")
+            if trained:
+                it = get_iteration(self, trained[0].id)
+                found.insert(0, [(p.probability, p.bounding_box) for p in it.predict(img.path)
+                                 if p.bounding_box is not None])
+        return merge_proposals(*found, limit=limit)
 
     def suggest_tags(self, iteration: IterationKey = None, take: int | None = None, *,
                      threshold: float = 0.5, order: str = "uncertainty") -> list[TagSuggestion]:

@@ -133,6 +133,44 @@ class TagsMixin(ProjectBase):
             self.store.tags.rename(t.id, new_name)
         return self.get_tag(t.id)
 
+    def update_tag(self, tag: str | Tag, *, name: str | None = None,
+                   description: str | None = None, type: str | None = None) -> Tag:
+        """Change a tag's name, description and type (``"Regular"`` or ``"Negative"``) in
+        one transaction; what is None stays. Names stay unique ignoring case; a tag becomes
+        Negative only in a classification project without another Negative tag, and only
+        while no image carries it beside another tag (a Negative tag stands alone)."""
+        t = self.get_tag(tag)
+        new_name = t.name if name is None else self._check_tag_name(name)
+        if description is not None and not isinstance(description, str):
+            raise ValueError(f"description={description!r} should be text")
+        if type is not None and type not in TAG_TYPES:
+            raise ValueError(f"type={type!r} is not a tag type; it should be one of {list(TAG_TYPES)}")
+        tags = self.store.tags
+        with self.store.transaction():
+            current = tags.find(t.id)
+            if current is None:
+                raise TagError(f"the tag {t.name!r} was deleted meanwhile")
+            if tags.named(new_name, other_than=t.id) is not None:
+                raise TagError(
+                    f"a tag named {new_name!r} already exists; merge the two with "
+                    f"project.merge_tags([{t.name!r}], into={new_name!r})")
+            new_type = current.type if type is None else type
+            if new_type == "Negative" and current.type != "Negative":
+                if self.kind == "detection":
+                    raise TagError("detection projects have no Negative tag (as in Custom "
+                                   "Vision): images without boxes teach what is not an object")
+                if tags.negative_ids():
+                    raise TagError("this project already has a Negative tag; a project has "
+                                   "at most one")
+                beside = tags.images_beside_others(t.id)
+                if beside:
+                    raise TagError(
+                        f"images {beside} carry {current.name!r} beside other tags, and a "
+                        "Negative tag stands alone on its images: untag them first")
+            tags.update(t.id, name=new_name, type=new_type,
+                        description=current.description if description is None else description)
+        return self.get_tag(t.id)
+
     def merge_tags(self, sources: Sequence[str | Tag], into: str | Tag) -> Tag:
         """Move every image and box of ``sources`` onto ``into``, then delete ``sources``."""
         target = self.get_tag(into)

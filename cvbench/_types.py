@@ -56,7 +56,8 @@ class Tag:
 
 @dataclass(frozen=True)
 class StoredImage:
-    """An image of a project. ``path`` is the stored file; sizes are as displayed."""
+    """An image of a project. ``path`` is the stored file; sizes are as displayed.
+    ``metadata`` holds the image's key/value pairs (``Project.set_image_metadata``)."""
 
     id: str
     sha256: str
@@ -70,6 +71,7 @@ class StoredImage:
     tag_ids: tuple[str, ...] = ()
     regions: tuple[Region, ...] = ()
     split: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -1,50 +1,56 @@
-"""Iterations: immutable trained models of a project, and the training run that makes one.
+"""Iterations: the trained models of a project, and the training runs that make them.
 
     it = project.train("quick")                      # or "advanced", budget_minutes=3
     it.performance(threshold=0.5).precision
     it.predict("cat.jpg")                            # [Prediction(...), ...]
     it.export("onnx", "out/")                        # checked against the in-app numbers
     it.publish("production")
+    run = project.start_training("quick")            # status "Training" at once
+    run.wait().status                                # "Completed" (or "Failed", run.error)
 
-An iteration is written once and never changed (only its published name can be set and
-cleared). What it records:
+An iteration exists from the start of its run: status ``"Training"``, then ``"Completed"``
+or ``"Failed"`` (with its ``error``), under one id; every face and every process sees it
+(``project.all_iterations()``; ``project.iterations`` lists the trained ones). A trained
+model never changes (only its name and published name can be set). What it records:
 
-* the row in ``iterations``: id, name (``"Iteration N"``), mode, domain, kind, creation
-  time, training seconds, ``settings`` (what was asked, and what training did and decided),
-  ``tags`` (id, name, type — in model output order, names as at training time),
-  ``metrics`` (JSON), the weights' path, the published name;
+* the row in ``iterations``: id, name (``"Iteration N"``), status, mode, domain, kind,
+  creation and end times, training seconds, ``settings`` (what was asked, and what training
+  did and decided), ``tags`` (id, name, type — in model output order, names as at
+  training time), ``metrics`` (JSON), the weights' path, the published name;
 * one ``iteration_images`` row per image it learnt from or was validated on: the split,
   the truth at training time, and (validation) the predictions of the stored model;
 * ``iterations/<id>/model.safetensors`` (tensors, no pickle; the JSON config in its
   metadata) and ``iterations/<id>/config.json``.
 
 Writes are atomic: files go to ``iterations/.tmp-<id>/``, which is renamed to
-``iterations/<id>/`` before the rows are committed in one transaction. A cancelled run
-writes nothing; a killed one leaves at most a folder without a row, which later runs sweep.
-The same code serves every project kind through ``cvbench.train.TASKS``; a training run
-itself is :func:`cvbench._training.train` (``Project.train``).
+``iterations/<id>/`` before the row is completed with its images in one transaction. A
+cancelled run leaves nothing; a failed one its ``Failed`` row; a killed one a ``Training``
+row whose process is gone, which the next reader marks ``Failed`` (:mod:`cvbench._runs`),
+and at most a folder without a row, which later runs sweep. The same code serves every
+project kind through ``cvbench.train.TASKS``; a training run itself is
+:mod:`cvbench._training` (``Project.train``, ``Project.start_training``).
 
 ``Iteration`` is facade: it reads and writes through the project's
 :class:`~cvbench.store.Store` and hands plain data to the engine (the task's loaded model,
 :mod:`cvbench.predict`, :mod:`cvbench.export`).
 """
-
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
-import math
 import os
 import threading
 import time
-import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, overload
 
+from . import _runs
 from ._project_base import ProjectBase
 from ._types import Tag
 from .errors import ProjectError
@@ -55,9 +61,9 @@ from .sources import is_single_source, read_image
 from .store import ITERATIONS_DIR, Store
 from .store.files import CONFIG_FILE, WEIGHTS_FILE
 from .store.images import make_thumbnail
-from .store.repo_iterations import IterationRow
-from .train import MODES, Progress, ProgressEvent, get_task
-from .train.base import DEFAULT_BUDGET_MINUTES, LoadedModel, Task, TrainedModel, TrainingSet
+from .store.repo_iterations import STATUSES, IterationRow
+from .train import get_task
+from .train.base import DEFAULT_BUDGET_MINUTES, LoadedModel, Task
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -74,7 +80,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "Iteration",
     "Performance",
-    "train",
     "list_iterations",
     "get_iteration",
     "DEFAULT_BUDGET_MINUTES",
@@ -87,6 +92,10 @@ __all__ = [
 _MODELS: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
 _MODELS_KEPT = 4
 _MODELS_LOCK = threading.Lock()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 # --------------------------------------------------------------------------- performance
@@ -227,7 +236,33 @@ class Iteration:
 
     @property
     def status(self) -> str:
-        return self._row.status
+        """``"Training"`` while its run goes on, then ``"Completed"`` or ``"Failed"`` (read
+        again from the project while training, so that every face sees the end; a run whose
+        process is gone turns Failed)."""
+        return self._fresh().status
+
+    @property
+    def error(self) -> str | None:
+        """Why its run failed (None unless the status is ``"Failed"``)."""
+        return self._fresh().error
+
+    @property
+    def finished(self) -> str | None:
+        """When its run ended (ISO time; None while training)."""
+        row = self._fresh()
+        return row.finished or (row.created if row.status == "Completed" else None)
+
+    def _fresh(self) -> IterationRow:
+        """The row, read again while it is Training (its status, model and tags change
+        once, when the run ends)."""
+        if self._row.status == "Training":
+            _runs.sweep(self._store)
+            row = self._store.iterations.get(self.id)
+            # gone: the run was cancelled (nothing kept) or deleted
+            self._row = row if row is not None else dataclasses.replace(
+                self._row, status="Failed", finished=_now(),
+                error="the run was cancelled or deleted; nothing of it was kept")
+        return self._row
 
     @property
     def mode(self) -> str:
@@ -247,19 +282,20 @@ class Iteration:
 
     @property
     def trained_seconds(self) -> float:
-        return float(self._row.trained_seconds)
+        return float(self._fresh().trained_seconds)
 
     @property
     def settings(self) -> dict[str, Any]:
         """What was asked (mode, budget, size, settings) and what training did (notes)."""
-        settings: dict[str, Any] = json.loads(self._row.settings)
+        settings: dict[str, Any] = json.loads(self._fresh().settings)
         return settings
 
     @property
     def tags(self) -> list[Tag]:
-        """The model's tags, in output order, as they were at training time."""
+        """The model's tags, in output order, as they were at training time (while
+        training: the tags it learns)."""
         return [Tag(t["id"], t["name"], t.get("type", "Regular"))
-                for t in json.loads(self._row.tags)]
+                for t in json.loads(self._fresh().tags)]
 
     @property
     def tag_names(self) -> list[str]:
@@ -267,7 +303,7 @@ class Iteration:
 
     @property
     def metrics(self) -> dict[str, Any]:
-        metrics: dict[str, Any] = json.loads(self._row.metrics)
+        metrics: dict[str, Any] = json.loads(self._fresh().metrics)
         return metrics
 
     @property
@@ -279,7 +315,7 @@ class Iteration:
 
     @property
     def weights_path(self) -> Path:
-        return self._project.path / self._row.weights
+        return self._project.path / self._fresh().weights
 
     @property
     def exists(self) -> bool:
@@ -291,11 +327,59 @@ class Iteration:
         return self._project.store
 
     def _require(self, action: str) -> None:
+        """Refuse ``action`` unless the iteration exists and is trained."""
         if not self.exists:
             raise ProjectError(
                 f"iteration {self.name!r} ({self.id}) was deleted; it cannot be {action}. "
                 "The project's iterations are listed by project.iterations"
             )
+        status = self.status
+        if status == "Training":
+            raise ProjectError(
+                f"iteration {self.name!r} is still training; it can be {action} once its "
+                "status is Completed (iteration.wait() waits for it)")
+        if status != "Completed":
+            raise ProjectError(
+                f"iteration {self.name!r} is {status} ({self.error}); it cannot be {action}: "
+                "train again with project.train()")
+
+    def wait(self, timeout: float | None = None) -> Iteration:
+        """Wait until the run ends (status Completed or Failed) and return the iteration;
+        TimeoutError after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.status == "Training":
+            left = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+            if left <= 0:
+                raise TimeoutError(f"iteration {self.name!r} is still training after "
+                                   f"{timeout} s")
+            _runs.wait(self.id, left)
+        return self
+
+    def cancel(self) -> None:
+        """Stop the run (this process's runs only): nothing of it is kept, and its row
+        goes away once it has stopped (see :meth:`wait`)."""
+        run = _runs.active(self.id)
+        if run is None:
+            if self.status == "Training":
+                raise ProjectError(
+                    f"iteration {self.name!r} trains in another process; stop it there")
+            return
+        run.cancel.set()
+
+    def rename(self, name: str) -> Iteration:
+        """Change the name (1 to 256 characters, unique in the project among iteration
+        names and published names); its id, published name and files stay."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"name={name!r} is empty; give the iteration a name")
+        name = name.strip()
+        if len(name) > 256:
+            raise ValueError(f"the name {name[:40]!r}… is {len(name)} characters; the most "
+                             "is 256")
+        if not self.exists:
+            raise ProjectError(f"iteration {self.name!r} ({self.id}) was deleted")
+        self._store.iterations.rename(self.id, name)
+        self._row = dataclasses.replace(self._fresh(), name=name)
+        return self
 
     def split(self) -> dict[str, str]:
         """Image id -> ``"train"`` or ``"validation"``, as used by this iteration."""
@@ -311,6 +395,8 @@ class Iteration:
             "id": self.id,
             "name": self.name,
             "status": self.status,
+            "error": self.error,
+            "finished": self.finished,
             "mode": self.mode,
             "domain": self.domain,
             "kind": self.kind,
@@ -342,6 +428,8 @@ class Iteration:
         """The ``cvbench.evaluate`` evaluation of the stored validation predictions
         (a ``ClassificationEvaluation`` or a ``DetectionEvaluation``)."""
         if self._evaluation is None:
+            if self._fresh().status != "Completed":
+                self._require("evaluated")
             rows = [(r["image_id"], r["truth"], r["predictions"])
                     for r in self.validation_predictions()]
             if not rows:
@@ -396,14 +484,17 @@ class Iteration:
 
     @overload
     def predict(self, images: ImageInput, *, store: bool = False,  # type: ignore[overload-overlap]
-                batch_size: int = 32) -> PredictionResult: ...  # (a str is a Sequence too)
+                batch_size: int = 32, application: str | None = None
+                ) -> PredictionResult: ...  # (a str is a Sequence too)
 
     @overload
     def predict(self, images: Sequence[ImageInput], *, store: bool = False,
-                batch_size: int = 32) -> list[PredictionResult]: ...
+                batch_size: int = 32, application: str | None = None
+                ) -> list[PredictionResult]: ...
 
     def predict(self, images: ImageInput | Sequence[ImageInput], *, store: bool = False,
-                batch_size: int = 32) -> PredictionResult | list[PredictionResult]:
+                batch_size: int = 32, application: str | None = None
+                ) -> PredictionResult | list[PredictionResult]:
         """Predict tags (and boxes) of one image or a list of images.
 
         An image is a path, bytes, a PIL image or an http(s) URL; it passes the same checks
@@ -412,8 +503,14 @@ class Iteration:
         a :class:`~cvbench.predict.PredictionResult` — a list of
         :class:`~cvbench.predict.Prediction`, most probable first, serialisable to Custom
         Vision's JSON with ``to_dict()``; a list gives a list of them (run in batches).
-        ``store=True`` keeps the image and its predictions for ``project.stored_predictions``.
+        ``store=True`` keeps the image and its predictions for ``project.stored_predictions``,
+        labelled with ``application`` (the client's name for itself, at most 256
+        characters; ``stored_predictions(application=…)`` filters by it).
         """
+        if application is not None and (not isinstance(application, str)
+                                        or not 0 < len(application) <= 256):
+            raise ValueError(f"application={application!r} should be a name of 1 to 256 "
+                             "characters, or None")
         self._require("used to predict")
         single = is_single_source(images)
         sources: list[ImageInput] = (
@@ -436,7 +533,8 @@ class Iteration:
                             width=r.width, height=r.height, original_name=r.name,
                             created=result.created, uncertainty=float(result.uncertainty or 0),
                             predictions=[p.to_dict() for p in result],
-                            thumbnail=functools.partial(make_thumbnail, r.image))
+                            thumbnail=functools.partial(make_thumbnail, r.image),
+                            application=application)
                     results.append(result)
         return results[0] if single else results
 
@@ -479,7 +577,8 @@ class Iteration:
     # -- publishing and deleting -----------------------------------------------------------
     def publish(self, name: str) -> Iteration:
         """Publish under ``name`` (unique in the project): the prediction API and
-        ``project.iteration(name)`` find it by that name."""
+        ``project.iteration(name)`` find it by that name. Only a trained (Completed)
+        iteration is published."""
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"publish name {name!r} is empty; give a name such as 'production'")
         name = name.strip()
@@ -495,8 +594,13 @@ class Iteration:
 
     def delete(self) -> None:
         """Delete the iteration: its rows, then its files. A published iteration must be
-        unpublished first (as in Custom Vision)."""
-        self._require("deleted")
+        unpublished first (as in Custom Vision), and a run waits until it ends."""
+        if not self.exists:
+            self._require("deleted")
+        if self.status == "Training":
+            raise ProjectError(
+                f"iteration {self.name!r} is training; wait until it ends (iteration.wait())"
+                " or cancel it (iteration.cancel()), then delete it")
         if self.published_name:
             raise ProjectError(
                 f"iteration {self.name!r} is published as {self.published_name!r}; "
@@ -512,19 +616,26 @@ class Iteration:
 # --------------------------------------------------------------------------- listing
 
 
-def list_iterations(project: ProjectBase) -> list[Iteration]:
-    """The project's iterations, newest first."""
-    return [Iteration(project, r) for r in project.store.iterations.all()]
+def list_iterations(project: ProjectBase, status: str | None = "Completed"
+                    ) -> list[Iteration]:
+    """The project's iterations of ``status`` (None: every one, runs in progress and
+    failed ones included), newest first."""
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"status={status!r} should be one of {list(STATUSES)} or None")
+    _runs.sweep(project.store)
+    return [Iteration(project, r) for r in project.store.iterations.all(status)]
 
 
 def get_iteration(project: ProjectBase, id_or_name: str | Iteration | None = None
                   ) -> Iteration:
-    """An iteration by id, name or published name; None: the newest one."""
+    """An iteration (of any status) by id, name or published name; None: the newest
+    trained (Completed) one."""
     if isinstance(id_or_name, Iteration):
         return id_or_name
     repo = project.store.iterations
+    _runs.sweep(project.store)
     if id_or_name is None:
-        rows = repo.all()
+        rows = repo.all("Completed")
         row = rows[0] if rows else None
     else:
         row = repo.find(str(id_or_name))
@@ -538,125 +649,3 @@ def get_iteration(project: ProjectBase, id_or_name: str | Iteration | None = Non
             f"are accepted); it has {names[:20]}"
         )
     return Iteration(project, row)
-
-
-# --------------------------------------------------------------------------- training
-
-
-def train(
-    project: ProjectBase,
-    mode: str = "quick",
-    budget_minutes: float | None = None,
-    tags: Sequence[Tag] | None = None,
-    domain: str | None = None,
-    *,
-    size: int | None = None,
-    settings: Mapping[str, Any] | None = None,
-    on_progress: Callable[[ProgressEvent], Any] | None = None,
-    cancel: Any = None,
-    progress_bar: bool = True,
-) -> Iteration:
-    """Train a new iteration of ``project`` on ``tags`` (resolved; None: every tag that
-    trains); see :meth:`cvbench.Project.train`."""
-    from . import domains as _domains
-
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r} is not a training mode; it should be one of {list(MODES)}")
-    if budget_minutes is not None:
-        if mode != "advanced":
-            raise ValueError(
-                "budget_minutes applies to mode='advanced' (quick training takes as long as "
-                "one pass of the backbone over the new images)"
-            )
-        if isinstance(budget_minutes, bool) or not isinstance(budget_minutes, (int, float)) \
-                or not math.isfinite(budget_minutes) or budget_minutes <= 0:
-            raise ValueError(f"budget_minutes={budget_minutes!r} must be a positive number")
-    budget_seconds = None
-    if mode == "advanced":
-        budget_seconds = 60.0 * float(budget_minutes or DEFAULT_BUDGET_MINUTES)
-    task = get_task(project.kind)
-    domain_name = domain or project.domain
-    d = _domains.get_domain(domain_name)
-    if not d.serves(project.kind):
-        raise ValueError(
-            f"domain {d.name!r} does not serve {project.kind} projects; choose one of "
-            f"{_domains.domain_names(project.kind)}"
-        )
-    # a task may have its own input side (detection: 320 px), else the domain's
-    side = task.default_size.get(project.kind, d.image_size) if size is None else size
-    _domains.preprocessing_key(d, side)  # raises ValueError naming a bad size
-    given = dict(settings or {})
-    unknown = sorted(set(given) - set(task.default_settings))
-    if unknown:
-        raise ValueError(
-            f"unknown training setting(s) {unknown}; the settings of {project.kind} training "
-            f"are {dict(task.default_settings)}"
-        )
-    task.import_modules(mode)  # one-time imports are not training time
-    progress = Progress(on_progress, cancel, progress_bar, description=f"{mode} training")
-    started = progress.start
-    store = project.store
-    try:
-        progress.stage("prepare", "reading the project")
-        store.iteration_files.sweep(store.iterations.ids())
-        data = task.training_set(store, kind=project.kind, tags=tags, domain=d.name, size=side)
-        trained = task.train(store, data, mode=mode, budget_seconds=budget_seconds,
-                             settings=given, progress=progress)
-        progress.stage("save", "saving the iteration")
-        iteration = _save(project, data, trained, mode=mode, started=started, asked={
-            "mode": mode,
-            "budget_minutes": None if budget_seconds is None else budget_seconds / 60.0,
-            "tags": None if tags is None else [t.id for t in data.tags],
-            "domain": d.name,
-            "size": side,
-            "settings": {**task.default_settings, **given},
-        }, progress=progress)
-    except BaseException:
-        progress.close()
-        raise
-    progress.done(f"{iteration.name} trained in {iteration.trained_seconds:.1f} s")
-    return iteration
-
-
-def _save(project: ProjectBase, data: TrainingSet, trained: TrainedModel, *, mode: str,
-          started: float, asked: dict[str, Any], progress: Progress) -> Iteration:
-    """Store a trained model as a new iteration: the files first (atomically), then its
-    rows in one transaction."""
-    from ._project_base import now
-
-    store = project.store
-    iteration_id = str(uuid.uuid4())
-    store.iteration_files.write(iteration_id, trained.tensors, trained.config,
-                                before_rename=progress.check)
-    settings = {**asked, "notes": trained.notes}
-    tags_json = json.dumps([{"id": t.id, "name": t.name, "type": t.type} for t in data.tags])
-    image_rows = [
-        (img.id, img.split, json.dumps(list(img.truth)),
-         json.dumps(trained.validation[img.id]) if img.split == "validation" else None)
-        for img in data.images
-    ]
-    seconds = time.monotonic() - started  # training time, files written included
-    try:
-        row = IterationRow(
-            id=iteration_id, name="", status="Completed", mode=mode, domain=data.domain,
-            kind=data.kind, created=now(), trained_seconds=float(seconds),
-            settings=json.dumps(settings, default=_json_default), tags=tags_json,
-            metrics=json.dumps(trained.metrics, default=_json_default),
-            weights=store.iteration_files.weights_name(iteration_id), published_name=None)
-        store.iterations.insert(row, image_rows)
-    except BaseException:
-        store.iteration_files.remove(iteration_id)
-        raise
-    return get_iteration(project, iteration_id)
-
-
-def _json_default(o: Any) -> Any:
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"{type(o).__name__} is not JSON serialisable")

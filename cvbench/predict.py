@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .boxes import Box
 from .sources import ImageSource, ReadImage
@@ -37,6 +37,9 @@ from .sources import read_image as _read_image
 from .store import PREDICTIONS_DIR
 from .store.images import Limits
 from .store.repo_predictions import PredictionRow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
 
 __all__ = [
     "Prediction",
@@ -48,6 +51,8 @@ __all__ = [
     "read_image",
     "results_of",
     "suggestion_of",
+    "region_proposals",
+    "merge_proposals",
     "PREDICTIONS_DIR",
 ]
 
@@ -147,6 +152,8 @@ class StoredPrediction:
     created: str
     uncertainty: float
     predictions: PredictionResult
+    #: the label the client gave (``predict(..., application=…)``), or None
+    application: str | None = None
 
     @classmethod
     def from_row(cls, row: PredictionRow, project_id: str) -> StoredPrediction:
@@ -165,6 +172,7 @@ class StoredPrediction:
                 [Prediction.from_dict(p) for p in row.predictions],
                 id=row.id, project=project_id, iteration=row.iteration_id,
                 created=row.created, uncertainty=row.uncertainty),
+            application=row.application,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,6 +187,7 @@ class StoredPrediction:
             "created": self.created,
             "uncertainty": self.uncertainty,
             "predictions": [p.to_dict() for p in self.predictions],
+            "application": self.application,
         }
 
 
@@ -244,3 +253,89 @@ def suggestion_of(image_id: str, result: PredictionResult, *, several: bool,
         uncertainty=float(result.uncertainty or 0.0),
         predictions=result,
     )
+
+
+# --------------------------------------------------------------------------- proposals
+
+#: Felzenszwalb scales (larger: coarser segments), and the side images are shrunk to.
+_PROPOSAL_SCALES = (50, 150, 400)
+_PROPOSAL_SIDE = 160
+
+
+def _iou(a: Box, b: Box) -> float:
+    iw = min(a.left + a.width, b.left + b.width) - max(a.left, b.left)
+    ih = min(a.top + a.height, b.top + b.height) - max(a.top, b.top)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    return inter / (a.width * a.height + b.width * b.height - inter)
+
+
+def merge_proposals(*lists: Sequence[tuple[float, Box]], overlap: float = 0.7,
+                    limit: int = 20) -> list[tuple[float, Box]]:
+    """Proposals ``(confidence, box)`` from several sources as one list, most confident
+    first, without near-duplicates (a box that overlaps a kept one by ``overlap`` IoU or
+    more is left out), at most ``limit``."""
+    kept: list[tuple[float, Box]] = []
+    for confidence, box in sorted((p for ps in lists for p in ps), key=lambda p: -p[0]):
+        if all(_iou(box, k) < overlap for _, k in kept):
+            kept.append((confidence, box))
+            if len(kept) >= limit:
+                break
+    return kept
+
+
+def region_proposals(image: Image.Image, *, limit: int = 20) -> list[tuple[float, Box]]:
+    """Class-agnostic object proposals ``(confidence, box)`` for an image, most confident
+    first, with no model: the image (shrunk to 160 px) is segmented at three scales
+    (Felzenszwalb's graph segmentation, scikit-image), and each segment's bounding box is
+    scored by how much the segment's colour (CIELAB) stands out from a ring around its box,
+    times the square root of how much of its box it fills — a simple objectness. Boxes
+    smaller than 0.4% or larger than 90% of the image are left out; the confidence is
+    ``1 - exp(-score / 25)``, in (0, 1)."""
+    import numpy as np
+    from PIL import Image as PILImage
+    from skimage.color import rgb2lab
+    from skimage.segmentation import felzenszwalb
+
+    img = image.convert("RGB")
+    scale = min(1.0, _PROPOSAL_SIDE / max(img.size))
+    if scale < 1.0:
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                         PILImage.Resampling.BILINEAR)
+    rgb = np.asarray(img, dtype=np.float64) / 255.0
+    h, w = rgb.shape[:2]
+    lab = rgb2lab(rgb).reshape(-1, 3)
+    ys, xs = (a.ravel() for a in np.indices((h, w)))
+    found: list[tuple[float, Box]] = []
+    for k in _PROPOSAL_SCALES:
+        seg = felzenszwalb(rgb, scale=k, sigma=0.8, min_size=max(4, h * w // 400)).ravel()
+        n = int(seg.max()) + 1
+        counts = np.bincount(seg, minlength=n)
+        x0, y0 = np.full(n, w), np.full(n, h)
+        x1, y1 = np.zeros(n, dtype=int), np.zeros(n, dtype=int)
+        np.minimum.at(x0, seg, xs)
+        np.maximum.at(x1, seg, xs)
+        np.minimum.at(y0, seg, ys)
+        np.maximum.at(y1, seg, ys)
+        means = np.stack([np.bincount(seg, weights=lab[:, c], minlength=n) for c in range(3)],
+                         axis=1) / np.maximum(counts, 1)[:, None]
+        grid = lab.reshape(h, w, 3)
+        for s in range(n):
+            bw, bh = int(x1[s] - x0[s] + 1), int(y1[s] - y0[s] + 1)
+            if not 0.004 * h * w <= bw * bh <= 0.9 * h * w:
+                continue
+            px, py = max(1, bw // 4), max(1, bh // 4)
+            rx0, ry0 = max(0, int(x0[s]) - px), max(0, int(y0[s]) - py)
+            rx1, ry1 = min(w, int(x1[s]) + 1 + px), min(h, int(y1[s]) + 1 + py)
+            ring = np.ones((ry1 - ry0, rx1 - rx0), dtype=bool)
+            ring[int(y0[s]) - ry0:int(y1[s]) + 1 - ry0, int(x0[s]) - rx0:int(x1[s]) + 1 - rx0] = False
+            if not ring.any():
+                continue  # the box is the whole image: nothing around it to stand out from
+            contrast = float(np.linalg.norm(means[s] - grid[ry0:ry1, rx0:rx1][ring].mean(axis=0)))
+            score = contrast * float(np.sqrt(counts[s] / (bw * bh)))
+            box = Box(x0[s] / w, y0[s] / h, min(bw / w, 1.0 - x0[s] / w),
+                      min(bh / h, 1.0 - y0[s] / h))
+            found.append((float(1.0 - np.exp(-score / 25.0)), box))
+    return merge_proposals(found, limit=limit)
+

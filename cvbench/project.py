@@ -16,8 +16,10 @@ operation, never in between.
 engine (formats, training, evaluation, prediction, export), which it hands plain data or
 the store. Its methods come in parts: settings (:mod:`cvbench._project_base`), tags
 (:mod:`cvbench._project_tags`), adding images (:mod:`cvbench._project_ingest`), reading,
-tagging and splitting them (:mod:`cvbench._project_images`), training and predictions
-(:mod:`cvbench._project_models`), and, here, the summary, datasets and maintenance.
+querying, tagging, boxing, splitting them and their metadata (:mod:`cvbench._project_images`),
+training runs, iterations and predictions (:mod:`cvbench._project_models`, with
+:mod:`cvbench._training` and :mod:`cvbench._runs`), and, here, the summary, datasets and
+maintenance. ``Project.revision`` is a change counter any face can poll.
 """
 
 from __future__ import annotations
@@ -63,11 +65,13 @@ def create_project(
     split_seed: int = 0,
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
     limits: dict[str, int] | None = None,
+    description: str = "",
 ) -> Project:
     """Create a new project in the folder ``path`` (created if missing; must hold no project).
 
     ``kind`` is ``"multiclass"``, ``"multilabel"`` or ``"detection"``; ``domain`` names the
-    backbone family (Custom Vision's domains, see ``cvbench.domains``).
+    backbone family (Custom Vision's domains, see ``cvbench.domains``); ``name`` (default:
+    the folder's) and ``description`` are for people (``rename``, ``set_description``).
     """
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r} is not a project kind; it should be one of {list(KINDS)}")
@@ -77,6 +81,8 @@ def create_project(
         )
     lim = Limits.from_dict(limits)
     domain = check_domain(domain, kind)
+    if not isinstance(description, str) or len(description) > 4000:
+        raise ValueError("description should be text of at most 4,000 characters")
     root = Path(path)
     if Store.exists(root):
         raise ProjectError(
@@ -97,6 +103,7 @@ def create_project(
         "created": now(),
         "split_dirty": "0",
         "seq": "0",
+        "description": description,
     }).close()
     return Project(root)
 
@@ -106,14 +113,25 @@ def open_project(path: str | os.PathLike) -> Project:
     return Project(Path(path))
 
 
-def import_project(archive: str | os.PathLike, dest: str | os.PathLike) -> Project:
+def import_project(archive: str | os.PathLike, dest: str | os.PathLike, *,
+                   new_id: bool = False) -> Project:
     """Recreate the project archived in ``archive`` (``export_dataset(…, format="archive")``)
     in the new or empty folder ``dest``.
 
     The result is identical to the archived project: the same ids, tags, boxes, splits,
-    iterations and files. Returns the opened :class:`Project`.
+    iterations and files — with ``new_id=True``, under a new project id, so that the copy
+    can live beside its original (a server lists projects by id). Runs that were training
+    when the archive was made are Failed in the copy (nothing runs them there). Returns
+    the opened :class:`Project`.
     """
-    project = Project(restore_archive(archive, dest))
+    root = restore_archive(archive, dest)
+    with Store.open(root) as store, store.transaction():
+        if new_id:
+            store.meta.set("project_id", str(uuid.uuid4()))
+        for iteration_id, _ in store.iterations.running():
+            store.iterations.fail(iteration_id, "the archive was made while this iteration "
+                                  "trained; the copy holds no model: train again", now())
+    project = Project(root)
     problems = project.check()
     if problems:
         warnings.warn(
@@ -140,6 +158,7 @@ class Project(ModelsMixin):
             stats = store.tags.stats()
             n_iter = store.iterations.count()
             domain = self.domain
+            kind = self.kind  # one read: settings live in the project, not in this object
         rows: list[dict[str, Any]] = []
         for t in stats:
             row: dict[str, Any] = {
@@ -150,12 +169,12 @@ class Project(ModelsMixin):
                 "train": t.train,
                 "validation": t.validation,
             }
-            if self.kind == "detection":
+            if kind == "detection":
                 row["regions"] = t.regions
             rows.append(row)
         warnings: list[str] = []
-        minimum = MIN_IMAGES_PER_TAG[self.kind]
-        unit = "boxes" if self.kind == "detection" else "images"
+        minimum = MIN_IMAGES_PER_TAG[kind]
+        unit = "boxes" if kind == "detection" else "images"
         regular = [r for r in rows if r["type"] == "Regular"]
         for r in regular:
             have = r.get("regions", r["images"])
@@ -173,15 +192,15 @@ class Project(ModelsMixin):
                 f"{small['name']!r} {small['images']} (worse than 1:2); add images to the "
                 "smaller tags"
             )
-        if len(regular) < (1 if self.kind == "detection" else 2):
-            need = "one tag" if self.kind == "detection" else "two tags"
+        if len(regular) < (1 if kind == "detection" else 2):
+            need = "one tag" if kind == "detection" else "two tags"
             warnings.append(f"training needs at least {need}")
         if n_images - n_tagged:
             warnings.append(
                 f"{n_images - n_tagged} images are untagged and will not be used for training"
             )
         return Summary(
-            kind=self.kind,
+            kind=kind,
             domain=domain,
             images=n_images,
             tagged=n_tagged,

@@ -145,3 +145,87 @@ def test_no_iteration_yet(tmp_path):
         p.iteration()
     with pytest.raises(ProjectError, match="no iteration yet"):
         p.suggest_tags()
+
+
+# -- training runs: one id from Training to Completed, visible to every face ----------------
+def test_start_training_keeps_one_id_from_start_to_end(project):
+    assert project.check_training("quick") == []
+    run = project.start_training("quick", size=SIZE)
+    assert run.status in ("Training", "Completed")
+    other = cvbench.open_project(project.path)  # another face: another connection
+    try:
+        seen = other.iteration(run.id)
+        assert seen.name == run.name and seen.status in ("Training", "Completed")
+        assert run.id in {it.id for it in other.all_iterations()}
+        assert run.wait(timeout=300) is run and run.status == "Completed" and run.error is None
+        assert seen.status == "Completed" and seen.finished is not None
+        assert project.iterations[0].id == run.id == other.iteration().id
+        assert run.performance().n_images > 0 and run.tags
+    finally:
+        other.close()
+
+
+def test_a_failing_run_is_failed_with_its_error_and_a_cancelled_one_leaves_nothing(project):
+    before = {it.id for it in project.all_iterations()}
+    with pytest.raises(ValueError, match="threads"):
+        project.train("quick", size=SIZE, settings={"threads": 0}, progress_bar=False)
+    (failed,) = [it for it in project.all_iterations() if it.id not in before]
+    assert failed.status == "Failed" and "threads" in failed.error
+    assert failed.id not in {it.id for it in project.iterations}
+    with pytest.raises(ProjectError, match="Failed"):
+        failed.predict(project.images(take=1)[0].path)
+    failed.delete()
+    run = project.start_training("quick", size=SIZE)
+    run.cancel()
+    assert run.wait(timeout=120).status == "Failed" and not run.exists
+    assert {it.id for it in project.all_iterations()} == before
+
+
+def test_refusals_and_changes_since_an_iteration(project):
+    with pytest.raises(ValueError, match="not a training mode"):
+        project.start_training("slow")
+    assert project.check_training("quick", tags=["0"]) and \
+        "at least 2 tags" in project.check_training("quick", tags=["0"])[0]
+    assert "unknown training setting" in project.check_training("quick", settings={"x": 1})[0]
+    it = project.iteration()
+    assert not project.training_changed_since(it)
+    assert project.training_changed_since(it, mode="advanced")
+    assert project.training_changed_since(it, tags=["0", "1"])
+    image = project.images(tag="5", split="train")[0]
+    project.set_split([image.id], "validation")
+    assert project.training_changed_since(it)
+    project.set_split([image.id], None)
+    assert not project.training_changed_since(it)
+    project.rename_tag("5", "five")
+    assert project.training_changed_since(it)  # the model's tag names differ
+    project.rename_tag("five", "5")
+    assert not project.training_changed_since(it)
+
+
+def test_rename_an_iteration_and_label_stored_predictions(project):
+    it = project.iteration("Iteration 1")
+    try:
+        assert it.rename("first") is it and it.name == "first"
+        assert project.iteration("first").id == it.id
+        second = project.iterations[0] if project.iterations[0].id != it.id else \
+            project.iterations[1]
+        with pytest.raises(ProjectError, match="already named"):
+            second.rename("first")
+        image = project.images(take=1)[0]
+        it.predict(image.path, store=True, application="kiosk")
+        it.predict(image.path, store=True)
+        kiosk = project.stored_predictions(application="kiosk")
+        assert len(kiosk) == 1 and kiosk[0].application == "kiosk"
+        with pytest.raises(ValueError, match="application"):
+            it.predict(image.path, store=True, application="")
+    finally:
+        it.rename("Iteration 1")
+
+
+def test_images_of_an_iteration(project):
+    it = project.iteration("Iteration 1")
+    learnt = set(it.split()) & {i.id for i in project.images()}  # those still here
+    assert {i.id for i in project.images(iteration=it)} == learnt
+    assert project.count_images(iteration=it.id) == len(learnt)
+    assert project.count_images(iteration=it, split="validation") == \
+        sum(1 for i in project.images(split="validation") if i.id in learnt)

@@ -196,3 +196,52 @@ def test_two_writers_at_once_lose_nothing(tmp_path, image_folders, writer_script
     first_b, last_b = order.index("b"), len(order) - 1 - order[::-1].index("b")
     assert "a" in order[first_b:last_b] and "a" in order[:first_b] + order[last_b:]
     p.close()
+
+
+TRAINER = textwrap.dedent(
+    """
+    import sys
+    import threading
+
+    import torch
+
+    import cvbench
+
+    torch.set_num_threads(1)
+    p = cvbench.open_project(sys.argv[1])
+
+    def on_progress(event):
+        if event["stage"] != "prepare":  # the run's row is written: wait for the kill
+            print("training", flush=True)
+            threading.Event().wait()
+
+    p.train("quick", size=32, on_progress=on_progress, progress_bar=False)
+    """
+)
+
+
+def test_a_killed_training_run_is_failed_not_training(tmp_path) -> None:
+    from cvbench.samples import make_sample
+
+    root = tmp_path / "digits"
+    make_sample("digits", root, small=True).close()
+    script = tmp_path / "trainer.py"
+    script.write_text(TRAINER)
+    proc = subprocess.Popen([sys.executable, str(script), str(root)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert line.strip() == "training", proc.stderr.read()
+    p = cvbench.open_project(root)
+    try:
+        (run,) = p.all_iterations()
+        assert run.status == "Training"  # another process sees the run while it trains
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert run.status == "Failed" and f"pid {proc.pid}" in run.error
+        assert "stopped" in run.error
+        assert [it.status for it in cvbench.open_project(root).all_iterations()] == ["Failed"]
+        assert p.iterations == [] and p.check() == []
+        run.delete()
+        assert p.all_iterations() == []
+    finally:
+        p.close()

@@ -971,7 +971,8 @@ def _import_graph() -> dict[str, set[str]]:
 
 def test_the_layers_hold_and_nothing_imports_in_a_circle() -> None:
     graph = _import_graph()
-    facade = {m for m in graph if m in ("cvbench.project", "cvbench.iteration")
+    facade = {m for m in graph if m in ("cvbench.project", "cvbench.iteration",
+                                        "cvbench._training", "cvbench._runs")
               or m.startswith("cvbench._project")}
     engine = {m for m in graph if m.startswith(("cvbench.formats", "cvbench.train",
                                                 "cvbench.evaluate", "cvbench.export"))
@@ -1011,3 +1012,242 @@ def test_sql_lives_only_in_the_store() -> None:
                if p.relative_to(root).parts[0] != "store" and sql.search(p.read_text("utf-8"))]
     assert outside == []
     assert not hasattr(cvbench.Project, "connection") and not hasattr(cvbench.Project, "lock")
+
+
+# -- settings: description, name, kind ---------------------------------------------------------
+def test_description_rename_and_kind(tmp_path) -> None:
+    p = cvbench.create_project(tmp_path / "folder", kind="multilabel", description="first")
+    assert p.description == "first" and p.settings["description"] == "first"
+    p.set_description("second")
+    p.rename("  Flowers ")
+    other = cvbench.open_project(p.path)
+    assert (other.name, other.description) == ("Flowers", "second")
+    assert p.path.name == "folder"
+    with pytest.raises(ValueError, match="empty"):
+        p.rename(" ")
+    with pytest.raises(ValueError, match="the most is 4000"):
+        p.set_description("x" * 4001)
+    a, b = p.add_images([png(1), png(2)], tags=["rose", "tulip"])
+    with pytest.raises(ProjectError, match=f"{a.image_id}.*several tags"):
+        p.set_kind("multiclass")
+    p.untag_images([a.image_id, b.image_id], ["tulip"])
+    p.set_kind("multiclass")
+    assert other.kind == "multiclass"  # another Project object sees it at once
+    with pytest.raises(TagError, match="one tag per image"):
+        p.tag_images([a.image_id], ["rose", "tulip"])
+    with pytest.raises(ValueError, match="switches between"):
+        p.set_kind("detection")
+    other.close()
+    p.close()
+    with cvbench.create_project(tmp_path / "det", kind="detection") as det, \
+            pytest.raises(ProjectError, match="detection project"):
+        det.set_kind("multilabel")
+
+
+def test_update_tag(project, detection) -> None:
+    cat = project.create_tag("cat")
+    dog = project.create_tag("dog")
+    t = project.update_tag("cat", name="Cat", description="small")
+    assert (t.id, t.name, t.description, t.type) == (cat.id, "Cat", "small", "Regular")
+    assert project.update_tag(cat.id, description="").description == ""
+    with pytest.raises(TagError, match="already exists"):
+        project.update_tag(cat, name="DOG")
+    (res,) = project.add_images([png(3)], tags=["Cat"])
+    assert project.update_tag(cat, type="Negative").type == "Negative"
+    with pytest.raises(TagError, match="already has a Negative tag"):
+        project.update_tag(dog, type="Negative")
+    assert project.update_tag(cat, type="Regular").type == "Regular"
+    with pytest.raises(ValueError, match="not a tag type"):
+        project.update_tag(cat, type="Odd")
+    ml = cvbench.create_project(project.path.parent / "ml", kind="multilabel")
+    (r,) = ml.add_images([png(4)], tags=["a", "b"])
+    with pytest.raises(TagError, match=f"{r.image_id}.*stands alone"):
+        ml.update_tag("a", type="Negative")
+    ml.close()
+    detection.create_tag("box")
+    with pytest.raises(TagError, match="no Negative tag"):
+        detection.update_tag("box", type="Negative")
+
+
+# -- metadata and the queries of the REST API ---------------------------------------------------
+def test_image_metadata_and_its_filter(multilabel) -> None:
+    p = multilabel
+    ids = [r.image_id for r in p.add_images([png(i) for i in range(6)])]
+    p.set_image_metadata(ids[:3], {"camera": "a", "lens": "wide"})
+    p.set_image_metadata(ids[1], {"lens": None, "site": "north"})
+    assert p.image(ids[0]).metadata == {"camera": "a", "lens": "wide"}
+    assert p.image(ids[1]).metadata == {"camera": "a", "site": "north"}
+    assert p.image(ids[5]).metadata == {}
+    assert p.image_ids_matching("camera eq 'a' and lens ne 'wide'") == {ids[1]}
+    assert p.count_images(metadata_filter="lens eq 'wide' or site eq 'north'") == 3
+    page = p.images(metadata_filter="camera eq 'a'", order="oldest", skip=1, take=1)
+    assert [i.id for i in page] == [ids[1]]
+    with pytest.raises(ValueError, match="expected eq or ne"):
+        p.images(metadata_filter="camera is 'a'")
+    with pytest.raises(KeyError):
+        p.set_image_metadata([ids[0], "nope"], {"x": "y"})
+    assert "x" not in p.image(ids[0]).metadata  # nothing written
+    with pytest.raises(ValueError, match="1 to 256"):
+        p.set_image_metadata(ids[0], {"k" * 257: "v"})
+    with pytest.raises(ValueError, match="at most 512"):
+        p.set_image_metadata(ids[0], {"k": "v" * 513})
+    with pytest.raises(ValueError, match="at most 50"):
+        p.set_image_metadata(ids[0], {f"k{i}": "v" for i in range(51)})
+    p.set_image_metadata(ids[0], {f"k{i}": "v" for i in range(48)})
+    with pytest.raises(ValueError, match="would hold 53 metadata pairs"):
+        p.set_image_metadata(ids[0], {"k48": "v", "k49": "v", "k50": "v"})
+    assert len(p.image(ids[0]).metadata) == 50  # camera, lens and 48
+
+
+def test_several_tags_tagged_and_iteration_queries_match_a_slow_reference(tmp_path) -> None:
+    rng = np.random.default_rng(3)
+    p = cvbench.create_project(tmp_path / "q", kind="multilabel")
+    names = ["a", "b", "c", "d"]
+    for i in range(60):
+        chosen = [n for n in names if rng.random() < 0.3]
+        p.add_images([png(i)], tags=chosen or None)
+    everything = p.images(order="oldest")
+    p.set_image_metadata([i.id for i in everything[::3]], {"every": "third"})
+    every = {i.id for i in everything[::3]}
+    for tags in (["a"], ["a", "b"], ["b", "c", "d"]):
+        for tagged in (None, True, False):
+            for split in (None, "train", "validation"):
+                for meta in (None, "every eq 'third'"):
+                    if tagged is False and tags:
+                        continue
+                    want = [i.id for i in everything
+                            if set(tags) & set(i.tags)
+                            and (tagged is None or bool(i.tags) == tagged)
+                            and (split is None or i.split == split)
+                            and (meta is None or i.id in every)]
+                    kw = {"tags": tags, "tagged": tagged, "split": split,
+                          "metadata_filter": meta}
+                    assert p.count_images(**kw) == len(want), kw
+                    got = [i.id for i in p.images(order="oldest", **kw)]
+                    assert got == want, kw
+                    assert [i.id for i in p.images(order="oldest", skip=2, take=3, **kw)] \
+                        == want[2:5]
+    tagged = [i.id for i in everything if i.tags]
+    assert p.count_images(tagged=True) == len(tagged)
+    assert [i.id for i in p.images(tagged=True, order="oldest")] == tagged
+    assert p.count_images(tagged=False) == len(everything) - len(tagged)
+    with pytest.raises(ValueError, match="not both"):
+        p.images(tags=["a"], untagged=True)
+    with pytest.raises(ValueError, match="a list of tags"):
+        p.images(tags="a")
+    p.close()
+
+
+# -- boxes by id --------------------------------------------------------------------------------
+def test_add_and_delete_regions_keep_the_other_ids(detection) -> None:
+    (r,) = detection.add_images([png(5, (64, 64))], regions=[[
+        {"tag": "cat", "left": 0.1, "top": 0.1, "width": 0.3, "height": 0.3}]])
+    first = detection.image(r.image_id).regions[0].id
+    added = detection.add_regions(r.image_id, [
+        {"tag": "dog", "left": 0.5, "top": 0.5, "width": 0.2, "height": 0.2},
+        ("cat", 0.8, 0.8, 0.5, 0.5)])  # clipped to the image
+    assert [a.tag_name for a in added] == ["dog", "cat"] and all(a.id for a in added)
+    assert added[1].width == pytest.approx(0.2)
+    img = detection.image(r.image_id)
+    assert [x.id for x in img.regions] == [first, added[0].id, added[1].id]
+    assert img.tags == ("cat", "dog")
+    assert detection.delete_regions([added[0].id, "unknown"]) == 1
+    img = detection.image(r.image_id)
+    assert [x.id for x in img.regions] == [first, added[1].id] and img.tags == ("cat",)
+    assert detection.delete_regions(added[1].id) == 1
+    assert detection.summary().tags[0]["regions"] == 1
+    with pytest.raises(KeyError):
+        detection.add_regions("nope", [("cat", 0, 0, 0.1, 0.1)])
+    with pytest.raises(TagError, match="this one is multiclass"):
+        cvbench.create_project(detection.path.parent / "mc").add_regions(r.image_id, [])
+
+
+def test_region_limit_holds_when_adding(tmp_path) -> None:
+    p = cvbench.create_project(tmp_path / "lim", kind="detection",
+                               limits={"max_regions_per_image": 2})
+    (r,) = p.add_images([png(6, (32, 32))], regions=[[("a", 0, 0, 0.5, 0.5)]])
+    p.add_regions(r.image_id, [("a", 0.5, 0.5, 0.5, 0.5)])
+    with pytest.raises(TagError, match="would have 3 boxes"):
+        p.add_regions(r.image_id, [("a", 0.1, 0.1, 0.1, 0.1)])
+    assert len(p.image(r.image_id).regions) == 2
+    p.close()
+
+
+def test_region_proposals_before_any_detector(detection) -> None:
+    img = Image.new("RGB", (128, 128), (205, 205, 205))
+    img.paste((200, 30, 30), (40, 30, 90, 80))  # a red square: 50 px at (40, 30)
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    (r,) = detection.add_images([buf.getvalue()])
+    proposals = detection.region_proposals(r.image_id)
+    assert proposals and all(0 < c < 1 for c, _ in proposals)
+    assert [c for c, _ in proposals] == sorted((c for c, _ in proposals), reverse=True)
+    _, box = proposals[0]
+    square = (40 / 128, 30 / 128, 50 / 128, 50 / 128)
+    iw = min(box.left + box.width, square[0] + square[2]) - max(box.left, square[0])
+    ih = min(box.top + box.height, square[1] + square[3]) - max(box.top, square[1])
+    assert iw * ih / (box.width * box.height + square[2] * square[3] - iw * ih) > 0.75
+    (flat,) = detection.add_images([png(7, (64, 64))])  # nothing stands out: no proposal
+    assert detection.region_proposals(flat.image_id) == []
+
+
+# -- import beside the original ---------------------------------------------------------------
+def test_import_with_a_new_id_beside_the_original(project, tmp_path) -> None:
+    project.add_images([png(8), png(9)], tags=["a"])
+    archive = tmp_path / "p.zip"
+    project.export_dataset(archive, format="archive")
+    same = cvbench.import_project(archive, tmp_path / "same")
+    twin = cvbench.import_project(archive, tmp_path / "twin", new_id=True)
+    assert same.id == project.id and twin.id != project.id
+    assert {i.id for i in twin.images()} == {i.id for i in project.images()}
+    assert [t.id for t in twin.tags] == [t.id for t in project.tags]
+    same.close()
+    twin.close()
+
+
+# -- the change counter -------------------------------------------------------------------------
+REVISION_WRITER = """
+import sys
+import cvbench
+p = cvbench.open_project(sys.argv[1])
+p.tag_images([sys.argv[2]], ["from-another-process"])
+p.close()
+"""
+
+
+def test_revision_moves_on_every_change_from_any_process(multilabel, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    p = multilabel
+    seen = [p.revision]
+
+    def moved() -> bool:
+        seen.append(p.revision)
+        return seen[-1] > seen[-2]
+
+    (a, b) = p.add_images([png(10), png(11)])
+    assert moved()
+    for change in (
+        lambda: p.tag_images([a.image_id], ["x"]),
+        lambda: p.untag_images([a.image_id], ["x"]),
+        lambda: p.create_tag("y"),
+        lambda: p.rename_tag("y", "z"),
+        lambda: p.update_tag("z", description="zed"),
+        lambda: p.set_split([a.image_id], "validation"),
+        lambda: p.set_image_metadata([a.image_id], {"k": "v"}),
+        lambda: p.rename("other name"),
+        lambda: p.set_description("words"),
+        lambda: p.delete_tag("z"),
+        lambda: p.delete_images([b.image_id]),
+    ):
+        change()
+        assert moved(), change
+    # reads move nothing
+    p.images(), p.count_images(untagged=True), p.summary(), p.tags, p.iterations
+    p.image(a.image_id), p.stored_predictions(), p.image_ids_matching("k eq 'v'")
+    assert not moved()
+    subprocess.run([sys.executable, "-c", REVISION_WRITER, str(p.path), a.image_id],
+                   check=True, timeout=120)
+    assert moved()
+    assert p.image(a.image_id).tags == ("from-another-process",)

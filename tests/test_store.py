@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -411,8 +412,148 @@ def test_a_version_three_database_gets_its_counts(tmp_path, monkeypatch) -> None
     conn.close()
     conn = store_db.connect(path)
     counters = dict(conn.execute("SELECT name, value FROM counters").fetchall())
-    assert counters == {"images": 5, "tagged": 4, "train": 4, "validation": 1}
+    assert counters == {"images": 5, "tagged": 4, "train": 4, "validation": 1,
+                        "revision": 0}  # migration 5 starts the change counter
     row = conn.execute("SELECT image_count, train_count, validation_count, region_count "
                        "FROM tags").fetchone()
     assert tuple(row) == (4, 3, 1, 1)
     conn.close()
+
+
+# -- migration 5: the revision counter, metadata, training runs -------------------------------
+def test_the_revision_moves_on_every_change_and_not_on_reads(tmp_path) -> None:
+    from cvbench.boxes import Box
+
+    store = _store(tmp_path)
+    seen = [store.revision()]
+
+    def moved() -> bool:
+        seen.append(store.revision())
+        return seen[-1] != seen[-2]
+
+    with store.transaction():
+        tag = store.tags.insert("cat", "Regular")
+    assert moved()
+    with store.transaction():
+        image = _add_image(store, 1)
+    assert moved()
+    for change in (
+        lambda: store.images.link(image, [tag.id]),
+        lambda: store.images.unlink(image, [tag.id]),
+        lambda: store.regions.add(image, [(tag.id, Box(0.1, 0.1, 0.2, 0.2))]),
+        lambda: store.regions.remove(image),
+        lambda: store.metadata.merge([image], {"camera": "a"}),
+        lambda: store.metadata.merge([image], {"camera": "b"}),
+        lambda: store.metadata.merge([image], {"camera": None}),
+        lambda: store.tags.rename(tag.id, "kitten"),
+        lambda: store.tags.update(tag.id, name="kitten", description="small", type="Regular"),
+        lambda: store.images.set_override([image], "validation"),
+        lambda: store.meta.set("name", "renamed"),
+        lambda: store.images.delete([image]),
+        lambda: store.tags.delete(tag.id),
+    ):
+        with store.transaction():
+            change()
+        assert moved()
+    # no change, no move: reads, an unchanged setting, a rolled-back write
+    store.tags.all(), store.images.count(), store.images.page_ids(), store.meta.all()
+    with store.transaction():
+        store.meta.set("name", "renamed")
+    with pytest.raises(ZeroDivisionError), store.transaction():
+        store.meta.set("name", "other")
+        raise ZeroDivisionError
+    assert not moved()
+    store.close()
+
+
+def test_metadata_filter_is_evaluated_on_its_index(tmp_path) -> None:
+    from cvbench.store._filter import compile_filter
+
+    store = _store(tmp_path)
+    with store.transaction():
+        ids = [_add_image(store, i) for i in range(6)]
+        store.metadata.merge(ids[:3], {"camera": "a"})
+        store.metadata.merge(ids[2:5], {"site": "it's"})
+    assert store.metadata.of([ids[2]]) == {ids[2]: {"camera": "a", "site": "it's"}}
+    assert store.metadata.matching("camera eq 'a'") == set(ids[:3])
+    assert store.metadata.matching("camera ne 'a'") == set(ids[3:])  # no key: not equal
+    assert store.metadata.matching("camera eq 'a' and site eq 'it''s'") == {ids[2]}
+    assert store.metadata.matching("camera EQ 'a' OR site eq 'it''s'") == set(ids[:5])
+    assert store.metadata.matching("(camera eq 'b' or camera eq 'a') and not_there ne 'x'") \
+        == set(ids[:3])
+    assert store.metadata.matching("Camera eq 'a'") == set()  # keys and values are exact
+    for bad, says in [("", "empty"), ("camera", "eq or ne"), ("camera eq a", "quoted value"),
+                      ("camera eq 'a", "unclosed quote"), ("(camera eq 'a'", "')'"),
+                      ("camera eq 'a' x", "'and', 'or'"), ("and eq 'a'", "a metadata key")]:
+        with pytest.raises(ValueError, match=re.escape(says)):
+            compile_filter(bad)
+    sql, params = compile_filter("camera eq 'a'")
+    plan = " ".join(r[-1] for r in store.sql.rows(
+        f"EXPLAIN QUERY PLAN SELECT i.id FROM images i WHERE {sql}", params))
+    assert "image_metadata_value" in plan
+    with store.transaction():
+        store.images.delete([ids[0]])  # its pairs go with it
+    assert store.metadata.of([ids[0]]) == {}
+    store.close()
+
+
+def test_boxes_added_and_deleted_by_id_keep_the_others_and_the_tags(tmp_path) -> None:
+    from cvbench.boxes import Box
+
+    store = _store(tmp_path)
+    with store.transaction():
+        a, b = store.tags.insert("a", "Regular"), store.tags.insert("b", "Regular")
+        image = _add_image(store, 1)
+        store.regions.replace(image, [(a.id, Box(0, 0, 0.5, 0.5))])
+    (first,) = [r.id for r in store.images.load([image])[0].regions]
+    with store.transaction():
+        new = store.regions.add(image, [(b.id, Box(0.5, 0.5, 0.5, 0.5)),
+                                        (a.id, Box(0.1, 0.1, 0.2, 0.2))])
+    loaded = store.images.load([image])[0]
+    assert [r.id for r in loaded.regions] == [first, *new]
+    assert set(loaded.tag_ids) == {a.id, b.id}
+    with store.transaction():
+        assert store.regions.delete([new[0], "no such box"]) == [image]
+    loaded = store.images.load([image])[0]
+    assert [r.id for r in loaded.regions] == [first, new[1]] and loaded.tag_ids == (a.id,)
+    assert [t.regions for t in store.tags.stats()] == [2, 0]
+    store.close()
+
+
+def test_a_training_run_is_recorded_from_start_to_end(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from cvbench.store import Owner, is_alive, this_process
+    from cvbench.store.repo_iterations import IterationRow
+
+    store = _store(tmp_path)
+
+    def row(i: str) -> IterationRow:
+        return IterationRow(i, "", "Training", "quick", "d", "multiclass", "t", 0.0, "{}", "[]",
+                            "{}", "", None)
+
+    me = this_process()
+    assert is_alive(me) and me.started
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = Owner(me.host, gone.pid, me.started)
+    assert not is_alive(dead) and not is_alive(Owner(me.host, me.pid, "another start"))
+    assert store.iterations.begin(row("r1"), me) == "Iteration 1"
+    assert store.iterations.begin(row("r2"), dead) == "Iteration 2"
+    assert sorted(store.iterations.running()) == [("r1", me), ("r2", dead)]
+    assert store.iterations.complete("r1", trained_seconds=1.5, settings="{}", tags="[]",
+                                     metrics="{}", weights="w", finished="end",
+                                     images=[("img", "train", "[]", None)])
+    assert not store.iterations.complete("r1", trained_seconds=1, settings="{}", tags="[]",
+                                         metrics="{}", weights="w", finished="end", images=[])
+    assert store.iterations.fail("r2", "gone", "end") and not store.iterations.fail("r2", "x", "")
+    done, failed = store.iterations.get("r1"), store.iterations.get("r2")
+    assert (done.status, done.weights, done.finished) == ("Completed", "w", "end")
+    assert (failed.status, failed.error) == ("Failed", "gone")
+    assert store.iterations.running() == [] and store.iterations.split_of("r1") == {"img": "train"}
+    assert [r.id for r in store.iterations.all("Completed")] == ["r1"]
+    store.iterations.rename("r2", "second")
+    with pytest.raises(Exception, match="already named"):
+        store.iterations.rename("r1", "second")
+    store.close()

@@ -24,11 +24,15 @@ What it keeps to:
   300 regions per image), bodies refused unread when their Content-Length is too large.
 * URLs fetched on a client's behalf only from public addresses (unless
   ``--allow-private-urls``), with bounded size and time.
-* Training in a background thread (Regular: quick; Advanced: advanced with the reserved
-  budget); a run that a stop or ``kill -9`` interrupted is Failed at the next start.
-  One server per ROOT (a lock in ``ROOT/.cvbench-serve/``): its records are its runs.
+* Training in the background (``Project.start_training``; Regular: quick; Advanced:
+  advanced with the reserved budget): the run is an iteration of the project from its
+  start, under the id the client gets, seen by every face; one that a stop or ``kill -9``
+  interrupted shows as Failed. Without ``forceTrain`` a project that did not change since
+  its newest iteration answers ``BadRequestTrainingNotNeeded``.
+  One server per ROOT (a lock in ``ROOT/.cvbench-serve/``, which keeps its exports and
+  publish resources).
 
-Needs the facade has not grown yet are listed in ``FACADE_GAPS.md`` beside this file.
+What the server needs from the facade is listed in ``FACADE_GAPS.md`` beside this file.
 """
 
 from ._app import PREDICTION_OPS, TRAINING_OPS, create_app, operations

@@ -1,5 +1,5 @@
 """What the handlers share: the operation table's row, lookups that answer Custom Vision's
-404s, and the wire forms that need the server (artifact URLs, training records)."""
+404s, and the wire forms that need the server (artifact URLs)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from starlette.responses import Response
 
 from ..errors import CvbenchError, TagError
 from ..project import Project
-from . import _domains, _wire
+from . import _wire
 from ._errors import ApiError, bad_request, json_response, not_found
 from ._http import Call
 
 __all__ = ["Op", "project_of", "tag_of", "tags_of", "images_of", "image_of", "iteration_of",
            "trained_iteration", "default_iteration", "uri_maker", "wire_images", "tag_types",
-           "pending_iteration", "no_content", "page"]
+           "no_content", "page"]
 
 
 @dataclass(frozen=True)
@@ -85,36 +85,27 @@ def image_of(project: Project, image_id: str) -> Any:
 
 
 def _iterations(project: Project) -> list[Any]:
+    """The trained iterations, newest first."""
     return list(project.iterations)
 
 
-def iteration_of(call: Call, project: Project, iteration_id: str
-                 ) -> tuple[Any | None, dict[str, Any] | None]:
-    """``(iteration, None)`` for a trained iteration, ``(None, record)`` for a run the
-    server started that has not produced one (Training or Failed). A Completed run's id
-    leads to the iteration it made."""
+def iteration_of(project: Project, iteration_id: str) -> Any:
+    """An iteration of any status (Training, Completed, Failed) by its id; names are not
+    ids on the wire."""
     key = str(iteration_id).strip().lower()
-    for it in _iterations(project):
+    for it in project.all_iterations():
         if it.id.lower() == key:
-            return it, None
-    record = call.server.records.read(project.id)["trainings"].get(key)
-    if record is not None:
-        if record.get("status") == "Completed" and record.get("iterationId"):
-            real = record["iterationId"].lower()
-            for it in _iterations(project):
-                if it.id.lower() == real:
-                    return it, None
-        elif record.get("status") != "Completed":
-            return None, record
+            return it
     raise not_found("NotFoundIteration", f"no iteration with id {iteration_id!r} in this "
                     "project")
 
 
 def trained_iteration(call: Call, project: Project, iteration_id: str) -> Any:
-    it, record = iteration_of(call, project, iteration_id)
-    if it is None:
+    """A Completed iteration by id (BadRequestIterationIsNotTrained for a run)."""
+    it = iteration_of(project, iteration_id)
+    if it.status != "Completed":
         raise bad_request("BadRequestIterationIsNotTrained",
-                          f"{record['name']} is {record['status']}, not trained")
+                          f"{it.name} is {it.status}, not trained")
     return it
 
 
@@ -153,30 +144,6 @@ def wire_images(call: Call, project: Project, images: Sequence[Any]) -> list[dic
 
 def tag_types(iteration: Any) -> dict[str, str]:
     return {t.id: t.type for t in iteration.tags}
-
-
-def pending_iteration(record: dict[str, Any], project: Project) -> dict[str, Any]:
-    """A run the server started, as an Iteration (status Training or Failed)."""
-    domain = _domains.for_project(record.get("kind", project.kind),
-                                  record.get("domain", project.domain))
-    return {
-        "id": record["id"],
-        "name": record["name"],
-        "status": record["status"],
-        "created": record["created"],
-        "lastModified": record.get("finished") or record["created"],
-        "trainedAt": None,
-        "projectId": project.id,
-        "exportable": False,
-        "exportableTo": [],
-        "domainId": domain.id if domain else None,
-        "classificationType": _wire.CLASSIFICATION_OF.get(project.kind),
-        "trainingType": record.get("trainingType", "Regular"),
-        "reservedBudgetInHours": record.get("reservedBudgetInHours", 0),
-        "trainingTimeInMinutes": 0,
-        "publishName": None,
-        "trainingErrorDetails": record.get("error"),
-    }
 
 
 def page(items: Sequence[Any], skip: int, take: int) -> list[Any]:

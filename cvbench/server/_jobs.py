@@ -1,7 +1,12 @@
-"""Work that outlives a request: training runs and model exports, each in a thread of the
-server with its own :class:`~cvbench.Project` (its own SQLite connection), so the server
-keeps answering. Each job is recorded (``Records``) when it starts and when it ends, so a
-server killed in between finds it at its next start and marks it Failed."""
+"""Work that outlives a request: training runs and model exports, so the server keeps
+answering.
+
+A training run is the facade's (``Project.start_training``): its iteration is in the
+project's database from its start, with status Training under the id the client gets,
+visible to every face, and Failed if the process that trains it dies. Exports run in a
+thread of the server with their own :class:`~cvbench.Project` and are recorded
+(``Records``) when they start and when they end, so a server killed in between finds them
+at its next start and marks them Failed."""
 
 from __future__ import annotations
 
@@ -13,9 +18,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..iteration import Iteration
 from ..project import Project, open_project
 from ._domains import EXPORT_PLATFORMS
-from ._errors import ApiError, bad_request, from_exception
+from ._errors import bad_request
 from ._wire import now
 
 __all__ = ["Trainer", "Exporter", "STOPPED"]
@@ -24,48 +30,24 @@ _log = logging.getLogger("cvbench.server")
 #: Why a job that was running when the server stopped is Failed.
 STOPPED = ("the server stopped while this ran (it was killed or shut down); nothing of the "
            "run was kept: start it again")
-#: Seconds train_project waits for the run to pass the checks that refuse a project.
-_VALIDATION_WAIT = 120.0
-
-
-class _Job:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.events = 0
-        self.ready = threading.Event()
-        self.early: BaseException | None = None
-        self.handed_over = False
-        self.thread: threading.Thread | None = None
 
 
 class Trainer:
-    """Training runs started by ``train_project``, one at a time per project."""
+    """Starts the runs of ``train_project``: one at a time per project, refused at once
+    when the project cannot train or (without ``forceTrain``) nothing changed."""
 
     def __init__(self, state: Any) -> None:
         self.state = state
         self._lock = threading.Lock()
-        self._jobs: dict[str, _Job] = {}
 
-    def recover(self) -> None:
-        def mark(data: dict[str, Any]) -> None:
-            for record in data["trainings"].values():
-                if record.get("status") == "Training":
-                    record.update(status="Failed", error=STOPPED, finished=now())
-
-        for project_id in self.state.records.project_ids():
-            self.state.records.update(project_id, mark)
-
-    def running(self, project_id: str) -> bool:
-        with self._lock:
-            records = self.state.records.read(project_id)["trainings"]
-            return any(r.get("status") == "Training" and k in self._jobs
-                       and self._jobs[k].thread is not None and self._jobs[k].thread.is_alive()
-                       for k, r in records.items())
+    @staticmethod
+    def running(project: Project) -> Iteration | None:
+        """The project's run in progress (started by any face), if any."""
+        return next((it for it in project.all_iterations() if it.status == "Training"), None)
 
     def start(self, project: Project, *, training_type: str, reserved_hours: int,
-              tags: list[str] | None) -> dict[str, Any]:
-        """Start a run in the background; returns its record once the run is past the
-        checks that refuse a project (a refusal is raised here, as a 400)."""
+              tags: list[str] | None, force: bool) -> Iteration:
+        """Start a run in the background; returns its iteration (status Training)."""
         options = self.state.config.training_options(project.kind)
         mode = "advanced" if training_type == "Advanced" else "quick"
         budget: float | None = None
@@ -74,81 +56,26 @@ class Trainer:
             cap = options.get("max_budget_minutes")
             if cap:
                 budget = min(budget, float(cap))
-        with self._lock:
-            for wire_id, record in self.state.records.read(project.id)["trainings"].items():
-                job = self._jobs.get(wire_id)
-                if record.get("status") == "Training" and job is not None:
-                    raise bad_request("BadRequestTrainingAlreadyInProgress",
-                                      f"{record['name']} of this project is training; wait "
-                                      "until its status is Completed or Failed")
-            numbers = [int(it.name.split()[-1]) for it in project.iterations
-                       if it.name.split()[-1].isdigit()]
-            wire_id = str(uuid.uuid4())
-            record = {
-                "id": wire_id, "name": f"Iteration {1 + max(numbers, default=0)}",
-                "status": "Training", "created": now(), "finished": None,
-                "trainingType": training_type, "reservedBudgetInHours": reserved_hours,
-                "iterationId": None, "error": None, "pid": os.getpid(),
-                "kind": project.kind, "domain": project.domain,
-            }
-            self.state.records.update(project.id,
-                                      lambda d: d["trainings"].__setitem__(wire_id, record))
-            job = _Job()
-            self._jobs[wire_id] = job
-            job.thread = threading.Thread(
-                target=self._run, name=f"cvbench-train-{wire_id[:8]}", daemon=True,
-                args=(project.path, project.id, wire_id, mode, budget, tags, options, job))
-            job.thread.start()
-        job.ready.wait(_VALIDATION_WAIT)
-        with job.lock:
-            job.handed_over = True
-            early = job.early
-        if early is not None:
-            self.state.records.update(project.id, lambda d: d["trainings"].pop(wire_id, None))
-            with self._lock:
-                self._jobs.pop(wire_id, None)
-            raise from_exception(early)
-        return self.state.records.read(project.id)["trainings"][wire_id]
-
-    def _run(self, path: Path, project_id: str, wire_id: str, mode: str,
-             budget: float | None, tags: list[str] | None, options: dict[str, Any],
-             job: _Job) -> None:
-        def on_progress(event: dict[str, Any]) -> None:
-            job.events += 1
-            if job.events >= 2:  # the first stage is over: the project was accepted
-                job.ready.set()
-
-        try:
-            project = open_project(path)
-            try:
-                iteration = project.train(
-                    mode, budget, tags=tags, size=options.get("size"),
-                    settings=options.get("settings"), on_progress=on_progress,
-                    progress_bar=False)
-                iteration_id = iteration.id
-            finally:
-                project.close()
-        except BaseException as exc:  # every way a run ends is recorded
-            with job.lock:
-                if not job.handed_over:
-                    job.early = exc
-                    job.ready.set()
-                    return
-            if not isinstance(exc, (ApiError, ValueError)):
-                _log.warning("training %s failed: %s", wire_id, exc)
-            self._finish(project_id, wire_id, status="Failed",
-                         error=f"{type(exc).__name__}: {exc}")
-        else:
-            self._finish(project_id, wire_id, status="Completed", iterationId=iteration_id)
-        finally:
-            job.ready.set()
-
-    def _finish(self, project_id: str, wire_id: str, **fields: Any) -> None:
-        def change(data: dict[str, Any]) -> None:
-            if wire_id in data["trainings"]:
-                data["trainings"][wire_id].update(finished=now(), **fields)
-
-        self.state.records.update(project_id, change)
+        with self._lock:  # two requests at once start one run
+            busy = self.running(project)
+            if busy is not None:
+                raise bad_request("BadRequestTrainingAlreadyInProgress",
+                                  f"{busy.name} of this project is training; wait until its "
+                                  "status is Completed or Failed")
+            if not force and project.iterations:
+                last = project.iterations[0]
+                changed = (tags is None and last.settings.get("tags") is not None) or \
+                    project.training_changed_since(last, mode=mode, tags=tags)
+                if not changed:
+                    raise bad_request("BadRequestTrainingNotNeeded",
+                                      f"nothing changed since {last.name} was trained; pass "
+                                      "forceTrain=true to train again")
+            reasons = project.check_training(mode, tags, size=options.get("size"),
+                                             settings=options.get("settings"))
+            if reasons:
+                raise bad_request("BadRequestTrainingValidationFailed", "; ".join(reasons))
+            return project.start_training(mode, budget, tags=tags, size=options.get("size"),
+                                          settings=options.get("settings"))
 
 
 class Exporter:

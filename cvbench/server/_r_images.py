@@ -14,7 +14,6 @@ from starlette.responses import Response
 
 from ..errors import CvbenchError
 from ..fetch import URLError, fetch_url
-from . import _gaps
 from ._common import (
     Op,
     answer,
@@ -135,8 +134,6 @@ def _check_entries(call: Call, project: Any, entries: list[_Entry]) -> None:
 def _add(call: Call, project: Any, entries: list[_Entry], metadata: dict[str, str]
          ) -> Response:
     _check_entries(call, project, entries)
-    if metadata:
-        _gaps.require(project, "set_image_metadata")
     groups: dict[tuple[str, ...], list[_Entry]] = {}
     for e in entries:
         if e.status is None:
@@ -161,7 +158,7 @@ def _add(call: Call, project: Any, entries: list[_Entry], metadata: dict[str, st
             e.status, e.message, e.image_id = r.status, r.message, r.image_id
     created = [e.image_id for e in entries if e.status == "OK" and e.image_id]
     if metadata and created:
-        _gaps.call(project, "set_image_metadata", created, metadata)
+        project.set_image_metadata(created, metadata)
     found = {img.id: img for img in images_of(
         project, [e.image_id for e in entries if e.image_id], strict=False)}
     wired = dict(zip(found, wire_images(call, project, list(found.values())), strict=True))
@@ -197,7 +194,7 @@ def create_images_from_files(call: Call) -> Response:
             e.status, e.message = "ErrorImageFormat", "contents is not base64"
         if e.status is None and not e.data:
             e.status, e.message = "ErrorImageFormat", "the image has no contents"
-        elif e.status is None and len(e.data) > limit:
+        elif e.status is None and e.data is not None and len(e.data) > limit:
             e.status, e.message = "ErrorImageSize", f"above the limit of {limit} bytes"
         entries.append(e)
     return _add(call, project, entries, metadata)
@@ -252,46 +249,34 @@ def create_images_from_data(call: Call) -> Response:
 # -- listing and counting ---------------------------------------------------------------------
 def _select(call: Call, project: Any, tagging: str, *, paged: bool = True,
             take_most: int = 256) -> tuple[list[Any], int]:
-    """(page of images, count of all matches) for the filters of the query string."""
+    """(page of images, count of all matches) for the filters of the query string: one
+    indexed query each (tags OR'ed, tagged or untagged, an iteration's images, the
+    metadata ``$filter``)."""
     tag_ids = call.csv("tagIds", most=20)
     iteration_id = call.text("iterationId")
     expression = call.text("$filter")
     order = call.choice("orderBy", _ORDER, "newest")
     skip = call.integer("skip", 0)
     take = call.integer("take", 50, high=take_most)
-    tags = [t.id for t in project.tags if t.id.lower() in {x.lower() for x in tag_ids}]
-    if tag_ids and len(tags) < len(set(x.lower() for x in tag_ids)):
+    known = {t.id.lower(): t.id for t in project.tags}
+    if any(x.lower() not in known for x in tag_ids):
         return [], 0  # an unknown tag filters everything out
-    if iteration_id is None and expression is None and len(tags) <= 1:
-        tag = tags[0] if tags else None
-        if tagging == "Untagged":
-            if tag is not None:
-                return [], 0
-            count = project.count_images(untagged=True)
-            return (project.images(untagged=True, skip=skip, take=take, order=order)
-                    if paged else []), count
-        count = project.count_images(tag=tag) if tag or tagging == "All" else \
-            project.count_images() - project.count_images(untagged=True)
-        if tagging == "Tagged" and tag is None:
-            images = [i for i in project.images(order=order) if i.tag_ids]
-            return images[skip:skip + take] if paged else [], count
-        return (project.images(tag=tag, skip=skip, take=take, order=order)
-                if paged else []), count
-    images = project.images(order=order)
-    if tags:
-        wanted = set(tags)
-        images = [i for i in images if wanted & set(i.tag_ids)]
-    if tagging == "Tagged":
-        images = [i for i in images if i.tag_ids]
-    elif tagging == "Untagged":
-        images = [i for i in images if not i.tag_ids]
-    if iteration_id is not None:
-        members = trained_iteration(call, project, iteration_id).split()
-        images = [i for i in images if i.id in members]
-    if expression is not None:
-        matching = set(_gaps.call(project, "image_ids_matching", expression))
-        images = [i for i in images if i.id in matching]
-    return images[skip:skip + take], len(images)
+    tags = list(dict.fromkeys(known[x.lower()] for x in tag_ids))
+    if tags and tagging == "Untagged":
+        return [], 0
+    filters: dict[str, Any] = {
+        "tags": tags or None,
+        "tagged": {"Tagged": True, "Untagged": False}.get(tagging),
+        "iteration": None if iteration_id is None else
+        trained_iteration(call, project, iteration_id).id,
+        "metadata_filter": expression,
+    }
+    try:
+        count = project.count_images(**filters)
+        images = project.images(skip=skip, take=take, order=order, **filters) if paged else []
+    except ValueError as exc:  # a $filter that does not parse
+        raise bad_request("BadRequestInvalid", str(exc)) from None
+    return images, count
 
 
 def get_images(call: Call) -> Response:
@@ -356,22 +341,31 @@ def update_image_metadata(call: Call) -> Response:
     ids = call.csv("imageIds", required=True, most=256)
     metadata = call.json(empty={})
     _check_metadata(metadata)
-    _gaps.require(project, "set_image_metadata")
     found = {i.id.lower(): i for i in images_of(project, ids, strict=False)}
     present = [found[i.lower()].id for i in ids if i.lower() in found]
+    limited: dict[str, str] = {}
     if present:
-        _gaps.call(project, "set_image_metadata", present, metadata)
+        try:
+            project.set_image_metadata(present, metadata)
+        except ValueError:  # some image would hold too many pairs: one by one
+            for image_id in present:
+                try:
+                    project.set_image_metadata([image_id], metadata)
+                except ValueError:
+                    limited[image_id] = "ErrorLimitExceed"
     after = {i.id: i for i in images_of(project, present, strict=False)}
-    entries = []
+    entries: list[dict[str, Any]] = []
     for i in ids:
         img = found.get(i.lower())
         if img is None:
             entries.append({"imageId": i, "status": "ErrorImageNotFound", "metadata": None})
+        elif img.id in limited:
+            entries.append({"imageId": img.id, "status": limited[img.id],
+                            "metadata": dict(after[img.id].metadata)})
         else:
             entries.append({"imageId": img.id, "status": "OK",
-                            "metadata": dict(_gaps.value(after.get(img.id, img), "metadata",
-                                                         {}) or {})})
-    ok = len(present) == len(ids)
+                            "metadata": dict(after[img.id].metadata)})
+    ok = all(e["status"] == "OK" for e in entries)
     return answer({"isBatchSuccessful": ok, "images": entries}, 200 if ok else 207)
 
 

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from .. import Region
 from ..errors import TagError
-from . import _gaps, _wire
+from . import _wire
 from ._common import (
     Op,
     answer,
@@ -132,20 +132,21 @@ def create_image_regions(call: Call) -> Response:
         else:
             new.append((tag.id, box))
             created.append((img.id, tag.id, box))
-    for image_id, new in plan.items():
-        if new:
-            old = [Region(r.tag_id, r.tag_name, r.left, r.top, r.width, r.height, id=r.id)
-                   for r in images[image_id].regions]
-            fresh = [Region(t, "", *b) for t, b in new]
-            project.set_regions(image_id, old + fresh, create_tags=False)
-    after = {i.id: i for i in images_of(project, list(plan), strict=False)}
     out = []
-    for image_id, tag_id, box in created:
-        match = next((r for r in after[image_id].regions if _same(r, tag_id, box)), None)
-        out.append({"imageId": image_id, "regionId": match.id if match else None,
-                    "tagName": tags[tag_id.lower()].name, "created": _wire.now(),
-                    "tagId": tag_id, "left": box[0], "top": box[1], "width": box[2],
-                    "height": box[3]})
+    for image_id, new in plan.items():
+        if not new:
+            continue
+        try:
+            added = project.add_regions(
+                image_id, [Region(t, "", b[0], b[1], b[2], b[3]) for t, b in new],
+                create_tags=False)
+        except TagError as exc:
+            raise bad_request("BadRequestImageRegions", str(exc)) from None
+        for r in added:
+            out.append({"imageId": image_id, "regionId": r.id,
+                        "tagName": tags[r.tag_id.lower()].name, "created": _wire.now(),
+                        "tagId": r.tag_id, "left": r.left, "top": r.top, "width": r.width,
+                        "height": r.height})
     status = 200 if not duplicated and not exceeded else 207
     return answer({"created": out, "duplicated": duplicated, "exceeded": exceeded}, status)
 
@@ -153,24 +154,17 @@ def create_image_regions(call: Call) -> Response:
 def delete_image_regions(call: Call) -> Response:
     project = project_of(call)
     region_ids = {r.lower() for r in call.csv("regionIds", required=True, most=64)}
-    if not _gaps.missing(project, "delete_regions"):
-        _gaps.call(project, "delete_regions", sorted(region_ids))
-        return no_content()
-    for img in project.images():  # until the facade deletes regions by id
-        if any(r.id.lower() in region_ids for r in img.regions):
-            keep = [r for r in img.regions if r.id.lower() not in region_ids]
-            project.set_regions(img.id, keep, create_tags=False)
+    project.delete_regions(sorted(region_ids))
     return no_content()
 
 
 def get_image_region_proposals(call: Call) -> Response:
     project = project_of(call)
     img = image_of(project, call.path["imageId"])
-    proposals: list[dict[str, Any]] = []
-    if project.kind == "detection" and project.iterations:
-        result = project.iterations[0].predict(img.path)
-        proposals = [{"confidence": p.probability, "boundingBox": p.bounding_box.as_dict()}
-                     for p in result if p.bounding_box is not None]
+    with call.server.model_slots:
+        found = project.region_proposals(img.id)
+    proposals = [{"confidence": confidence, "boundingBox": box.as_dict()}
+                 for confidence, box in found]
     return answer({"projectId": project.id, "imageId": img.id, "proposals": proposals})
 
 

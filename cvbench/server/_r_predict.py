@@ -49,10 +49,11 @@ def _url_image(call: Call, limit: int) -> bytes:
     return fetch_image(call, url, limit)
 
 
-def _predict(call: Call, it: Any, data: bytes, *, store: bool) -> Response:
+def _predict(call: Call, it: Any, data: bytes, *, store: bool,
+             application: str | None = None) -> Response:
     try:
         with call.server.model_slots:
-            result = it.predict(data, store=store)
+            result = it.predict(data, store=store, application=application)
     except ImageError as exc:
         code = {"ErrorImageSize": "BadRequestImageSizeBytes",
                 "ErrorImageDimensions": "BadRequestImageDimensions"}.get(
@@ -102,7 +103,8 @@ def _keeps(filters: list[dict[str, Any]]) -> Callable[[Any], bool]:
         for f in filters:
             prob = probs.get(str(f.get("id", "")).lower())
             low = float(f.get("minThreshold") or 0.0)
-            high = float(f.get("maxThreshold") if f.get("maxThreshold") is not None else 1.0)
+            top = f.get("maxThreshold")
+            high = 1.0 if top is None else float(top)
             if prob is None or not low <= prob <= high:
                 return False
         return True
@@ -128,14 +130,21 @@ def query_predictions(call: Call) -> Response:
     most = min(int(token.get("maxCount") or 50), 256)
     continuation = str(token.get("continuation") or "0")
     skip = int(continuation) if continuation.isdigit() else 0
+    application = token.get("application") or None
+    if application is not None and not isinstance(application, str):
+        raise bad_request("BadRequestPredictionInvalidApplicationName",
+                          "application should be text")
     found = project.stored_predictions(order="newest" if order == "oldest" else order,
-                                       iteration=iteration)
+                                       iteration=iteration, application=application)
     if order == "oldest":
         found.reverse()
     keep = _keeps(filters)
-    found = [sp for sp in found if keep(sp)
-             and (start is None or _when(sp.created) >= start)
-             and (end is None or _when(sp.created) <= end)]
+    def within(sp: Any) -> bool:
+        when = _when(sp.created)
+        return when is None or ((start is None or when >= start)
+                                and (end is None or when <= end))
+
+    found = [sp for sp in found if keep(sp) and within(sp)]
     chunk = found[skip:skip + most]
     uri = uri_maker(call, project, "predictions")
     types = {t.id: t.type for t in project.tags}
@@ -170,11 +179,14 @@ def _published(call: Call, kind: str) -> Any:
 
 def _prediction_op(kind: str, source: str, store: bool) -> Callable[[Call], Response]:
     def handler(call: Call) -> Response:
-        call.text("application")  # a label for stored predictions (not kept yet)
+        application = call.text("application")  # the client's label, kept with the image
+        if application is not None and not 0 < len(application) <= 256:
+            raise bad_request("BadRequestPredictionInvalidApplicationName",
+                              "application should be a name of 1 to 256 characters")
         it = _published(call, kind)
         limit = call.server.config.limits.prediction_image_bytes
         data = _one_image(call, limit) if source == "image" else _url_image(call, limit)
-        return _predict(call, it, data, store=store)
+        return _predict(call, it, data, store=store, application=application)
 
     handler.__name__ = f"{kind}_{source}{'' if store else '_nostore'}"
     return handler

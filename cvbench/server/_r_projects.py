@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import mimetypes
 import secrets
 from pathlib import Path
-from typing import Any
 
 from starlette.responses import Response
 
 from .. import import_project
+from ..errors import ProjectError
 from ..project import Project
-from . import _domains, _gaps, _wire
+from . import _domains, _wire
 from ._common import Op, answer, no_content, project_of
 from ._errors import ApiError, bad_request, not_found
 from ._http import Call
@@ -78,11 +77,11 @@ def create_project(call: Call) -> Response:
     kind = _kind(domain, call.text("classificationType"))
     _platforms(call)
     call.json(empty={})  # CreateProjectOptions (blob and queue URIs: nothing to do here)
-    if description:
-        _gaps.require(Project, "set_description")
-    project = call.server.projects.create(name, kind=kind, domain=domain.cvbench)
-    if description:
-        _gaps.call(project, "set_description", description)
+    if description and len(description) > 4000:
+        raise bad_request("BadRequestProjectDescription", "a description has at most 4,000 "
+                          "characters")
+    project = call.server.projects.create(name, kind=kind, domain=domain.cvbench,
+                                          description=description or "")
     return answer(_wire.project(project))
 
 
@@ -98,33 +97,36 @@ def update_project(call: Call) -> Response:
         raise bad_request("BadRequest", "settings should be an object")
     name = body.get("name")
     description = body.get("description")
-    changes: list[tuple[str, Any]] = []
-    if name is not None and name != project.name:
-        if not isinstance(name, str) or not name.strip():
-            raise bad_request("BadRequestProjectName", "a project needs a non-empty name")
-        changes.append(("rename", name.strip()))
-    if description is not None and description != _gaps.value(project, "description", ""):
-        changes.append(("set_description", str(description)))
+    if name is not None and (not isinstance(name, str) or not name.strip()
+                             or len(name.strip()) > 256):
+        raise bad_request("BadRequestProjectName", "a project needs a name of 1 to 256 "
+                          "characters")
+    if description is not None and (not isinstance(description, str)
+                                    or len(description) > 4000):
+        raise bad_request("BadRequestProjectDescription", "a description is text of at most "
+                          "4,000 characters")
+    domain = None
     if settings.get("domainId"):
         d = _domain(settings["domainId"])
         if (d.type == "ObjectDetection") != (project.kind == "detection"):
             raise bad_request("BadRequestProjectUnsupportedDomainTypeChange",
                               "a project cannot change between classification and detection")
-        if d.cvbench != project.domain:
-            changes.append(("domain", d.cvbench))
+        domain = d.cvbench
+    kind = None
     classification = settings.get("classificationType")
     if classification and project.kind != "detection":
         kind = _kind(_domains.DEFAULT_DOMAIN, classification)
-        if kind != project.kind:
-            changes.append(("set_kind", kind))
-    for what, _ in changes:  # every missing facade method before any change
-        if what != "domain":
-            _gaps.require(project, what)
-    for what, value in changes:
-        if what == "domain":
-            project.domain = value
-        else:
-            _gaps.call(project, what, value)
+    if kind is not None and kind != project.kind:  # the one change that can be refused
+        try:
+            project.set_kind(kind)
+        except ProjectError as exc:
+            raise bad_request("BadRequest", str(exc)) from None
+    if name is not None and name.strip() != project.name:
+        project.rename(name.strip())
+    if description is not None and description != project.description:
+        project.set_description(description)
+    if domain is not None and domain != project.domain:
+        project.domain = domain
     return answer(_wire.project(project))
 
 
@@ -134,7 +136,7 @@ def delete_project(call: Call) -> Response:
     if published:
         raise bad_request("BadRequestIterationIsPublished",
                           f"unpublish {published} before deleting the project")
-    if call.server.trainer.running(project.id):
+    if call.server.trainer.running(project) is not None:
         raise bad_request("BadRequestTrainingAlreadyInProgress",
                           "this project is training; wait until the run ends")
     call.server.projects.delete(project)
@@ -171,27 +173,19 @@ def import_project_(call: Call) -> Response:
                           "the import token is not one this server gave out")
     about = json.loads(archive.with_suffix(".json").read_text(encoding="utf-8"))
     projects = call.server.projects
-    options: dict[str, Any] = {}
     try:
         projects.get(about["project_id"])
-        taken = True
+        taken = True  # the original is still here: the copy gets an id of its own
     except ApiError:
         taken = False
-    if taken:  # the original is still here: the copy needs ids of its own
-        if "new_id" not in inspect.signature(import_project).parameters:
-            raise ApiError(400, "BadRequestNotSupported",
-                           "importing a project whose original is still on this server needs "
-                           "cvbench.import_project(..., new_id=True), which cvbench does not "
-                           "offer yet (see cvbench/server/FACADE_GAPS.md); delete the "
-                           "original first")
-        options["new_id"] = True
-    if name and name != about.get("name"):
-        _gaps.require(Project, "rename")
+    if name is not None and (not name.strip() or len(name.strip()) > 256):
+        raise bad_request("BadRequestProjectName", "a project needs a name of 1 to 256 "
+                          "characters")
     folder = projects.new_folder(name or about.get("name") or "imported")
-    import_project(archive, folder, **options).close()
+    import_project(archive, folder, new_id=taken).close()
     project = projects.adopt(folder)
-    if name and name != project.name:
-        _gaps.call(project, "rename", name)
+    if name and name.strip() != project.name:
+        project.rename(name.strip())
     return answer(_wire.project(project))
 
 
@@ -212,11 +206,10 @@ def artifact(call: Call, project: Project, path: str) -> tuple[bytes | Path, str
             return found[0].path, mimetypes.guess_type(found[0].path.name)[0] or \
                 "application/octet-stream"
     if len(parts) == 3 and parts[0] == "predictions" and parts[2] in ("original", "thumbnail"):
-        for sp in project.stored_predictions(order="newest"):
-            if sp.id.lower() == parts[1].lower():
-                file = sp.thumbnail_path if parts[2] == "thumbnail" else sp.path
-                if file.is_file():
-                    return file, mimetypes.guess_type(file.name)[0] or "image/jpeg"
+        for sp in project.stored_predictions(ids=[parts[1].lower()]):
+            file = sp.thumbnail_path if parts[2] == "thumbnail" else sp.path
+            if file.is_file():
+                return file, mimetypes.guess_type(file.name)[0] or "image/jpeg"
         raise missing
     if len(parts) == 3 and parts[0] == "exports":
         file = call.server.exporter.file(project.id, parts[1], parts[2])

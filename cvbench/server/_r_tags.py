@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from ..errors import TagError
-from . import _gaps, _wire
+from . import _wire
 from ._common import Op, answer, no_content, project_of, tag_of, trained_iteration
 from ._errors import bad_request
 from ._http import Call
@@ -84,14 +84,14 @@ def update_tag(call: Call) -> Response:
     description = body.get("description")
     tag_type = _check_type(body.get("type") or tag.type)
     name = _check_new(project, name, tag_type, other_than=tag.id)
-    other = (description is not None and description != (tag.description or "")) or \
-        tag_type != tag.type
-    if other:  # description or type: the facade's update_tag; the name goes with it
-        tag = _gaps.call(project, "update_tag", tag.id, name=name,
-                         description=description, type=tag_type)
-    elif name != tag.name:
-        tag = project.rename_tag(tag.id, name)
-    return answer(_wire.tag(tag_of(project, tag.id)))
+    if description is not None and not isinstance(description, str):
+        raise bad_request("BadRequestTagDescription", "a description is text")
+    try:
+        tag = project.update_tag(tag.id, name=name, description=description, type=tag_type)
+    except TagError as exc:
+        raise bad_request("BadRequestTagType" if tag_type != tag.type else "BadRequestTagName",
+                          str(exc)) from None
+    return answer(_wire.tag(tag))
 
 
 def delete_tag(call: Call) -> Response:

@@ -6,15 +6,14 @@ from typing import Any
 
 from starlette.responses import Response
 
-from ..errors import CvbenchError
-from . import _domains, _gaps, _wire
+from ..errors import CvbenchError, ProjectError
+from . import _domains, _wire
 from ._common import (
     Op,
     answer,
     images_of,
     iteration_of,
     no_content,
-    pending_iteration,
     project_of,
     tag_types,
     tags_of,
@@ -38,20 +37,14 @@ def _wire_iteration(call: Call, project: Any, it: Any) -> dict[str, Any]:
 
 # -- iterations -----------------------------------------------------------------------------
 def get_iterations(call: Call) -> Response:
+    """Every iteration, runs in progress and failed ones included (any face's)."""
     project = project_of(call)
-    records = call.server.records.read(project.id)["trainings"]
-    pending = [pending_iteration(r, project) for r in records.values()
-               if r.get("status") != "Completed"]
-    pending.sort(key=lambda r: r["created"], reverse=True)
-    return answer(pending + [_wire_iteration(call, project, it) for it in project.iterations])
+    return answer([_wire_iteration(call, project, it) for it in project.all_iterations()])
 
 
 def get_iteration(call: Call) -> Response:
     project = project_of(call)
-    it, record = iteration_of(call, project, call.path["iterationId"])
-    if it is None:
-        return answer(pending_iteration(record, project))
-    return answer(_wire_iteration(call, project, it))
+    return answer(_wire_iteration(call, project, iteration_of(project, call.path["iterationId"])))
 
 
 def update_iteration(call: Call) -> Response:
@@ -59,26 +52,23 @@ def update_iteration(call: Call) -> Response:
     name = call.json(empty={}).get("name")
     if not isinstance(name, str) or not name.strip():
         raise bad_request("BadRequestIterationName", "an iteration needs a non-empty name")
-    it = trained_iteration(call, project, call.path["iterationId"])
+    it = iteration_of(project, call.path["iterationId"])
     if name.strip() != it.name:
-        if any(o.name == name.strip() and o.id != it.id for o in project.iterations):
-            raise bad_request("BadRequestIterationNameNotUnique",
-                              f"another iteration is named {name.strip()!r}")
-        _gaps.call(it, "rename", name.strip())
-        it = trained_iteration(call, project, it.id)
+        try:
+            it.rename(name.strip())
+        except ProjectError as exc:
+            raise bad_request("BadRequestIterationNameNotUnique", str(exc)) from None
+        except ValueError as exc:
+            raise bad_request("BadRequestIterationName", str(exc)) from None
     return answer(_wire_iteration(call, project, it))
 
 
 def delete_iteration(call: Call) -> Response:
     project = project_of(call)
-    wire_id = call.path["iterationId"].lower()
-    it, record = iteration_of(call, project, wire_id)
-    if it is None:
-        if record["status"] == "Training":
-            raise bad_request("BadRequestTrainingAlreadyInProgress",
-                              f"{record['name']} is training; wait until it ends")
-        call.server.records.update(project.id, lambda d: d["trainings"].pop(record["id"], None))
-        return no_content()
+    it = iteration_of(project, call.path["iterationId"])
+    if it.status == "Training":
+        raise bad_request("BadRequestTrainingAlreadyInProgress",
+                          f"{it.name} is training; wait until it ends")
     if it.published_name:
         raise bad_request("BadRequestIterationIsPublished",
                           f"{it.name} is published as {it.published_name!r}; unpublish it first")
@@ -87,8 +77,6 @@ def delete_iteration(call: Call) -> Response:
     def forget(data: dict[str, Any]) -> None:
         data["publish"].pop(it.id, None)
         data["exports"].pop(it.id, None)
-        for key in [k for k, r in data["trainings"].items() if r.get("iterationId") == it.id]:
-            data["trainings"].pop(key)
 
     call.server.records.update(project.id, forget)
     return no_content()
@@ -99,7 +87,7 @@ def train_project(call: Call) -> Response:
     project = project_of(call)
     training_type = call.choice("trainingType", _TRAINING_TYPES, "Regular")
     hours = call.integer("reservedBudgetInHours", 0)
-    call.flag("forceTrain")  # every request trains: an iteration is cheap to make here
+    force = call.flag("forceTrain")
     call.text("notificationEmailAddress")  # no mail is sent from a laptop
     body = call.json(empty={})
     if body.get("customBaseModelInfo"):
@@ -107,9 +95,9 @@ def train_project(call: Call) -> Response:
                           "domain's pretrained backbone; customBaseModelInfo is not supported")
     selected = body.get("selectedTags")
     tags = [t.id for t in tags_of(project, selected)] if selected else None
-    record = call.server.trainer.start(project, training_type=training_type,
-                                       reserved_hours=hours, tags=tags)
-    return answer(pending_iteration(record, project))
+    it = call.server.trainer.start(project, training_type=training_type, reserved_hours=hours,
+                                   tags=tags, force=force)
+    return answer(_wire_iteration(call, project, it))
 
 
 # -- performance ----------------------------------------------------------------------------

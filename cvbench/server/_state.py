@@ -1,10 +1,10 @@
 """What one server holds: the projects in ROOT, its own records beside them, signed URLs.
 
 ROOT holds one folder per project (a cvbench project folder, which the Voila workbench
-and notebooks open too) and the server's own folder ``.cvbench-serve/``::
+and notebooks open too; training runs are recorded there, by the facade) and the server's
+own folder ``.cvbench-serve/``::
 
-    .cvbench-serve/projects/<project id>.json    trainings started through the API, the
-                                                  prediction resource of each publish,
+    .cvbench-serve/projects/<project id>.json    the prediction resource of each publish,
                                                   exports (written atomically)
     .cvbench-serve/exports/<iteration id>/<platform>/   exported models
     .cvbench-serve/archives/<token>.zip           project exports waiting for an import
@@ -115,10 +115,11 @@ class Projects:
                 candidate = self.root / f"{base}-{n}"
             return candidate
 
-    def create(self, name: str, *, kind: str, domain: str) -> Project:
+    def create(self, name: str, *, kind: str, domain: str, description: str = "") -> Project:
         with self._lock:
             folder = self.new_folder(name)
-            project = create_project(folder, kind=kind, domain=domain, name=name)
+            project = create_project(folder, kind=kind, domain=domain, name=name,
+                                     description=description)
             self._open[folder.resolve()] = project
             self._by_id[project.id.lower()] = folder.resolve()
             return project
@@ -147,8 +148,8 @@ class Projects:
 
 
 class Records:
-    """The server's own records of a project (trainings, publish resources, exports): one
-    JSON file per project, replaced whole on every change."""
+    """The server's own records of a project (publish resources, exports): one JSON file
+    per project, replaced whole on every change."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -163,7 +164,8 @@ class Records:
                 data = json.loads(self._path(project_id).read_text(encoding="utf-8"))
             except FileNotFoundError:
                 data = {}
-        for key in ("trainings", "publish", "exports"):
+        data.pop("trainings", None)  # written by older servers: runs live in the project
+        for key in ("publish", "exports"):
             data.setdefault(key, {})
         return data
 
@@ -228,9 +230,9 @@ class ServerState:
         return handle
 
     def recover(self) -> None:
-        """After a stop (even ``kill -9``): trainings and exports that were running when the
-        server stopped are marked Failed."""
-        self.trainer.recover()
+        """After a stop (even ``kill -9``): exports that were running when the server
+        stopped are marked Failed (training runs are the facade's: a run whose process is
+        gone shows as Failed by itself)."""
         self.exporter.recover()
 
     def close(self) -> None:

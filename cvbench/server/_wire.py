@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from . import _domains, _gaps
+from . import _domains
 
 __all__ = ["iso", "now", "project", "tag", "image", "region", "iteration", "performance",
            "predictions", "image_prediction", "KIND_OF", "CLASSIFICATION_OF"]
@@ -55,7 +55,7 @@ def project(p: Any) -> dict[str, Any]:
     return {
         "id": p.id,
         "name": p.name,
-        "description": _gaps.value(p, "description", ""),
+        "description": p.description,
         "settings": {
             "domainId": domain.id if domain else None,
             "classificationType": CLASSIFICATION_OF.get(p.kind),
@@ -99,25 +99,29 @@ def image(img: Any, uri: UriMaker) -> dict[str, Any]:
         "tags": [{"tagId": tid, "tagName": name, "created": created}
                  for tid, name in zip(img.tag_ids, img.tags, strict=True)] or None,
         "regions": [region(r, created) for r in img.regions] or None,
-        "metadata": dict(_gaps.value(img, "metadata", {}) or {}) or None,
+        "metadata": dict(img.metadata) or None,
     }
 
 
 def iteration(it: Any, *, publish_resource: str | None = None) -> dict[str, Any]:
+    """An Iteration of any status: a run in progress (Training), a trained one
+    (Completed) or a failed one (Failed, with ``trainingErrorDetails``)."""
     settings = it.settings
     budget = settings.get("budget_minutes")
     domain = _domains.for_project(it.kind, it.domain)
     created = iso(it.created)
+    trained = it.status == "Completed"
+    finished = iso(it.finished)
     return {
         "id": it.id,
         "name": it.name,
         "status": it.status,
         "created": created,
-        "lastModified": created,
-        "trainedAt": created,
+        "lastModified": finished or created,
+        "trainedAt": finished if trained else None,
         "projectId": it.project.id,
-        "exportable": True,
-        "exportableTo": list(_domains.EXPORT_PLATFORMS),
+        "exportable": trained,
+        "exportableTo": list(_domains.EXPORT_PLATFORMS) if trained else [],
         "domainId": domain.id if domain else None,
         "classificationType": CLASSIFICATION_OF.get(it.kind),
         "trainingType": TRAINING_TYPE.get(it.mode, "Regular"),
@@ -125,6 +129,7 @@ def iteration(it: Any, *, publish_resource: str | None = None) -> dict[str, Any]
         "trainingTimeInMinutes": max(0, round(it.trained_seconds / 60.0)),
         "publishName": it.published_name,
         "originalPublishResourceId": publish_resource if it.published_name else None,
+        "trainingErrorDetails": it.error,
     }
 
 
@@ -164,7 +169,7 @@ def predictions(preds: Iterable[Any], tag_types: Mapping[str, str] | None = None
     for p in preds:
         d = p.to_dict() if hasattr(p, "to_dict") else dict(p)
         d["probability"] = _number(d.get("probability"))
-        d["tagType"] = (tag_types or {}).get(d.get("tagId"), "Regular")
+        d["tagType"] = (tag_types or {}).get(str(d.get("tagId")), "Regular")
         out.append(d)
     return out
 

@@ -225,6 +225,99 @@ MIGRATIONS: list[str] = [
         UPDATE tags SET region_count = region_count + 1 WHERE id = NEW.tag_id;
     END;
     """,
+    # 5: image metadata (key/value pairs, indexed by value for Custom Vision's $filter);
+    # training runs recorded from their start (status Training, the owning process, then
+    # Completed or Failed with its error); the application label of stored predictions;
+    # and the project's revision: one counter that every change a face shows moves (the
+    # triggers below: images, their tags, boxes and metadata, tags, iterations, stored
+    # predictions, settings), so that a widget polls one row to know it should refresh.
+    # Counts and split columns that other triggers keep are left out: they only follow.
+    """
+    CREATE TABLE image_metadata (
+        image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+        key      TEXT NOT NULL,
+        value    TEXT NOT NULL,
+        PRIMARY KEY (image_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX image_metadata_value ON image_metadata (key, value, image_id);
+    ALTER TABLE iterations ADD COLUMN error TEXT;
+    ALTER TABLE iterations ADD COLUMN finished TEXT;
+    ALTER TABLE iterations ADD COLUMN owner_host TEXT;
+    ALTER TABLE iterations ADD COLUMN owner_pid INTEGER;
+    ALTER TABLE iterations ADD COLUMN owner_started TEXT;
+    CREATE INDEX iterations_running ON iterations (id) WHERE status = 'Training';
+    ALTER TABLE predictions ADD COLUMN application TEXT;
+    CREATE INDEX predictions_application ON predictions (application, created)
+        WHERE application IS NOT NULL;
+    INSERT INTO counters (name, value) VALUES ('revision', 0);
+    CREATE TRIGGER revision_image_added AFTER INSERT ON images BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_image_removed AFTER DELETE ON images BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_image_split_set AFTER UPDATE OF split_override ON images BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_link_added AFTER INSERT ON image_tags BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_link_removed AFTER DELETE ON image_tags BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_region_added AFTER INSERT ON regions BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_region_removed AFTER DELETE ON regions BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_region_changed AFTER UPDATE ON regions BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_metadata_added AFTER INSERT ON image_metadata BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_metadata_removed AFTER DELETE ON image_metadata BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_metadata_changed AFTER UPDATE ON image_metadata BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_tag_added AFTER INSERT ON tags BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_tag_removed AFTER DELETE ON tags BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_tag_changed AFTER UPDATE OF name, type, description ON tags BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_iteration_added AFTER INSERT ON iterations BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_iteration_removed AFTER DELETE ON iterations BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_iteration_changed AFTER UPDATE ON iterations BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_prediction_added AFTER INSERT ON predictions BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_prediction_removed AFTER DELETE ON predictions BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_setting_added AFTER INSERT ON meta BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_setting_changed AFTER UPDATE ON meta
+    WHEN OLD.value IS NOT NEW.value BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    CREATE TRIGGER revision_setting_removed AFTER DELETE ON meta BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'revision';
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

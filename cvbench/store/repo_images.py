@@ -42,6 +42,15 @@ class LabelledRow:
     tag_id: str
 
 
+def _tags(tag: Tag | None, tags: Sequence[Tag]) -> list[Tag]:
+    """``tag`` and ``tags`` as one list without repeats."""
+    out: list[Tag] = []
+    for t in ([tag] if tag is not None else []) + list(tags):
+        if t.id not in {o.id for o in out}:
+            out.append(t)
+    return out
+
+
 class ImageRepository:
     """``images`` and ``image_tags``. The counts come from ``counters`` and ``tags``
     (kept by triggers), so that counting reads a row, not the table."""
@@ -66,42 +75,59 @@ class ImageRepository:
         return self._counter(split)
 
     def count_where(self, *, tag: Tag | None = None, untagged: bool = False,
-                    split: str | None = None) -> int:
-        """Images of ``tag``, or untagged ones, in ``split`` (all when None)."""
-        if tag is None and not untagged:
+                    split: str | None = None, tags: Sequence[Tag] = (),
+                    tagged: bool = False, iteration_id: str | None = None,
+                    metadata: tuple[str, Sequence[str]] | None = None) -> int:
+        """How many images pass the filters (see :meth:`page_ids`). The common ones read
+        a counter kept by triggers; the others are one indexed count."""
+        chosen = _tags(tag, tags)
+        plain = iteration_id is None and metadata is None
+        if plain and not chosen and not untagged and not tagged:
             return self.count() if split is None else self.count_in_split(split)
-        if tag is not None and split is None:
-            return int(self._sql.value("SELECT image_count FROM tags WHERE id = ?", (tag.id,), 0))
-        if tag is not None:
-            column = "train_count" if split == "train" else "validation_count"
-            return int(self._sql.value(f"SELECT {column} FROM tags WHERE id = ?", (tag.id,), 0))
-        if split is None:
-            return self.count() - self.count_tagged()
-        sql, params = self._query("COUNT(*)", None, True, split, None, page=False)
+        if plain and len(chosen) == 1 and not untagged:  # tagged adds nothing to a tag
+            column = {None: "image_count", "train": "train_count",
+                      "validation": "validation_count"}[split]
+            return int(self._sql.value(f"SELECT {column} FROM tags WHERE id = ?",
+                                       (chosen[0].id,), 0))
+        if plain and split is None and not chosen:
+            return self.count_tagged() if tagged else self.count() - self.count_tagged()
+        if plain and split is None and not untagged:  # several tags: their links
+            ids = [t.id for t in chosen]
+            return int(self._sql.value(
+                f"SELECT COUNT(DISTINCT image_id) FROM image_tags WHERE tag_id IN "
+                f"({marks(ids)})", ids))
+        sql, params = self._query("COUNT(*)", chosen, untagged, tagged, split, None,
+                                  iteration_id, metadata, page=False)
         return int(self._sql.value(sql, params))
 
     # -- queries --------------------------------------------------------------------------
-    def _query(self, what: str, tag: Tag | None, untagged: bool, split: str | None,
-               ids: Sequence[str] | None, *, page: bool) -> tuple[str, list[Any]]:
+    def _query(self, what: str, tags: Sequence[Tag], untagged: bool, tagged: bool,
+               split: str | None, ids: Sequence[str] | None, iteration_id: str | None,
+               metadata: tuple[str, Sequence[str]] | None, *, page: bool
+               ) -> tuple[str, list[Any]]:
         params: list[Any] = []
         where: list[str] = []
-        if tag is not None:
-            if page and tag.image_count * 20 > self._meta.get_int("seq"):
-                # a page of a tag that holds 5% of the images or more: walk the images
-                # newest first and keep the tag's, rather than sort all of the tag's
-                sql = f"SELECT {what} FROM images i"
-                where.append(
-                    "EXISTS (SELECT 1 FROM image_tags it WHERE it.image_id = i.id "
-                    "AND it.tag_id = ?)"
-                )
-            else:
-                sql = f"SELECT {what} FROM image_tags it JOIN images i ON i.id = it.image_id"
-                where.append("it.tag_id = ?")
-            params.append(tag.id)
+        # a page of a large selection (5% of the images or more): walk the images newest
+        # first and keep the selected ones, rather than sort all of them
+        walk = page and sum(t.image_count for t in tags) * 20 > self._meta.get_int("seq")
+        if len(tags) == 1 and not walk:
+            sql = f"SELECT {what} FROM image_tags it JOIN images i ON i.id = it.image_id"
+            where.append("it.tag_id = ?")
+            params.append(tags[0].id)
         else:
             sql = f"SELECT {what} FROM images i"
+            if tags:
+                tag_ids = [t.id for t in tags]
+                where.append(
+                    f"EXISTS (SELECT 1 FROM image_tags it WHERE it.image_id = i.id AND "
+                    f"it.tag_id IN ({marks(tag_ids)}))" if walk else
+                    f"i.id IN (SELECT image_id FROM image_tags WHERE tag_id IN "
+                    f"({marks(tag_ids)}))")
+                params.extend(tag_ids)
         if untagged:
             where.append("NOT EXISTS (SELECT 1 FROM image_tags x WHERE x.image_id = i.id)")
+        if tagged and not tags:
+            where.append("EXISTS (SELECT 1 FROM image_tags x WHERE x.image_id = i.id)")
         if split is not None:
             where.append("i.split = ?")
             params.append(split)
@@ -109,16 +135,29 @@ class ImageRepository:
             ids = list(ids)
             where.append(f"i.id IN ({marks(ids)})")
             params.extend(ids)
+        if iteration_id is not None:
+            where.append("i.id IN (SELECT image_id FROM iteration_images WHERE "
+                         "iteration_id = ?)")
+            params.append(iteration_id)
+        if metadata is not None:
+            where.append(metadata[0])
+            params.extend(metadata[1])
         if where:
             sql += " WHERE " + " AND ".join(where)
         return sql, params
 
     def page_ids(self, *, tag: Tag | None = None, untagged: bool = False,
                  split: str | None = None, ids: Sequence[str] | None = None,
-                 newest_first: bool = True, skip: int = 0, take: int | None = None
-                 ) -> list[str]:
-        """Ids of the images that pass the filters, newest (or oldest) first, paged."""
-        sql, params = self._query("i.id", tag, untagged, split, ids, page=True)
+                 newest_first: bool = True, skip: int = 0, take: int | None = None,
+                 tags: Sequence[Tag] = (), tagged: bool = False,
+                 iteration_id: str | None = None,
+                 metadata: tuple[str, Sequence[str]] | None = None) -> list[str]:
+        """Ids of the images that pass every filter given, newest (or oldest) first,
+        paged: of ``tag`` or any of ``tags``, untagged or ``tagged``, in ``split``, among
+        ``ids``, learnt from by iteration ``iteration_id``, and selected by ``metadata``
+        (a condition from :meth:`MetadataRepository.condition`)."""
+        sql, params = self._query("i.id", _tags(tag, tags), untagged, tagged, split, ids,
+                                  iteration_id, metadata, page=True)
         sql += f" ORDER BY i.seq {'DESC' if newest_first else 'ASC'} LIMIT ? OFFSET ?"
         params += [-1 if take is None else int(take), int(skip)]
         return [r[0] for r in self._sql.rows(sql, params)]
@@ -148,6 +187,11 @@ class ImageRepository:
                 ):
                     reg_rows.setdefault(r[0], []).append(
                         Region(r[2], r[3], r[4], r[5], r[6], r[7], id=r[1]))
+                meta: dict[str, dict[str, str]] = {}
+                for image_id, key, value in self._sql.tuples(
+                        f"SELECT image_id, key, value FROM image_metadata WHERE image_id IN "
+                        f"({m}) ORDER BY key", chunk):
+                    meta.setdefault(image_id, {})[key] = value
                 for image_id in chunk:
                     row = rows.get(image_id)
                     if row is None:
@@ -166,6 +210,7 @@ class ImageRepository:
                         tag_ids=tuple(i for i, _ in trs),
                         regions=tuple(reg_rows.get(image_id, [])),
                         split=row["split_override"] or row["split"],
+                        metadata=meta.get(image_id, {}),
                     ))
         return out
 
@@ -188,6 +233,17 @@ class ImageRepository:
 
     def sha_in_use(self, sha: str) -> bool:
         return self._sql.one("SELECT 1 FROM images WHERE sha256 = ?", (sha,)) is not None
+
+    def with_several_tags(self, limit: int = 5) -> list[str]:
+        """Up to ``limit`` ids of images with more than one tag."""
+        if self._tags_links() <= self.count_tagged():
+            return []  # one link per tagged image: none has two
+        return [r[0] for r in self._sql.rows(
+            "SELECT image_id FROM image_tags GROUP BY image_id HAVING COUNT(*) > 1 LIMIT ?",
+            (int(limit),))]
+
+    def _tags_links(self) -> int:
+        return int(self._sql.value("SELECT COALESCE(SUM(image_count), 0) FROM tags"))
 
     def tag_count(self, image_id: str) -> int:
         return int(self._sql.value(

@@ -33,6 +33,7 @@ class PredictionRow:
     created: str
     uncertainty: float
     predictions: list[dict[str, Any]]
+    application: str | None = None
 
 
 class PredictionRepository:
@@ -44,9 +45,10 @@ class PredictionRepository:
 
     def add(self, *, id: str, iteration_id: str, data: bytes, ext: str, width: int,
             height: int, original_name: str, created: str, uncertainty: float,
-            predictions: Sequence[dict[str, Any]], thumbnail: Callable[[], bytes]) -> None:
+            predictions: Sequence[dict[str, Any]], thumbnail: Callable[[], bytes],
+            application: str | None = None) -> None:
         """Keep an image (its files first, then its row). ``thumbnail()`` makes the JPEG
-        thumbnail when the same image has none yet."""
+        thumbnail when the same image has none yet; ``application`` is the client's label."""
         sha = sha256_bytes(data)
         self._files.put_image(sha, ext, data)
         if not self._files.thumb_path(sha).exists():
@@ -54,17 +56,17 @@ class PredictionRepository:
         with self._sql.transaction():
             self._sql.write(
                 "INSERT INTO predictions (id, iteration_id, sha256, ext, width, height, "
-                "original_name, created, uncertainty, predictions) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "original_name, created, uncertainty, predictions, application) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (id, iteration_id, sha, ext, width, height, original_name, created,
-                 float(uncertainty), json.dumps(list(predictions))),
+                 float(uncertainty), json.dumps(list(predictions)), application),
             )
 
     def page(self, *, order: str = "uncertainty", skip: int = 0, take: int | None = None,
-             iteration: str | None = None, ids: Sequence[str] | None = None
-             ) -> list[PredictionRow]:
+             iteration: str | None = None, ids: Sequence[str] | None = None,
+             application: str | None = None) -> list[PredictionRow]:
         """Stored predictions in ``order`` (see :data:`ORDERS`), paged, optionally of one
-        iteration or with these ids."""
+        iteration, with these ids, or kept for one ``application``."""
         if order not in ORDERS:
             raise ValueError(f"order={order!r} should be one of {list(ORDERS)}")
         where: list[str] = []
@@ -76,6 +78,9 @@ class PredictionRepository:
             ids = list(ids)
             where.append(f"id IN ({marks(ids)})")
             params.extend(ids)
+        if application is not None:
+            where.append("application = ?")
+            params.append(application)
         sql = "SELECT * FROM predictions"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -93,6 +98,7 @@ class PredictionRepository:
                 created=r["created"],
                 uncertainty=float(r["uncertainty"]),
                 predictions=json.loads(r["predictions"]),
+                application=r["application"],
             )
             for r in self._sql.rows(sql, params)
         ]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..boxes import Box
-from ._sql import Sql
+from ._sql import Sql, chunks, marks
 from .repo_images import ImageRepository
 
 __all__ = ["RegionRepository", "RegionRow"]
@@ -42,6 +42,44 @@ class RegionRepository:
         tag_ids = list(dict.fromkeys(tag_id for tag_id, _ in regions))
         self._images.unlink_except(image_id, tag_ids)
         self._images.link(image_id, tag_ids)
+
+    def add(self, image_id: str, regions: Sequence[tuple[str, Box]]) -> list[str]:
+        """Add boxes ``(tag id, box)`` to the image beside its others, and their tags to
+        its tags. Returns the new boxes' ids, in order."""
+        ids = [str(uuid.uuid4()) for _ in regions]
+        self._sql.write_many(
+            "INSERT INTO regions (id, image_id, tag_id, left, top, width, height) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(rid, image_id, tag_id, b.left, b.top, b.width, b.height)
+             for rid, (tag_id, b) in zip(ids, regions, strict=True)],
+        )
+        self._images.link(image_id, list(dict.fromkeys(tag_id for tag_id, _ in regions)))
+        return ids
+
+    def count_on(self, image_id: str) -> int:
+        """How many boxes the image has."""
+        return int(self._sql.value("SELECT COUNT(*) FROM regions WHERE image_id = ?",
+                                   (image_id,)))
+
+    def images_of(self, region_ids: Sequence[str]) -> dict[str, str]:
+        """Region id -> image id, for the ids among ``region_ids`` that exist."""
+        out: dict[str, str] = {}
+        for chunk in chunks(list(region_ids)):
+            out.update((r[0], r[1]) for r in self._sql.tuples(
+                f"SELECT id, image_id FROM regions WHERE id IN ({marks(chunk)})", chunk))
+        return out
+
+    def delete(self, region_ids: Sequence[str]) -> list[str]:
+        """Delete boxes by id; each image keeps the tags of the boxes it still has. Returns
+        the ids of the images that lost a box."""
+        found = self.images_of(region_ids)
+        for chunk in chunks(list(found)):
+            self._sql.write(f"DELETE FROM regions WHERE id IN ({marks(chunk)})", chunk)
+        images = sorted(set(found.values()))
+        self._sql.write_many(
+            "DELETE FROM image_tags WHERE image_id = ? AND tag_id NOT IN "
+            "(SELECT tag_id FROM regions WHERE image_id = ?)", [(i, i) for i in images])
+        return images
 
     def remove(self, image_id: str, tag_ids: Sequence[str] | None = None) -> None:
         """Remove the image's boxes of these tags (all its boxes when None)."""

@@ -94,8 +94,20 @@ class TagRepository:
         )
         return Tag(tag_id, name, type, 0, description)
 
+    def images_beside_others(self, tag_id: str, limit: int = 5) -> list[str]:
+        """Up to ``limit`` ids of images that carry tag ``tag_id`` and another tag too."""
+        return [r[0] for r in self._sql.rows(
+            "SELECT it.image_id FROM image_tags it WHERE it.tag_id = ? AND EXISTS ("
+            "SELECT 1 FROM image_tags o WHERE o.image_id = it.image_id AND o.tag_id != ?) "
+            "LIMIT ?", (tag_id, tag_id, int(limit)))]
+
     def rename(self, tag_id: str, name: str) -> None:
         self._sql.write("UPDATE tags SET name = ? WHERE id = ?", (name, tag_id))
+
+    def update(self, tag_id: str, *, name: str, description: str, type: str) -> None:
+        """Set a tag's name, description and type (the caller checked the rules)."""
+        self._sql.write("UPDATE tags SET name = ?, description = ?, type = ? WHERE id = ?",
+                        (name, description, type, tag_id))
 
     def merge(self, source_id: str, target_id: str) -> None:
         """Move the images and boxes of tag ``source_id`` onto ``target_id``; delete it."""

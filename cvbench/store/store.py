@@ -1,5 +1,7 @@
 """``Store``: one project's persistence — the database connection, its lock, the files,
-and explicit transactions — with one repository per concern on top.
+and explicit transactions — with one repository per concern on top: ``meta``, ``tags``, ``images``, ``regions``,
+``metadata`` (image key/value pairs), ``split``, ``iterations`` (training runs included),
+``predictions`` and ``features``.
 
     store = Store.open(root)
     with store.transaction():                  # BEGIN IMMEDIATE … COMMIT
@@ -37,6 +39,7 @@ from .repo_features import FeatureRepository
 from .repo_images import ImageRepository
 from .repo_iterations import IterationRepository
 from .repo_meta import MetaRepository
+from .repo_metadata import MetadataRepository
 from .repo_predictions import PredictionRepository
 from .repo_regions import RegionRepository
 from .repo_split import SplitRepository
@@ -70,6 +73,7 @@ class Store:
         self.tags = TagRepository(sql)
         self.images = ImageRepository(sql, self.files, self.meta)
         self.regions = RegionRepository(sql, self.images)
+        self.metadata = MetadataRepository(sql)
         self.split = SplitRepository(sql, self.meta, self.images, self.tags)
         self.iterations = IterationRepository(sql, self.meta)
         self.predictions = PredictionRepository(sql, self.prediction_files)
@@ -129,6 +133,13 @@ class Store:
     @property
     def in_transaction(self) -> bool:
         return self.sql.in_transaction
+
+    def revision(self) -> int:
+        """The project's change counter: triggers move it on every change of images, their
+        tags, boxes and metadata, tags, iterations, stored predictions and settings, by
+        any process (one indexed row read; see migration 5 in :mod:`cvbench.store.db`)."""
+        return int(self.sql.value("SELECT value FROM counters WHERE name = 'revision'",
+                                  default=0))
 
     @property
     def lock(self) -> Any:

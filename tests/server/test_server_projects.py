@@ -67,7 +67,6 @@ def test_detection_project_and_default_domain(trainer):
         trainer.delete_project(p.id)
 
 
-@pytest.mark.facade_gap("Project.rename, Project.set_description")
 def test_update_project_name_and_description(trainer):
     project = trainer.create_project(f"n-{uuid.uuid4().hex[:6]}", description="first")
     project.name, project.description = "renamed", "second"
@@ -98,7 +97,6 @@ def test_export_and_import_give_an_identical_project(trainer, server):
     trainer.delete_project(imported.id)
 
 
-@pytest.mark.facade_gap("cvbench.import_project(..., new_id=True)")
 def test_import_beside_the_original_gets_a_new_id(trainer):
     project = trainer.create_project(f"twin-{uuid.uuid4().hex[:6]}")
     token = trainer.export_project(project.id).token

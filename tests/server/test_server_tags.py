@@ -57,7 +57,6 @@ def test_tag_counts_and_the_tags_of_an_iteration(trainer, classifier):
     assert trainer.get_tag(project_id, tag.id, iteration_id=iteration.id).name == "Hemlock"
 
 
-@pytest.mark.facade_gap("Project.update_tag")
 def test_update_a_tags_description(trainer, project):
     tag = trainer.create_tag(project.id, "lily")
     tag.description = "white"

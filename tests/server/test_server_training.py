@@ -67,14 +67,12 @@ def test_training_that_cannot_start_is_refused(trainer):
     trainer.delete_project(project.id)
 
 
-@pytest.mark.facade_gap("Iteration.rename")
 def test_rename_an_iteration(trainer, classifier):
     project_id, iteration = classifier["project"].id, classifier["iteration"]
     renamed = trainer.update_iteration(project_id, iteration.id, "first")
     assert renamed.name == "first" and renamed.id == iteration.id
 
 
-@pytest.mark.facade_gap("Project.start_training (one iteration id from Training to Completed)")
 def test_the_iteration_keeps_its_id(trainer):
     project = trainer.create_project(f"id-{uuid.uuid4().hex[:6]}")
     tags = {n: trainer.create_tag(project.id, n) for n in ("Hemlock", "Japanese Cherry")}
