@@ -75,6 +75,8 @@ def lab_command(folder: str | os.PathLike, *, port: int, token: str,
         python or sys.executable, "-m", "jupyterlab", "--no-browser", f"--ip={HOST}",
         f"--port={port}", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={folder}",
         f"--IdentityProvider.token={token}", "--LabApp.news_url=None",
+        # saved notebooks keep their widgets' text, not state that cannot come back
+        "--ContentsManager.pre_save_hook=cvbench.ui.clear_widget_state",
         *(["--allow-root"] if _as_root() else []),
     ]
 

@@ -44,6 +44,7 @@ def test_as_root_jupyterlab_gets_allow_root(monkeypatch, tmp_path):
     assert "--allow-root" not in lab.lab_command(tmp_path, port=1, token="t")
     command = lab.lab_command(tmp_path, port=1, token="t")
     assert "--ip=127.0.0.1" in command and f"--ServerApp.root_dir={tmp_path}" in command
+    assert "--ContentsManager.pre_save_hook=cvbench.ui.clear_widget_state" in command
 
 
 def test_cvbench_lab_serves_the_notebooks_and_stops_on_ctrl_c(tmp_path):

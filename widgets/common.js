@@ -56,12 +56,25 @@ export function svg(tag, attrs, ...children) {
 
 // -- the widget and its model ---------------------------------------------------------------------
 
-/** The root element of a widget: focusable, and JupyterLab's shortcuts stay out of it. */
+/**
+ * The root element of a widget: focusable, and the keys pressed in it stay in it.
+ *
+ * JupyterLab reads keys on the document once they have bubbled up, and a notebook in command
+ * mode takes the arrows, Enter and single letters for itself. The data-lm-suppress-shortcuts
+ * attribute alone is not enough: Lumino tests the focused element itself against selectors such
+ * as `.jp-Notebook.jp-mod-commandMode:not(.jp-mod-readWrite) :focus` before it looks for the
+ * attribute on its parents, so a focused slider lost its arrows to the notebook (they moved the
+ * active cell) and Enter in a text field of a notebook's output never submitted its form. So the
+ * root stops every key without Ctrl, Cmd or Alt on its way up: the widget's own handlers and
+ * the browser's defaults (a slider's arrows, a form's Enter) still see it, JupyterLab does not;
+ * Ctrl/Cmd/Alt shortcuts (save, the command palette, run the cell) still reach JupyterLab.
+ */
 export function cvbRoot(el, name) {
   const root = h("div", {
     class: `cvb cvb-${name}`,
     tabindex: "0",
     "data-lm-suppress-shortcuts": "true",
+    on: { keydown: (e) => { if (!e.ctrlKey && !e.metaKey && !e.altKey) e.stopPropagation(); } },
   });
   cvbFill(el, root);
   return root;
@@ -114,6 +127,14 @@ export function cvbTagColors(model) {
     if (byId.has(id)) return byId.get(id);
     return p.length ? p[cvbHash(String(id)) % p.length] : "#8a8886";
   };
+}
+
+/**
+ * True when the Workbench shows the widget (its ``host`` trait): its texts then name the
+ * Workbench's tabs ("the Train tab"); in a notebook they name the widget to open instead.
+ */
+export function cvbInWorkbench(model) {
+  return model.get("host") === "workbench";
 }
 
 /** Set model values from the browser and send them to Python. */

@@ -2,7 +2,7 @@
 // files and the parity check (cvbench/ui/workbench.py). The export runs in a Python thread.
 
 import {
-  h, cvbFill, cvbIcon, cvbIterationSelect, cvbMount, cvbNotice, cvbPlural, cvbSet, cvbTile
+  h, cvbFill, cvbIcon, cvbInWorkbench, cvbIterationSelect, cvbMount, cvbNotice, cvbPlural, cvbSet, cvbTile
 } from "./common.js";
 
 const CVB_FORMAT_NAMES = { onnx: "ONNX", torchscript: "TorchScript", fastai: "fastai" };
@@ -53,7 +53,7 @@ function render({ model, el }) {
     const its = model.get("iterations") || [];
     const busy = model.get("busy");
     if (!its.length) {
-      cvbFill(form, h("div", { class: "cvb-empty" }, h("div", { class: "cvb-empty-title", text: "No iteration to export" }), h("div", { text: "Train one in the Train tab first." })));
+      cvbFill(form, h("div", { class: "cvb-empty" }, h("div", { class: "cvb-empty-title", text: "No iteration to export" }), h("div", { text: `Train one first ${cvbInWorkbench(model) ? "in the Train tab" : "with project.train() or TrainPanel(project)"}.` })));
       return;
     }
     syncFolder();
@@ -92,7 +92,7 @@ function render({ model, el }) {
     if (document.activeElement !== folder && folder.value !== model.get("folder")) folder.value = model.get("folder");
   }
 
-  on("change:iterations change:iteration change:format change:formats change:busy", renderForm);
+  on("change:iterations change:iteration change:format change:formats change:busy change:host", renderForm);
   on("change:folder", syncFolder);
   on("change:result", renderResult);
   renderHeader();

@@ -14,6 +14,7 @@ function render({ model, el }) {
   let focus = 0; // index of the focused thumbnail on the page
   let anchor = null; // index where a shift-range starts
   let confirming = null; // ids awaiting delete confirmation
+  let shownPage = null; // the page the grid shows: a new one starts scrolled to its focus
   const cells = new Map(); // image id -> {cell, img, src}
 
   const selection = () => new Set(model.get("selected") || []);
@@ -32,6 +33,8 @@ function render({ model, el }) {
   const tagbar = h("div", { class: "cvb-tagbar" });
   const actionbar = h("div", { class: "cvb-actionbar" });
   const grid = h("div", { class: "cvb-grid cvb-loading-target", role: "listbox", "aria-multiselectable": "true" });
+  // the grid scrolls inside a bounded box (gallery.css): a page of 60 images is not 2,500 px
+  // of notebook, and the tag bar, the selection's actions and the pager stay in sight
   const gridWrap = h("div", { class: "cvb-grid-wrap" }, grid);
   const footer = h("div", { class: "cvb-footer" });
   root.append(header, tagbar, actionbar, gridWrap, footer, cvbNotice(model, on));
@@ -212,6 +215,11 @@ function render({ model, el }) {
     for (const id of [...cells.keys()]) if (!seen.has(id)) cells.delete(id);
     if (list.length) {
       cvbFill(grid, ...nodes);
+      if (shownPage !== model.get("page")) {
+        shownPage = model.get("page");
+        gridWrap.scrollTop = 0;
+        keepInView(nodes[focus]);
+      }
     } else {
       const show = model.get("show");
       cvbFill(grid, h("div", { class: "cvb-empty" },
@@ -221,6 +229,20 @@ function render({ model, el }) {
     }
     root.classList.remove("is-loading");
   }
+
+  /** Scroll the grid's box (only it, not the page) so that ``cell`` is wholly in it. */
+  function keepInView(cell) {
+    if (!cell) return;
+    const box = gridWrap.getBoundingClientRect();
+    const r = cell.getBoundingClientRect();
+    const margin = parseFloat(getComputedStyle(gridWrap).paddingTop) || 0; // room for the focus ring
+    if (r.top < box.top + margin) gridWrap.scrollTop -= box.top + margin - r.top;
+    else if (r.bottom > box.bottom - margin) gridWrap.scrollTop += Math.min(r.bottom - (box.bottom - margin), r.top - box.top - margin);
+  }
+  const keepFocusInView = () => {
+    const item = items()[focus];
+    if (item && cells.has(item.id)) keepInView(cells.get(item.id).cell);
+  };
 
   function renderSelectionMarks() {
     const sel = selection();
@@ -362,8 +384,7 @@ function render({ model, el }) {
     }
     focus = next;
     renderSelectionMarks();
-    const c = cells.get(list[focus].id);
-    if (c) c.cell.scrollIntoView({ block: "nearest" });
+    keepFocusInView();
   }
 
   cvbKeys(root, (e, digit) => {
@@ -381,8 +402,8 @@ function render({ model, el }) {
     else if (e.key === "ArrowLeft") moveFocus(-1, e.shiftKey);
     else if (e.key === "ArrowDown") moveFocus(columns(), e.shiftKey);
     else if (e.key === "ArrowUp") moveFocus(-columns(), e.shiftKey);
-    else if (e.key === "Home") { focus = 0; renderSelectionMarks(); }
-    else if (e.key === "End") { focus = Math.max(0, list.length - 1); renderSelectionMarks(); }
+    else if (e.key === "Home") { focus = 0; renderSelectionMarks(); keepFocusInView(); }
+    else if (e.key === "End") { focus = Math.max(0, list.length - 1); renderSelectionMarks(); keepFocusInView(); }
     else if (e.key === " " || e.key === "Spacebar") {
       const item = list[focus];
       if (item) {

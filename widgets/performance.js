@@ -6,7 +6,7 @@
 // numbers computed for it coming back, in milliseconds (what the slider feels like).
 
 import {
-  h, cvbBoxedImage, cvbFill, cvbFmt, cvbIcon, cvbIterationSelect, cvbMount, cvbNotice, cvbPct,
+  h, cvbBoxedImage, cvbFill, cvbFmt, cvbIcon, cvbInWorkbench, cvbIterationSelect, cvbMount, cvbNotice, cvbPct,
   cvbPlural, cvbSet, cvbTagChip, cvbTagPicker, cvbTile
 } from "./common.js";
 
@@ -96,7 +96,7 @@ function render({ model, el }) {
     if (!model.get("iteration")) {
       cvbFill(tiles, h("div", { class: "cvb-empty", style: { width: "100%" } },
         h("div", { class: "cvb-empty-title", text: "No iteration to evaluate yet" }),
-        h("div", { text: "Train one in the Train tab; its precision, recall and mAP show here." })));
+        h("div", { text: `Train one ${cvbInWorkbench(model) ? "in the Train tab" : "with project.train() or TrainPanel(project)"}; its precision, recall and mAP show here.` })));
       return;
     }
     cvbFill(tiles,
@@ -264,7 +264,7 @@ function render({ model, el }) {
   on("change:pr_plot", () => { renderPr(); renderTable(); });
   on("change:cm_plot change:plotted", () => { renderCm(); renderWrong(); });
   on("change:mistakes change:tags", renderWrong);
-  on("change:iterations change:iteration", () => { renderHeader(); renderSliders(); renderControls(); renderTiles(); renderTable(); renderPr(); renderCm(); renderWrong(); });
+  on("change:iterations change:iteration change:host", () => { renderHeader(); renderSliders(); renderControls(); renderTiles(); renderTable(); renderPr(); renderCm(); renderWrong(); });
   on("change:threshold change:overlap", () => {
     for (const name of ["threshold", "overlap"]) {
       const label = sliders.querySelector(`[data-slider="${name}"]`);

@@ -3,7 +3,7 @@
 // browser, and one click sends the confirmed tags to Python (cvbench/ui/predictions.py).
 
 import {
-  h, cvbBoxedImage, cvbFill, cvbFmt, cvbIcon, cvbIterationSelect, cvbMount, cvbNotice, cvbPct,
+  h, cvbBoxedImage, cvbFill, cvbFmt, cvbIcon, cvbInWorkbench, cvbIterationSelect, cvbMount, cvbNotice, cvbPct,
   cvbPlural, cvbProbBar, cvbSelect, cvbSet, cvbTagPicker, cvbWhen
 } from "./common.js";
 
@@ -73,6 +73,9 @@ function render({ model, el }) {
     const out = h("span", { class: "cvb-slider-value", text: cvbPct(thr, 0) });
     const showThreshold = detection() || multilabel();
     const n = items.filter(ready).length;
+    // the toolbar is drawn again after each move: the new slider takes the focus back, so the
+    // next arrow key moves it too
+    const sliding = document.activeElement && document.activeElement.matches(".cvb-pr-threshold");
     cvbFill(toolbar,
       !stored() && its.length
         ? h("label", { class: "cvb-field" }, h("span", { class: "cvb-label" }, "Suggested by"),
@@ -81,7 +84,7 @@ function render({ model, el }) {
       showThreshold
         ? h("label", { class: "cvb-slider", title: detection() ? "Boxes at or above this probability are suggested" : "Tags at or above this probability are suggested" },
           h("span", { class: "cvb-label" }, "Suggest at or above"),
-          h("input", { type: "range", min: "0.05", max: "0.95", step: "0.05", value: String(thr), "aria-label": "Suggestion threshold",
+          h("input", { type: "range", min: "0.05", max: "0.95", step: "0.05", value: String(thr), "aria-label": "Suggestion threshold", class: "cvb-pr-threshold",
             on: { input: (e) => { out.textContent = cvbPct(Number(e.target.value), 0); }, change: (e) => cvbSet(model, { threshold: Number(e.target.value) }) } }),
           out)
         : h("span", { class: "cvb-subtle" }, stored() ? "Most uncertain first: the images that teach the model most." : "Most uncertain first. The suggested tag is preselected."),
@@ -97,6 +100,7 @@ function render({ model, el }) {
           stored() ? `Add ${cvbPlural(n, "image")} to training` : `Confirm ${cvbPlural(n, "image")}`)
         : null,
     );
+    if (sliding) toolbar.querySelector(".cvb-pr-threshold")?.focus({ preventScroll: true });
   }
 
   function boxRows(item, c) {
@@ -142,7 +146,7 @@ function render({ model, el }) {
       const title = stored() ? "No stored predictions" : !model.get("iteration") ? "Train an iteration to get suggestions" : counts.suggested ? "No suggestions" : "Every image is tagged";
       const text = stored()
         ? "Test images in Quick test with \u201cSave to Predictions\u201d on, or predict with store=True; they show here, most uncertain first."
-        : "Upload untagged images in the Images tab: the smart labeler suggests their tags here.";
+        : `Upload untagged images ${cvbInWorkbench(model) ? "in the Images tab" : "with Uploader(project) or project.add_images(...)"}: the smart labeler suggests their tags here.`;
       cvbFill(grid, h("div", { class: "cvb-empty" }, h("div", { class: "cvb-empty-title", text: title }), h("div", { text })));
       return;
     }
@@ -152,7 +156,7 @@ function render({ model, el }) {
   on("change:items", () => { renderGrid(); renderToolbar(); });
   on("change:counts change:view", () => { renderHeader(); renderToolbar(); });
   on("change:iterations change:iteration change:threshold change:total change:page", renderToolbar);
-  on("change:tags", renderGrid);
+  on("change:tags change:host", renderGrid);
   on("change:notice", () => root.classList.remove("is-loading"));
 
   renderHeader();

@@ -3,7 +3,7 @@
 // (cvbench/ui/quick_test.py). Files and webcam pictures go to Python as binary buffers.
 
 import {
-  h, cvbBoxedImage, cvbFill, cvbIcon, cvbIterationSelect, cvbMount, cvbNotice, cvbPct,
+  h, cvbBoxedImage, cvbFill, cvbIcon, cvbInWorkbench, cvbIterationSelect, cvbMount, cvbNotice, cvbPct,
   cvbPlural, cvbProbBar, cvbSet, cvbTagChip
 } from "./common.js";
 
@@ -92,7 +92,7 @@ function render({ model, el }) {
         ? cvbIterationSelect(model, (v) => cvbSet(model, { iteration: v }))
         : h("span", { class: "cvb-subtle", text: "No iteration yet: train one first" }),
       h("div", { class: "cvb-spacer" }),
-      h("label", { class: "cvb-check", title: "Keep tested images and their predictions in the Predictions tab" },
+      h("label", { class: "cvb-check", title: `Keep tested images and their predictions ${cvbInWorkbench(model) ? "in the Predictions tab" : "for Predictions(project)"}` },
         h("input", { type: "checkbox", checked: model.get("store"), on: { change: (e) => cvbSet(model, { store: e.target.checked }) } }),
         "Save to Predictions"),
       h("button", { class: "cvb-btn is-quiet", title: "Read the iterations again", on: { click: () => model.send({ type: "refresh" }) } }, cvbIcon("refresh"), "Refresh"),
@@ -176,7 +176,7 @@ function render({ model, el }) {
     if (model.get("iteration") && e.dataTransfer && e.dataTransfer.files.length) sendFile(e.dataTransfer.files[0]);
   });
 
-  on("change:iterations change:iteration change:store", () => { renderHeader(); renderSources(); renderResult(); });
+  on("change:iterations change:iteration change:store change:host", () => { renderHeader(); renderSources(); renderResult(); });
   on("change:busy", () => { renderSources(); if (!model.get("busy")) root.classList.remove("is-loading"); });
   on("change:image change:predictions change:threshold", renderResult);
   on("change:notice", () => root.classList.remove("is-loading"));

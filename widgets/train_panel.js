@@ -3,7 +3,7 @@
 // traits it sets (state, progress, last_run, iterations) and sends short messages.
 
 import {
-  h, cvbClock, cvbFill, cvbMount, cvbNotice, cvbPct, cvbPlural, cvbSelect, cvbSet, cvbTile,
+  h, cvbClock, cvbFill, cvbInWorkbench, cvbMount, cvbNotice, cvbPct, cvbPlural, cvbSelect, cvbSet, cvbTile,
   cvbWhen
 } from "./common.js";
 
@@ -99,7 +99,11 @@ function render({ model, el }) {
           ? [h("div", { class: `cvb-lastrun is-${last.status}` }, h("span", { class: "cvb-lastrun-icon", text: icon }), h("span", { class: "cvb-lastrun-text", text: last.text })),
             made ? h("div", { class: "cvb-tiles cvb-run-tiles" },
               cvbTile("Precision", cvbPct(made.precision)), cvbTile("Recall", cvbPct(made.recall)), cvbTile("mAP", cvbPct(made.map))) : null,
-            made ? h("div", { class: "cvb-subtle", text: "On the validation images at probability threshold 50%. The Performance tab has the numbers per tag, live thresholds and the images it got wrong." }) : null]
+            made ? h("div", { class: "cvb-subtle cvb-next" }, "On the validation images at probability threshold 50%. ",
+              cvbInWorkbench(model)
+                ? "The Performance tab has the numbers per tag, live thresholds and the images it got wrong."
+                : ["The numbers per tag, live thresholds and the images it got wrong: ", h("code", { text: "Performance(project)" }),
+                  " (", h("code", { text: "from cvbench.ui import Performance" }), ")."]) : null]
           : h("div", { class: "cvb-run-idle" },
             h("div", { class: "cvb-run-big", text: its.length ? "Train again to make a new iteration" : "No iteration yet" }),
             h("div", { class: "cvb-subtle", text: "Each run makes an immutable iteration, listed below with its precision, recall and mAP." })),
@@ -191,6 +195,7 @@ function render({ model, el }) {
   on("change:progress", () => { receivedAt = performance.now(); renderRun(); });
   on("change:state", () => { renderHeader(); renderSettings(); renderRun(); syncTicker(); });
   on("change:last_run", () => { renderRun(); renderList(); });
+  on("change:host", renderRun);
   on("change:iterations", () => { renderList(); renderRun(); });
   on("change:readiness", () => { renderHeader(); renderSettings(); });
   on("change:mode change:budget_minutes change:domain change:domains", renderSettings);

@@ -10,9 +10,13 @@
     QuickTest(project)     # predict a file, URL or webcam picture
     Predictions(project)   # stored predictions and the smart labeler
     Workbench(project)     # all of them in one tabbed app (what `cvbench app` shows)
+
+A saved notebook cannot show a widget again without its kernel: ``clear_widget_state``, a
+Jupyter server pre-save hook, saves their text instead (see :mod:`cvbench.ui._notebook`).
 """
 
 from ._base import FilteredWidget, ImageFilter, ProjectWidget
+from ._notebook import clear_widget_state
 from .box_editor import BoxEditor, SuggestFn
 from .gallery import Gallery
 from .performance import Performance
@@ -38,4 +42,5 @@ __all__ = [
     "FilteredWidget",
     "ImageFilter",
     "SuggestFn",
+    "clear_widget_state",
 ]

@@ -38,6 +38,7 @@ __all__ = [
     "check_dict_list",
     "check_data_url",
     "BUILTIN_SHOWS",
+    "HOSTS",
 ]
 
 #: A custom image filter (e.g. "wrong in iteration 3"): given the project and the split
@@ -48,6 +49,8 @@ ImageFilter = Callable[[Project, "str | None"], Sequence[str]]
 BUILTIN_SHOWS = ("all", "untagged")
 _TAG_PREFIX = "tag:"
 _LEVELS = ("info", "success", "error")
+#: Where a widget is shown: in a notebook (or its Voila app), or in the Workbench's tabs.
+HOSTS = ("notebook", "workbench")
 _notice_ids = itertools.count(1)
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
@@ -106,6 +109,12 @@ class ProjectWidget(anywidget.AnyWidget):
         help="The tag colours (#rrggbb): the n-th tag of ``tags`` gets the n-th colour, "
         "cycling, in every widget and figure (read-only).",
     ).tag(sync=True)
+    host = t.Unicode(
+        "notebook",
+        help=f"Where the widget is shown, one of {list(HOSTS)}: its texts name the other parts "
+        "of cvbench as widgets to open (Performance(project)) or as the Workbench's tabs (the "
+        "Performance tab). The Workbench sets it on the widgets it shows.",
+    ).tag(sync=True)
 
     def __init__(self, project: Project, **kwargs: Any) -> None:
         if not isinstance(project, Project):
@@ -122,6 +131,10 @@ class ProjectWidget(anywidget.AnyWidget):
     def project(self) -> Project:
         """The project this widget shows and edits."""
         return self._project
+
+    def __repr__(self) -> str:
+        # also the text a notebook keeps of the widget when it is saved (cvbench.ui._notebook)
+        return f"{type(self).__name__}(project={self._project.name!r})"
 
     # -- validators ------------------------------------------------------------------------
     @t.validate("kind")
@@ -145,6 +158,12 @@ class ProjectWidget(anywidget.AnyWidget):
                 "'text': str, 'id': int}"
             )
         return value
+
+    @t.validate("host")
+    def _valid_host(self, proposal: t.Bunch) -> str:
+        if proposal["value"] not in HOSTS:
+            raise t.TraitError(f"host={proposal['value']!r} should be one of {list(HOSTS)}")
+        return proposal["value"]
 
     @t.validate("palette")
     def _valid_palette(self, proposal: t.Bunch) -> list[str]:

@@ -72,6 +72,9 @@ class Gallery(Paged, FilteredWidget):
 
     def __init__(self, project, *, show: str = "all", split: str = "", page_size: int = 60,
                  filters: dict[str, tuple[str, ImageFilter]] | None = None) -> None:
+        #: the images this widget deleted: a selection the browser sent before it knew is
+        #: cleared of them (its state changes may reach Python after its delete message)
+        self._deleted: set[str] = set()
         super().__init__(project)
         self._loading = True
         for key, (label, fn) in (filters or {}).items():
@@ -116,7 +119,8 @@ class Gallery(Paged, FilteredWidget):
         value = proposal["value"]
         if not all(isinstance(v, str) and v for v in value):
             raise t.TraitError("selected must be a list of image ids")
-        return list(dict.fromkeys(value))  # a double click may send an id twice
+        # a double click may send an id twice
+        return self._live(list(dict.fromkeys(value)))
 
     # -- reacting to the browser -------------------------------------------------------------
     @t.observe("show", "split")
@@ -167,19 +171,24 @@ class Gallery(Paged, FilteredWidget):
             self._loading = False
 
     # -- handlers: each calls the project, then reads the page again -------------------------
+    def _live(self, ids: list[str]) -> list[str]:
+        """``ids`` from the browser less the images deleted here (a selection it sent before
+        it heard of their deletion)."""
+        return [i for i in ids if i not in self._deleted]
+
     def _on_tag(self, msg: TagImagesMsg, _buffers: list[bytes]) -> None:
-        self.tag(msg["ids"], msg["tag"])
+        self.tag(self._live(msg["ids"]), msg["tag"])
 
     def _on_untag(self, msg: UntagImagesMsg, _buffers: list[bytes]) -> None:
-        self.untag(msg["ids"], msg["tag"])
+        self.untag(self._live(msg["ids"]), msg["tag"])
 
     def _on_delete(self, msg: DeleteImagesMsg, _buffers: list[bytes]) -> None:
-        self.delete(msg["ids"])
+        self.delete(self._live(msg["ids"]))
 
     def _on_create_tag(self, msg: CreateTagMsg, _buffers: list[bytes]) -> None:
         tag = self.project.create_tag(msg["name"])
-        if msg["ids"]:
-            self.tag(msg["ids"], tag.id)
+        if ids := self._live(msg["ids"]):
+            self.tag(ids, tag.id)
         else:
             self.reload()
             self.say(f"Created the tag {tag.name!r}", "success")
@@ -216,8 +225,8 @@ class Gallery(Paged, FilteredWidget):
         if not ids:
             raise ValueError("no image is selected; select images first")
         n = self.project.delete_images(ids)
-        gone = set(ids)
-        self.selected = [i for i in self.selected if i not in gone]
+        self._deleted.update(ids)
+        self.selected = [i for i in self.selected if i not in self._deleted]
         self.reload()
         self.say(f"Deleted {_images(n)}", "success")
 

@@ -96,7 +96,8 @@ class QuickTest(IterationPicker):
         """Predict ``source`` (a path, an http(s) URL, bytes or a PIL image) with the chosen
         iteration and show it. Returns the :class:`~cvbench.predict.PredictionResult`."""
         if not self.iteration:
-            raise ValueError("this project has no iteration yet; train one first (Train tab)")
+            where = "the Train tab" if self.host == "workbench" else "project.train()"
+            raise ValueError(f"this project has no iteration yet; train one first ({where})")
         iteration = self.project.iteration(self.iteration)
         self.busy = True
         try:

@@ -6,7 +6,8 @@
 
 Keys: 1-9 pick the n-th tag (a multilabel project toggles it, a multiclass project
 replaces the image's tag), 0 removes the image's tags, Enter accepts and goes to the next
-image, the arrows move back and forth. Every change is saved at once.
+image, the arrows move back and forth. Every change is saved at once. "+ Add tag" only
+creates a tag; the image shown gets it from its key or its button.
 
 The queue is taken when the widget opens (and on Refresh): images tagged meanwhile stay in
 it, so going back shows them with their new tags.
@@ -90,12 +91,14 @@ class Tagger(ImageQueue):
         self._reread_image()
 
     def _on_create_tag(self, msg: CreateTagMsg, _buffers: list[bytes]) -> None:
+        # only creates it: the image shown gets a tag from its key or its button, never as
+        # a side effect (three new tags in a row would otherwise retag the image three times)
         tag = self.project.create_tag(msg["name"])
-        if self.image:
-            self.toggle(tag.id)
-        else:
-            self.refresh_tags()
-        self.say(f"Created the tag {tag.name!r}", "success")
+        self.refresh_tags()
+        key = 1 + [x["id"] for x in self.tags].index(tag.id)
+        hint = "" if not self.image else (
+            f"; key {key} or its button tags the image" if key <= 9 else "; its button tags the image")
+        self.say(f"Created the tag {tag.name!r}{hint}", "success")
 
     def _on_refresh(self, _msg: RefreshMsg, _buffers: list[bytes]) -> None:
         self.refresh()

@@ -270,6 +270,9 @@ class Workbench(widgets.VBox):
         self.header.observe(self._tab_changed, "tab")
         self.show(tab)
 
+    def __repr__(self) -> str:
+        return f"Workbench(project={self.project.name!r}, tab={self.tab!r})"
+
     # -- tabs ----------------------------------------------------------------------------------
     @property
     def tab(self) -> str:
@@ -295,6 +298,7 @@ class Workbench(widgets.VBox):
             page = self._builders[key]()
             page.add_class("cvb-wb-page")
             for name in set(self._widgets) - before:  # the header's counts follow every edit
+                self._widgets[name].host = "workbench"  # their texts name the tabs
                 self._widgets[name].observe(self._project_changed, ["notice", "tags"])
             self._pages[key] = page
             children = list(self._stack.children)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -154,8 +155,13 @@ def start_voila(notebooks: Path, home: Path) -> Server:
     )
 
 
+#: What a saved notebook keeps of its widgets: their text (cvbench.ui.clear_widget_state).
+LAB_PRE_SAVE_HOOK = "--ContentsManager.pre_save_hook=cvbench.ui.clear_widget_state"
+
+
 def start_lab(notebooks: Path, home: Path) -> Server:
-    """JupyterLab on the folder ``notebooks``, with a random token and its own settings."""
+    """JupyterLab on the folder ``notebooks``, with a random token and its own settings, and
+    the pre-save hook that saves no widget model (:data:`LAB_PRE_SAVE_HOOK`)."""
     port = free_port()
     home.mkdir(parents=True, exist_ok=True)
     token = os.urandom(12).hex()
@@ -172,6 +178,7 @@ def start_lab(notebooks: Path, home: Path) -> Server:
          "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
          f"--LabApp.user_settings_dir={home / 'settings'}",
          f"--LabApp.workspaces_dir={home / 'workspaces'}",
+         LAB_PRE_SAVE_HOOK,
          *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
         home, port, "/api/status", token=token,
     )
@@ -257,3 +264,86 @@ def assert_rendered(page) -> None:
     """No widget error and no widget still loading."""
     assert page.get_by_text("Error displaying widget").count() == 0
     assert page.get_by_text("Loading widget...").count() == 0
+
+
+def trained_copy(home: Path, dest: Path, sample: str = "photos") -> Path:
+    """A copy at ``dest`` of the small ``sample`` project with one quick iteration, trained
+    the first time a session asks for it (kept in ``home``); returns ``dest``."""
+    from cvbench.samples import make_sample
+
+    built = home / f"trained-{sample}"
+    if not (built / "done").exists():
+        shutil.rmtree(built, ignore_errors=True)
+        project = make_sample(sample, built / "project", small=True)
+        project.train("quick", progress_bar=False)
+        project.close()
+        (built / "done").touch()
+    shutil.copytree(built / "project", dest)
+    return dest
+
+
+#: The index of JupyterLab's active cell in the notebook on show (-1 for none).
+LAB_ACTIVE_CELL = f"""() => [...document.querySelectorAll("{LAB_NOTEBOOK} .jp-Cell")]
+  .findIndex((c) => c.classList.contains("jp-mod-active"))"""
+
+
+def press_on_slider(page, slider, keys: list[str]) -> list[str]:
+    """Focus ``slider`` (a range input's locator) from the keyboard's side, press ``keys``;
+    returns its value before and after each key."""
+    slider.focus()
+    values = [slider.input_value()]
+    for key in keys:
+        page.keyboard.press(key)
+        values.append(slider.input_value())
+    return values
+
+
+def untagged_project(path: Path, kind: str = "multiclass", n: int = 4):
+    """A new project with ``n`` small untagged images and no tag: where a class starts."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    import cvbench
+
+    project = cvbench.create_project(path, kind=kind)
+    files = []
+    for i in range(n):
+        img = Image.new("RGB", (160, 120), (40 + 50 * i % 200, 120, 200 - 30 * i % 180))
+        ImageDraw.Draw(img).ellipse((20 + 10 * i, 20, 90 + 10 * i, 90), fill=(250, 220, 60))
+        out = io.BytesIO()
+        img.save(out, "PNG")
+        files.append(out.getvalue())
+    project.add_images(files, names=[f"photo{i}.png" for i in range(n)])
+    return project
+
+
+def assert_gallery_bounded(page) -> None:
+    """The grid scrolls in a box of its own; the arrows keep the focused thumbnail in it."""
+    gallery = page.locator(".cvb-gallery")
+    wrap = gallery.locator(".cvb-grid-wrap")
+    assert gallery.bounding_box()["height"] < 900, "the gallery is taller than the window"
+    assert wrap.evaluate("(e) => e.scrollHeight > e.clientHeight + 100"), "the grid does not scroll"
+    gallery.locator(".cvb-cell").first.click()
+    for _ in range(6):
+        page.keyboard.press("ArrowDown")
+    assert wrap.evaluate("(e) => e.scrollTop") > 0
+    inside = """(wrap) => {
+      const box = wrap.getBoundingClientRect();
+      const cell = wrap.querySelector(".cvb-cell.is-focused").getBoundingClientRect();
+      return cell.top >= box.top && cell.bottom <= box.bottom;
+    }"""
+    assert wrap.evaluate(inside), "the focused thumbnail is out of the grid's box"
+    page.keyboard.press("Home")
+    assert wrap.evaluate(inside) and wrap.evaluate("(e) => e.scrollTop") == 0
+    page.keyboard.press("Escape")  # no selection left
+
+
+def add_tag(page, widget: str, name: str) -> None:
+    """+ Add tag in ``widget`` (a selector), the name, and Enter: the form closes."""
+    page.locator(f"{widget} button", has_text="+ Add tag").click()
+    field = page.locator(f"{widget} .cvb-newtag input")
+    field.wait_for()
+    page.keyboard.type(name)
+    page.keyboard.press("Enter")
+    field.wait_for(state="detached", timeout=10_000)

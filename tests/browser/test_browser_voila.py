@@ -1,12 +1,21 @@
 """The widgets in a real Voila app, in a real Chromium: they render, and mouse and keyboard
-change the project. Screenshots go to test-artifacts/."""
+change the project (Enter in the new-tag forms, the sliders' arrows); the gallery scrolls in
+a bounded box. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from cvb_browser import assert_rendered, wait_until, write_notebook
+from cvb_browser import (
+    add_tag,
+    assert_gallery_bounded,
+    assert_rendered,
+    press_on_slider,
+    trained_copy,
+    wait_until,
+    write_notebook,
+)
 
 import cvbench
 from cvbench.samples import make_sample
@@ -43,6 +52,7 @@ def test_gallery_pages_selects_tags_and_deletes(voila, open_page, notebooks, bro
     assert "Page 1 of 2" in page.locator(".cvb-gallery .cvb-pager").inner_text()
     assert page.locator(".cvb-seg [data-show=untagged] .cvb-count").inner_text() == "4"
     page.screenshot(path=artifacts / "gallery.png")  # what a person sees first: 1280x900
+    assert_gallery_bounded(page)  # 60 thumbnails: a box that scrolls, not 2,500 px of page
 
     # click, shift-click: a range of three; key 3 tags them with the third tag
     ids = [cells.nth(i).get_attribute("data-id") for i in range(3)]
@@ -78,6 +88,14 @@ def test_gallery_pages_selects_tags_and_deletes(voila, open_page, notebooks, bro
     page.locator("[data-action=next-page]").click()
     wait_until(lambda: cells.count() == total - 3 - 60, what="page 2")
     assert "Page 2 of 2" in page.locator(".cvb-gallery .cvb-pager").inner_text()
+
+    # the new-tag form: Enter creates the tag (nothing is selected: nothing gets it)
+    add_tag(page, ".cvb-gallery", "zz new")
+    page.locator(".cvb-gallery .cvb-tagbar .cvb-tagbtn", has_text="zz new").wait_for()
+    new = cvbench.open_project(path).get_tag("zz new")
+    assert new.image_count == 0
+    # and the deleted images did not come back into the selection (their late state)
+    assert page.locator(".cvb-gallery .cvb-actionbar.is-visible").count() == 0
     watch.assert_clean()
 
 
@@ -112,14 +130,19 @@ def test_tagger_keys_tag_and_enter_moves_on(voila, open_page, notebooks, browser
     page.keyboard.press("ArrowLeft")
     page.wait_for_function("() => document.querySelector('.cvb-tagger .cvb-counter').textContent.includes('Image 1 of 5')")
 
-    # the new-tag form (common.js): + Add tag, a name, Enter; the image shown gets the tag
-    page.locator(".cvb-tagger .cvb-addtag").click()
-    page.keyboard.type("zebra")
-    page.keyboard.press("Enter")
-    wait_until(lambda: "zebra" in tags_of(queue[0]), what="the new tag on the image")
-    zebra = cvbench.open_project(path).get_tag("zebra")
-    page.wait_for_selector(f".cvb-tagrow.is-active[data-tag='{zebra.id}']")
-    page.locator(".cvb-tagger .cvb-addtag").click()  # the form closed; Escape closes it too
+    # the new-tag form (common.js): + Add tag, a name, Enter; three in a row on an untagged
+    # image create three tags and leave the image as it was
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => document.querySelector('.cvb-tagger .cvb-counter').textContent.includes('Image 3 of 5')")
+    for i, name in enumerate(["zebra", "zebu", "zorilla"]):
+        add_tag(page, ".cvb-tagger", name)
+        page.locator(".cvb-tagger .cvb-tagrow").nth(len(tags) + i).wait_for()
+    assert {t.name for t in cvbench.open_project(path).tags} >= {"zebra", "zebu", "zorilla"}
+    assert tags_of(queue[2]) == set() and tags_of(queue[0]) == {tags[1].name}
+    assert page.locator(".cvb-tagger .cvb-tagrow.is-active").count() == 0
+    page.locator(".cvb-tagger").screenshot(path=artifacts / "tagger-new-tags.png")
+    page.locator(".cvb-tagger .cvb-addtag").click()  # Escape closes the form
     page.keyboard.press("Escape")
     page.wait_for_selector(".cvb-tagger .cvb-addtag")
     assert page.locator(".cvb-tagger .cvb-newtag").count() == 0
@@ -239,6 +262,12 @@ def test_box_editor_draws_resizes_moves_zooms_and_accepts(voila, open_page, note
     page.locator(".cvb-side .cvb-row").nth(0).click()
     page.keyboard.press("Delete")
     wait_until(lambda: len(regions()) == 2, what="the deletion")
+
+    # the new-tag form: Enter creates the tag, and new boxes get it
+    add_tag(page, ".cvb-boxeditor", "hexagon")
+    wait_until(lambda: "hexagon" in [t.name for t in cvbench.open_project(path).tags],
+               what="the new tag")
+    assert len(regions()) == 2
     watch.assert_clean()
 
 
@@ -268,4 +297,34 @@ def test_uploader_sends_files_with_tags_and_shows_the_results(voila, open_page, 
     assert rows == {"broken.jpg": "ErrorImageFormat", "photo0.png": "OK", "photo1.png": "OK"}
     assert cvbench.open_project(path).count_images(tag="cat") == 2
     page.locator(".cvb-uploader").screenshot(path=artifacts / "uploader.png")
+    watch.assert_clean()
+
+
+def test_sliders_move_with_their_arrow_keys(voila, open_page, notebooks, browser_home, artifacts):
+    path = trained_copy(browser_home, browser_home / "voila-sliders")
+    project = cvbench.open_project(path)
+    project.untag_images([i.id for i in project.images(take=4)])  # for the smart labeler
+    code = ("from IPython.display import display\n"
+            "from cvbench.ui import Performance, Predictions, QuickTest\n"
+            "display(Performance(project))\ndisplay(QuickTest(project))\nPredictions(project)")
+    page, watch = open_page(voila.url(widget_notebook(notebooks, "sliders.ipynb", path, code)))
+    page.wait_for_selector(".cvb-predictions .cvb-pr-threshold", timeout=120_000)
+    page.wait_for_selector(".cvb-performance .cvb-range-threshold")
+    assert_rendered(page)
+    for selector, step, label in [
+        (".cvb-performance .cvb-range-threshold", 0.01, ".cvb-performance .cvb-slider-value"),
+        (".cvb-quicktest .cvb-slider input[type=range]", 0.01, ".cvb-quicktest .cvb-slider-value"),
+        (".cvb-predictions .cvb-pr-threshold", 0.05, ".cvb-predictions .cvb-slider-value"),
+    ]:
+        slider = page.locator(selector)
+        values = [float(v) for v in press_on_slider(
+            page, slider, ["ArrowRight", "ArrowUp", "ArrowDown", "ArrowLeft", "ArrowLeft"])]
+        moves = [round((b - a) / step) for a, b in zip(values[:-1], values[1:], strict=True)]
+        assert moves == [1, 1, -1, -1, -1], f"{selector}: {values}"
+        assert slider.evaluate("(e) => e === document.activeElement")
+        assert page.locator(label).first.inner_text() == f"{round(100 * values[-1])}%"
+    # Performance's numbers followed its slider (Python computed them for 49%)
+    page.wait_for_function("() => document.querySelector('.cvb-performance .cvb-card-title')"
+                           " && document.querySelector('.cvb-performance').textContent.includes('49%')")
+    page.locator(".cvb-performance").screenshot(path=artifacts / "performance-slider.png")
     watch.assert_clean()

@@ -71,6 +71,8 @@ def test_workbench_trains_evaluates_and_quick_tests(voila, open_page, notebooks,
     page.wait_for_selector(".cvb-train .cvb-iterations tbody tr")
     row = page.locator(".cvb-train .cvb-iterations tbody tr").first
     assert "Iteration 1" in row.inner_text() and "%" in row.inner_text()
+    # the Workbench hosts the panel: it points to its own tab
+    assert "The Performance tab has" in page.locator(".cvb-train .cvb-next").inner_text()
     iterations = page.locator(".cvb-wb-stats .cvb-wb-stat:last-child .cvb-wb-stat-n")
     wait_until(lambda: iterations.inner_text() == "1", what="the header to count the iteration")
     page.screenshot(path=artifacts / "workbench-trained.png")
@@ -188,6 +190,9 @@ def test_train_panel_and_performance_in_jupyterlab(lab, open_page, notebooks, br
     assert "is-done" in now["status"].split(), f"training did not succeed: {now['status']}"
     assert page.locator(".cvb-train .cvb-lastrun.is-done").count() == 1
     assert len(seen) >= 2, f"the progress bar did not move in JupyterLab: {seen}"
+    # a notebook has no Performance tab: the panel names the widget
+    hint = page.locator(".cvb-train .cvb-next").inner_text()
+    assert "Performance(project)" in hint and "tab" not in hint
     page.locator(".cvb-train").evaluate("(e) => e.scrollIntoView({block: 'start'})")
     page.screenshot(path=artifacts / "lab-train.png")
 

@@ -131,6 +131,20 @@ def test_delete_removes_images_and_prunes_the_selection(make_project):
     assert "Deleted 2 images" in g.notice["text"]
 
 
+def test_a_selection_sent_before_the_deletion_was_known_loses_the_deleted(make_project):
+    # the browser throttles its state but sends messages at once: a selection made before
+    # the delete message may reach Python after it
+    project = make_project(n=6)
+    g = Gallery(project)
+    ids = ids_of(g)
+    g.handle_message({"type": "delete", "ids": ids[:2]})
+    g.set_state({"selected": ids[:3]})  # late
+    assert g.selected == [ids[2]]
+    g.handle_message({"type": "create_tag", "name": "bird", "ids": ids[:3]})
+    assert g.notice["level"] == "success"
+    assert [i.id for i in project.images(tag="bird")] == [ids[2]]
+
+
 def test_filters_untagged_tag_split_and_a_python_filter(make_project):
     project = make_project(n=12)
     g = Gallery(project)

@@ -113,7 +113,11 @@ def test_without_an_iteration_it_says_to_train_first(make_project, png):
     qt = QuickTest(make_project(n=1))
     assert qt.iteration == "" and qt.iterations == []
     qt.handle_message({"type": "file", "name": "a.png", "size": 3}, [png(1)])
-    assert qt.notice["level"] == "error" and "train one first" in qt.notice["text"]
+    assert qt.notice["level"] == "error"
+    assert qt.notice["text"].endswith("train one first (project.train())")
+    qt.host = "workbench"  # the Workbench names its tab
+    qt.handle_message({"type": "file", "name": "a.png", "size": 3}, [png(1)])
+    assert qt.notice["text"].endswith("train one first (the Train tab)")
 
 
 def test_detection_predictions_come_with_their_boxes(tmp_path_factory):

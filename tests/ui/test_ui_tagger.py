@@ -85,12 +85,28 @@ def test_show_all_and_refresh(make_project, png):
     assert t.total == 4 and t.position == 0
 
 
-def test_create_tag_applies_it(make_project):
-    project = make_project(n=1, tags=())
+@pytest.mark.parametrize("kind", ["multiclass", "multilabel"])
+def test_creating_tags_only_creates_them(make_project, kind):
+    # three new tags in a row used to retag the image shown three times
+    project = make_project(kind, n=2, tags=())
+    t = Tagger(project)
+    shown = t.image_id
+    for name in ("bird", "cat", "dog"):
+        t.handle_message({"type": "create_tag", "name": name, "ids": []})
+    assert project.image(shown).tags == ()
+    assert t.image_id == shown and t.image["tags"] == [] and t.position == 0
+    assert [x["name"] for x in t.tags] == ["bird", "cat", "dog"]
+    assert t.notice["text"] == "Created the tag 'dog'; key 3 or its button tags the image"
+    t.toggle("cat")  # tagging stays one key or click away
+    assert project.image(shown).tags == ("cat",)
+
+
+def test_create_tag_with_no_image_shown(make_project):
+    project = make_project(n=0, tags=())
     t = Tagger(project)
     t.handle_message({"type": "create_tag", "name": "bird", "ids": []})
-    assert project.image(t.image_id).tags == ("bird",)
     assert [x["name"] for x in t.tags] == ["bird"]
+    assert t.notice == {"level": "success", "text": "Created the tag 'bird'", "id": t.notice["id"]}
 
 
 def test_large_images_are_sent_downscaled(make_project, png):

@@ -34,6 +34,14 @@ def test_choices_are_validated_and_the_domains_serve_the_kind(project):
     assert panel.readiness["tagged"] == 80 and panel.readiness["warnings"] == []
 
 
+
+def test_the_panel_says_where_the_numbers_per_tag_are(project):
+    # a notebook has no "Performance tab": the panel points to the widget there (the
+    # browser's text follows host; the Workbench sets it, tests/ui/test_ui_workbench.py)
+    assert TrainPanel(project).host == "notebook"
+    with pytest.raises(traitlets.TraitError, match=r"host='tab' should be one of \['notebook', 'workbench'\]"):
+        TrainPanel(project).host = "tab"
+
 def test_a_train_message_trains_in_the_background_and_lists_the_new_iteration(project):
     panel = TrainPanel(project)
     seen: list[dict] = []

@@ -43,6 +43,8 @@ def test_the_header_shows_the_project_and_the_tabs_build_when_first_shown(projec
         assert wb._stack.selected_index == list(TABS).index(key)
         assert isinstance(wb.widget(key), cls)
         assert wb._stack.children[list(TABS).index(key)] is wb.page(key)
+    # their texts name the tabs ("the Performance tab"), not the widgets to open
+    assert {wb.widget(key).host for key in [*TABS, "uploader"]} == {"workbench"}
     with pytest.raises(traitlets.TraitError, match="should be one of"):
         wb.header.tab = "settings"
     with pytest.raises(ValueError, match="not a tab"):
