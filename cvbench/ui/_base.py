@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -29,6 +30,7 @@ from ..errors import CvbenchError
 from ..project import Project
 from ._assets import TAG_PALETTE
 from ._messages import check_message
+from ._watch import watch
 
 __all__ = [
     "ProjectWidget",
@@ -123,8 +125,21 @@ class ProjectWidget(anywidget.AnyWidget):
                 "cvbench.open_project(path) or cvbench.create_project(path, kind=...)"
             )
         self._project = project
+        # the browser's messages and changes made elsewhere (cvbench.ui._watch) take turns
+        self._busy = threading.RLock()
         super().__init__(kind=project.kind, **kwargs)
         self.on_msg(self._on_custom_msg)
+        self.refresh_tags()
+        watch(self)
+
+    def on_project_changed(self) -> None:
+        """Show a change of the project made elsewhere (a Python cell, another widget,
+        another process): called by the project's watcher within about a second. The
+        base reads the tags and their counts again; widgets that show more refresh it."""
+        with self._busy:
+            self._follow_change()
+
+    def _follow_change(self) -> None:
         self.refresh_tags()
 
     @property
@@ -197,6 +212,10 @@ class ProjectWidget(anywidget.AnyWidget):
         Mistakes a person can fix become an error notice; the project is left unchanged by
         a refused message.
         """
+        with self._busy:
+            self._handle(msg, buffers)
+
+    def _handle(self, msg: Any, buffers: Sequence[bytes | memoryview]) -> None:
         try:
             kind = msg.get("type") if isinstance(msg, dict) else None
             entry = self._handlers.get(kind) if isinstance(kind, str) else None

@@ -108,6 +108,10 @@ class Paged(ProjectWidget):
         """The page to show of a list of ``total`` images: the current one, or the last."""
         return min(self.page, max(0, -(-total // self.page_size) - 1))
 
+    def _follow_change(self) -> None:
+        self.refresh_tags()
+        self.reload()
+
     def reload(self) -> None:
         """Read the current page again (subclasses say how)."""
         raise NotImplementedError

@@ -121,6 +121,12 @@ class ImageQueue(FilteredWidget):
             self._loading = False
         self._load()
 
+    def _follow_change(self) -> None:
+        # the image shown and the tags again; the queue and the position stay as they are
+        self.refresh_tags()
+        if self.position < self.total:
+            self._load()
+
     def go(self, position: int) -> None:
         """Show the image at ``position`` in the queue (clamped to the queue)."""
         self.position = max(0, min(int(position), self._last_position()))

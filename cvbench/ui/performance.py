@@ -145,6 +145,9 @@ class Performance(IterationPicker):
             raise TypeError(f"callback={callback!r} must be callable as callback(image_id)")
         self._callbacks.append(callback)
 
+    def _follow_change(self) -> None:
+        self.refresh()
+
     def refresh(self, iteration: Any = None) -> None:
         """Read the iterations again; show ``iteration`` (id, name or published name), else
         keep the one shown; when an iteration was trained meanwhile, show the newest one."""

@@ -85,6 +85,9 @@ class QuickTest(IterationPicker):
         """The predictions at or above the threshold (what the browser shows)."""
         return [p for p in self.predictions if p["probability"] >= self.threshold]
 
+    def _follow_change(self) -> None:
+        self.refresh()
+
     def refresh(self, iteration: Any = None) -> None:
         """Read the iterations again; use ``iteration`` (id, name or published name), else
         keep the one chosen; when an iteration was trained meanwhile, the newest published one,

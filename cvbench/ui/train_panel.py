@@ -185,6 +185,9 @@ class TrainPanel(ProjectWidget):
         """True while a training run is in progress."""
         return self._thread is not None and self._thread.is_alive()
 
+    def _follow_change(self) -> None:
+        self.refresh()
+
     def refresh(self) -> None:
         """Read the iterations and the project's counts and warnings again."""
         rows = []

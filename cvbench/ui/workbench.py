@@ -78,6 +78,9 @@ class WorkbenchHeader(ProjectWidget):
     def _valid_tabs(self, proposal: t.Bunch) -> list[dict]:
         return check_dict_list(proposal["value"], ("key", "label"), "tabs")
 
+    def _follow_change(self) -> None:
+        self.refresh()
+
     def refresh(self) -> None:
         """Read the project's counts again."""
         p = self.project
@@ -141,6 +144,9 @@ class ExportPanel(IterationPicker):
                 f"format={proposal['value']!r} should be one of {list(EXPORT_FORMATS)}"
             )
         return proposal["value"]
+
+    def _follow_change(self) -> None:
+        self.refresh()
 
     def refresh(self) -> None:
         """Read the iterations again."""
