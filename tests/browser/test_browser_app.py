@@ -327,6 +327,27 @@ def test_a_large_upload_reaches_the_project(browser, artifacts, tmp_path):
         page.close()
 
 
+def test_the_workbench_follows_changes_made_by_another_process(browser, artifacts, tmp_path):
+    """Tags changed by another process (a notebook, cvbench serve) show in the open page:
+    the header's untagged count and the gallery's tag counts follow within seconds."""
+    path = tmp_path / "faces"
+    make_sample("faces", path, small=True).close()
+    with cvbench_app(path, cwd=tmp_path) as app:
+        page, watch = open_app(browser, app.url)
+        page.wait_for_selector(".cvb-wb-stats", timeout=120_000)
+        stats = page.locator(".cvb-wb-stats")
+        assert "0\nuntagged" in stats.inner_text(), stats.inner_text()
+        code = ("import sys, cvbench\n"
+                "with cvbench.open_project(sys.argv[1]) as p:\n"
+                "    p.untag_images([i.id for i in p.images(take=3)])\n")
+        subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=120)
+        wait_until(lambda: "3\nuntagged" in stats.inner_text(), 30,
+                   what="the header to show the images untagged by the other process")
+        shot(page, artifacts, "followed")
+        assert_clean(watch)
+        page.close()
+
+
 def _kernels(pid: int) -> list:
     """The Jupyter kernels (ipykernel processes) under the process ``pid``."""
     import psutil
