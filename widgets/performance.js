@@ -99,13 +99,24 @@ function render({ model, el }) {
         h("div", { text: `Train one ${cvbInWorkbench(model) ? "in the Train tab" : "with project.train() or TrainPanel(project)"}; its precision, recall and mAP show here.` })));
       return;
     }
+    const iv = m.intervals || {};
+    // how sure the number is: its 95% bootstrap interval over the validation images
+    const sure = (name) => {
+      const i = iv[name];
+      if (!i || i.low === null || i.high === null) return null;
+      return h("div", { class: "cvb-tile-interval", "data-interval": name,
+        title: `95% of ${i.resamples} redraws of the ${i.n_images} validation images fall in ${cvbPct(i.low)}–${cvbPct(i.high)}: ` +
+          "a wide interval means: measure on more images before trusting a small difference",
+        text: `${cvbPct(i.low, 0)}–${cvbPct(i.high, 0)}` });
+    };
     cvbFill(tiles,
-      cvbTile("Precision", cvbPct(m.precision), "Of the predictions at or above the threshold, the share that is correct", null),
-      cvbTile("Recall", cvbPct(m.recall), "Of the true tags, the share found at the threshold", null),
-      cvbTile(detection() ? `mAP@${cvbPct(m.overlap, 0)}` : "mAP", cvbPct(m.map), "Mean over tags of the area under the precision/recall curve (does not depend on the threshold)", null),
+      cvbTile("Precision", cvbPct(m.precision), "Of the predictions at or above the threshold, the share that is correct", sure("precision")),
+      cvbTile("Recall", cvbPct(m.recall), "Of the true tags, the share found at the threshold", sure("recall")),
+      cvbTile(detection() ? `mAP@${cvbPct(m.overlap, 0)}` : "mAP", cvbPct(m.map), "Mean over tags of the area under the precision/recall curve (does not depend on the threshold)", sure("map")),
       detection()
         ? cvbTile("mAP@[.5:.95]", cvbPct(m.coco_map), "COCO's mean AP over overlaps 0.5 to 0.95", null)
-        : cvbTile("F1", cvbPct(m.f1), "Harmonic mean of precision and recall", null),
+        : cvbTile("F1", cvbPct(m.f1), "Harmonic mean of precision and recall", sure("f1")),
+      h("div", { class: "cvb-tile-note", text: `on ${m.n_images} validation images; ranges: 95% intervals` }),
     );
     tiles.dataset.precision = m.precision === null || m.precision === undefined ? "" : String(m.precision);
     tiles.dataset.recall = m.recall === null || m.recall === undefined ? "" : String(m.recall);

@@ -26,6 +26,7 @@ from typing import Any
 import traitlets as t
 
 from ..errors import CvbenchError
+from ..evaluate import bootstrap_intervals
 from ._app_messages import OpenImageMsg, RetagMsg
 from ._assets import app_css, esm
 from ._base import Fraction, check_dict_list
@@ -33,7 +34,10 @@ from ._messages import RefreshMsg
 from ._mixins import IterationPicker
 from ._report import BOX_COLORS, draw_confusion, draw_pr, metrics_json, mistake_records
 
-__all__ = ["Performance", "BOX_COLORS"]
+__all__ = ["Performance", "BOX_COLORS", "INTERVAL_RESAMPLES"]
+
+#: Bootstrap draws behind the intervals under the tiles.
+INTERVAL_RESAMPLES = 200
 
 
 class Performance(IterationPicker):
@@ -197,7 +201,14 @@ class Performance(IterationPicker):
         return self._evaluation.at(threshold)
 
     def _update_numbers(self) -> None:
-        self.metrics = metrics_json(self._at(self.threshold), self._suggested)
+        metrics = metrics_json(self._at(self.threshold), self._suggested)
+        # how sure each headline number is (fewer draws than the API's default: this runs
+        # on every slider move, in milliseconds; the seed keeps the interval steady)
+        intervals = bootstrap_intervals(self._evaluation, self.threshold,
+                                        self.overlap if self.detection else None,
+                                        resamples=INTERVAL_RESAMPLES, seed=0)
+        metrics["intervals"] = {name: iv.to_dict() for name, iv in intervals.items()}
+        self.metrics = metrics
 
     # -- figures and mistakes, a moment after the last move ---------------------------------
     def _schedule(self, what: set[str]) -> None:

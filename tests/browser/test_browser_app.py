@@ -123,9 +123,15 @@ def tab(page, key: str) -> None:
 
 def tiles(page) -> dict[str, str]:
     """The performance tiles: label -> value text (e.g. {'Precision': '85.7%', …})."""
-    values = page.locator(".cvb-perf-tiles").inner_text().split("\n")
-    pairs = [v.strip() for v in values if v.strip()]
-    return {pairs[i + 1]: pairs[i] for i in range(0, len(pairs) - 1, 2)}
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
+        '.cvb-perf-tiles .cvb-tile')].map((t) => [t.querySelector('.cvb-tile-label').textContent,
+                                               t.querySelector('.cvb-tile-value').textContent]))""")
+
+
+def intervals(page) -> dict[str, str]:
+    """The intervals under the tiles: metric -> '71%–94%'."""
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
+        '.cvb-perf-tiles [data-interval]')].map((e) => [e.dataset.interval, e.textContent]))""")
 
 
 def percent(text: str) -> float:
@@ -196,6 +202,11 @@ def test_workshop_classification_in_the_workbench(browser, artifacts, tmp_path):
         wait_until(lambda: "Precision" in tiles(page), what="the performance tiles")
         at_half = tiles(page)
         performance = cvbench.open_project(path).iteration().performance(threshold=0.5)
+        shown = intervals(page)  # how sure each number is, next to it
+        expected_iv = performance.intervals(resamples=200)
+        assert set(shown) == {"precision", "recall", "map", "f1"}, shown
+        assert shown["recall"] == (f"{100 * expected_iv['recall'].low:.0f}%–"
+                                   f"{100 * expected_iv['recall'].high:.0f}%")
         assert percent(at_half["Precision"]) == pytest.approx(performance.precision, abs=0.001)
         assert percent(at_half["Recall"]) == pytest.approx(performance.recall, abs=0.001)
         slider = page.locator("[data-slider=threshold] input[type=range]")
