@@ -244,6 +244,20 @@ class AppServer:
         lines = self.log.read_text(errors="replace").strip().splitlines()[-15:]
         return ("; its last lines:\n  " + "\n  ".join(lines)) if lines else ""
 
+    def launched(self, started: Callable[[AppServer], object] | None = None,
+                 wait: bool = True) -> AppServer:
+        """Tell ``started(self)`` that the process exists (so that a caller can always stop
+        it), then, with ``wait``, wait until it answers (stopping it if it never does)."""
+        if started is not None:
+            started(self)
+        if wait:
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
     def running(self) -> bool:
         return self.process.poll() is None
 
@@ -303,16 +317,8 @@ def start_app(project_dir: str | os.PathLike | None = None, *, app: str = "workb
     finally:
         if out is not None:
             out.close()
-    server = AppServer(process, f"http://{HOST}:{port}/", project, app, log_path)
-    if started is not None:
-        started(server)
-    if wait:
-        try:
-            server.wait_ready()
-        except BaseException:
-            server.stop()
-            raise
-    return server
+    return AppServer(process, f"http://{HOST}:{port}/", project, app, log_path).launched(
+        started, wait)
 
 
 def serve(project_dir: str | os.PathLike | None = None, *, app: str = "workbench",

@@ -95,16 +95,8 @@ def start_lab(folder: str | os.PathLike | None = None, *, port: int | None = Non
     process = subprocess.Popen(lab_command(root, port=port, token=token),
                                stdin=subprocess.DEVNULL, cwd=str(root),
                                start_new_session=True)
-    server = AppServer(process, f"http://{HOST}:{port}/lab?token={token}", root, "lab")
-    if started is not None:
-        started(server)
-    if wait:
-        try:
-            server.wait_ready()
-        except BaseException:
-            server.stop()
-            raise
-    return server
+    return AppServer(process, f"http://{HOST}:{port}/lab?token={token}", root, "lab").launched(
+        started, wait)
 
 
 def _free(port: int) -> bool:

@@ -25,6 +25,7 @@ from ..app import ITERATION_ENV, PROJECT_ENV
 from ..errors import CvbenchError, ImageError
 from ..fetch import REFUSED_MESSAGE, URLError, fetch_url
 from ..project import Project, create_project, open_project
+from ._serving import serving_iteration
 
 __all__ = [
     "PROJECT_ENV",
@@ -289,7 +290,7 @@ class QuickTestPage(w.VBox):
                              f"quicktest' (or set {PROJECT_ENV})")
         self.project = project if isinstance(project, Project) else open_project(project)
         iteration = iteration or os.environ.get(ITERATION_ENV) or None
-        it = _serving_iteration(self.project, iteration)
+        it = serving_iteration(self.project, iteration)
         it.model()  # load it now: the first test is then quick
         self.iteration = it
         published = f" (published as “{html.escape(it.published_name)}”)" \
@@ -369,19 +370,6 @@ class QuickTestPage(w.VBox):
             "<table class='cvbench-predictions'><tr><th>tag</th><th>probability</th>"
             f"{box_head}</tr>{rows}</table>"
         )
-
-
-def _serving_iteration(project: Project, iteration: str | None) -> Any:
-    """``iteration`` (id, name or published name); with None the newest published one,
-    else the newest one."""
-    if iteration is not None:
-        return project.iteration(iteration)
-    iterations = project.iterations
-    if not iterations:
-        raise ValueError(f"project {project.name!r} has no trained iteration yet: train one "
-                         "in the workbench (cvbench app) first")
-    published = [it for it in iterations if it.published_name]
-    return (published or iterations)[0]
 
 
 def quicktest_page(project: Project | str | os.PathLike | None = None,

@@ -42,6 +42,7 @@ from starlette.routing import Route
 from ..errors import CvbenchError, ImageError
 from ..fetch import REFUSED_MESSAGE, URLError, fetch_url
 from ..project import Project, open_project
+from ._serving import serving_iteration
 
 __all__ = ["create_app", "REFUSED_URL", "main"]
 
@@ -87,19 +88,6 @@ def _mime(data: bytes) -> str:
         return img.get_format_mimetype() or "application/octet-stream"
 
 
-def _serving_iteration(project: Project, iteration: str | None) -> Any:
-    """``iteration`` (id, name or published name); with None the newest published one,
-    else the newest one."""
-    if iteration is not None:
-        return project.iteration(iteration)
-    iterations = project.iterations
-    if not iterations:
-        raise CvbenchError(f"project {project.name!r} has no trained iteration yet: train one "
-                           "in the workbench (cvbench app) first")
-    published = [it for it in iterations if it.published_name]
-    return (published or iterations)[0]
-
-
 def create_app(project: Project | str | os.PathLike, iteration: str | None = None, *,
                allow_private_urls: bool = False) -> Starlette:
     """The quick-test app for ``iteration`` of ``project`` (see :mod:`this module
@@ -109,7 +97,7 @@ def create_app(project: Project | str | os.PathLike, iteration: str | None = Non
     page that only its own machine's user sees); leave it off for a page that is shared.
     """
     project = project if isinstance(project, Project) else open_project(project)
-    it = _serving_iteration(project, iteration)
+    it = serving_iteration(project, iteration)
     it.model()  # loaded once, before the server answers
     _warm_up(it)
     max_bytes = int(project.limits.max_image_bytes)
