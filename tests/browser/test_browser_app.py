@@ -363,8 +363,14 @@ def _kernels(pid: int) -> list:
     """The Jupyter kernels (ipykernel processes) under the process ``pid``."""
     import psutil
 
-    kids = psutil.Process(pid).children(recursive=True)
-    return [k for k in kids if "ipykernel" in " ".join(k.cmdline())]
+    alive = []
+    for kid in psutil.Process(pid).children(recursive=True):
+        try:  # a kernel just shut down may linger as a zombie for a moment: not a kernel
+            if kid.status() != psutil.STATUS_ZOMBIE and "ipykernel" in " ".join(kid.cmdline()):
+                alive.append(kid)
+        except psutil.Error:
+            continue
+    return alive
 
 
 def test_a_workbench_kernel_goes_within_a_minute_of_its_page(browser, tmp_path):
