@@ -23,6 +23,17 @@ what to compare, see RESULTS.md):
 3. prediction: single-image latency (read + preprocess + model) and batch throughput
    (model only, batches of 32), eager PyTorch against ONNX Runtime.
 
+**Hard sets** (``--sets shapes10,digits --seeds 0,1,2``, see ``benchmarks/hard_sets.py``):
+every seed draws its own train (50 per tag), validation (13 per tag) and test (30 per tag)
+images and trains with that seed; per seed, in the same process: one forward pass of the
+frozen backbone over the project's images on the fastest path, quick training (its wall
+time over that forward pass), advanced training (``--budget-minutes``), and the baselines
+on the same images: logistic regression on raw gray pixels, frozen pooled features +
+logistic regression (C by 3-fold CV), and a plain fastai ``fine_tune`` given advanced's
+wall time. ``--runs`` picks among ``quick,advanced,pixels,frozen,fastai``; ``--label``
+names the code under test (run with ``PYTHONPATH`` at an older checkout, ``--label
+before``).
+
 ``--extras`` adds, on the cached features: scikit-learn's LogisticRegression against the
 L-BFGS head, features of mirrored images, and EfficientNet-Lite2 ("General [A2]").
 """
@@ -235,8 +246,112 @@ def accuracy(iteration, paths, labels) -> float:
     return float(np.mean([r[0].tag_name == t for r, t in zip(results, labels, strict=True)]))
 
 
+def hard(args: argparse.Namespace) -> dict:
+    """The hard-set protocol (see the module docstring)."""
+    import _bench_common as common
+    import hard_sets
+
+    rows: list[dict] = []
+    report = {"machine": common.machine(), "command": " ".join(sys.argv), "label": args.label,
+              "rows": rows}
+    runs = args.runs.split(",")
+    domain = domains.DEFAULT_DOMAIN
+    size = domains.get_domain(domain).image_size
+    for set_name in args.sets.split(","):
+        for seed in (int(x) for x in args.seeds.split(",")):
+            split = hard_sets.build(set_name, seed)
+            tags = split.tags
+            y = {k: np.array([tags.index(i.tag) for i in getattr(split, k)])
+                 for k in ("train", "validation", "test")}
+            work = Path(tempfile.mkdtemp(prefix="cvbench-bench-"))
+            try:
+                test_paths = []
+                for k, item in enumerate(split.test):
+                    p = work / f"test_{k:04d}.png"
+                    p.write_bytes(item.data)
+                    test_paths.append(p)
+                test_labels = [i.tag for i in split.test]
+                project = hard_sets.to_project(split, work / "p", domain=domain)
+                images = project.images(order="oldest")
+                paths = [img.path for img in images]
+                base = {"set": set_name, "seed": seed, "label": args.label}
+
+                def add(run: str, base: dict = base, **values: object) -> None:
+                    row = {**base, "run": f"{base['set']}:{run}", **values,
+                           "load": common.load()}
+                    rows.append(row)
+                    common.log(json.dumps(row, default=str)[:600])
+
+                if "quick" in runs or "advanced" in runs:
+                    _features.frozen_backbone(domain)
+                    project.train("quick", size=16, progress_bar=False)  # warm-up
+                    _features.compute_features(domain, paths[:8], size)  # warm-up (export)
+                    t0 = time.perf_counter()
+                    _features.compute_features(domain, paths, size)
+                    forward = time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    quick = project.train("quick", size=size, progress_bar=False,
+                                          settings={"seed": seed})
+                    wall = time.perf_counter() - t0
+                    head = quick.settings["notes"].get("head", {})
+                    add("quick", accuracy=accuracy(quick, test_paths, test_labels),
+                        validation=quick.metrics["accuracy"], seconds=round(wall, 2),
+                        forward_seconds=round(forward, 2),
+                        images_per_second=round(len(paths) / forward, 1),
+                        quick_over_forward=round(wall / forward, 3),
+                        chosen=head.get("chosen"), why=head.get("why"),
+                        threads=quick.settings["notes"].get("threads"))
+                adv_wall = args.budget_minutes * 60
+                if "advanced" in runs:
+                    t0 = time.perf_counter()
+                    adv = project.train("advanced", budget_minutes=args.budget_minutes,
+                                        size=size, progress_bar=False, settings={"seed": seed})
+                    adv_wall = time.perf_counter() - t0
+                    notes = adv.settings["notes"]
+                    add("advanced", accuracy=accuracy(adv, test_paths, test_labels),
+                        validation=adv.metrics["accuracy"], seconds=round(adv_wall, 1),
+                        chosen=notes["chosen"], epochs=notes["fine_tune"].get("epochs"),
+                        quick_validation=notes["quick_validation"]["accuracy"])
+                if "pixels" in runs:
+                    px = {k: common.gray_pixels(getattr(split, k)) for k in y}
+                    res = common.logistic_cv(px["train"], y["train"], px["validation"],
+                                             y["validation"], px["test"], y["test"])
+                    add("pixels", **res)
+                if "frozen" in runs:
+                    t0 = time.perf_counter()
+                    fx = {k: _features.compute_features(domain, [i.data for i in getattr(
+                        split, k)], size) for k in y}
+                    res = common.logistic_cv(fx["train"], y["train"], fx["validation"],
+                                             y["validation"], fx["test"], y["test"])
+                    add("frozen", **res, feature_seconds=round(time.perf_counter() - t0, 1))
+                if "fastai" in runs:
+                    train_pairs = [(i.path, i.tags[0]) for i in images if i.split == "train"]
+                    valid_pairs = [(i.path, i.tags[0]) for i in images
+                                   if i.split == "validation"]
+                    res = common.fastai_fine_tune(
+                        train_pairs, valid_pairs, list(zip(test_paths, test_labels, strict=True)),
+                        adv_wall, size, work)
+                    add("fastai", **res)
+                project.close()
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            if args.out:
+                args.out.write_text(json.dumps(report, indent=1, default=str))
+    report["summary"] = common.summarise(
+        rows, ["accuracy", "validation", "seconds", "quick_over_forward", "images_per_second"])
+    for name, summary in report["summary"].items():
+        print(name, summary, flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1, default=str))
+    return report
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sets", default=None, help="hard sets, e.g. shapes10,digits")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--runs", default="quick,advanced,pixels,frozen,fastai")
+    ap.add_argument("--label", default="after")
     ap.add_argument("--dataset", choices=("digits", "faces"), default="digits",
                     help="digits: scikit-learn's, 10 tags; faces: scikit-image's "
                          "lfw_subset, face / not face")
@@ -254,6 +369,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.sets:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        return hard(args)
 
     out: dict = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}}
     domain = domains.DEFAULT_DOMAIN

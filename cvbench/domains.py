@@ -49,6 +49,7 @@ __all__ = [
     "preprocessing_key",
     "input_spec",
     "imagenet_labels",
+    "weights_hash",
 ]
 
 #: Bump when :func:`preprocess` changes what it produces: cached features keyed by the old
@@ -248,6 +249,22 @@ def _pretrained_state_dict(name: str) -> dict[str, Any]:
     """
     domain = DOMAINS[name]
     return _WEIGHT_LOADERS[domain.arch](domain)
+
+
+@functools.cache
+def weights_hash(name: str) -> str:
+    """A short hash of domain ``name``'s pretrained tensors (names, shapes and values): what
+    a file computed from the frozen backbone is keyed by."""
+    import hashlib
+
+    state = _pretrained_state_dict(name)
+    h = hashlib.sha256()
+    for key in sorted(state):
+        t = state[key]
+        h.update(key.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _lite_weights(module: str, locator: str) -> Callable[[Domain], dict[str, Any]]:

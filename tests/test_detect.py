@@ -1,8 +1,8 @@
 """Object detection end to end: store rules on boxes, the detector, training through
 ``Project.train``, evaluation numbers, prediction shape and limits, ONNX/TorchScript export.
 
-Fast by default: small images (128 px input), seconds of training. The test that checks
-real learning is marked slow.
+Fast: small images (128 px input), seconds of training; the test that checks real
+learning trains a small set for about twenty seconds.
 """
 
 from __future__ import annotations
@@ -201,25 +201,37 @@ def test_quick_training_makes_an_iteration(iteration, shapes):
     assert "how_wrong" in strict.mistakes(top=3).columns
     rows = iteration.validation_predictions()
     assert rows and all(len(r["predictions"]) <= MAX_DETECTIONS for r in rows)
-    # a quick iteration stores no backbone weights (they are the domain's)
+    # a quick iteration stores no frozen backbone weights (they are the domain's): only
+    # the blocks it trained on the cached activations of the frozen ones
     from safetensors.torch import load_file
 
-    assert not any(k.startswith("det.backbone.body.") for k in load_file(
-        str(iteration.weights_path)))
+    from cvbench.train._detect_model import frozen_key
+
+    config = iteration.config()
+    assert config["backbone"] == "partial" and config["frozen_blocks"] == 3
+    stored = load_file(str(iteration.weights_path))
+    assert not any(frozen_key(k, 3) for k in stored)
+    assert any(k.startswith("det.backbone.body.blocks.3.") for k in stored)
+    assert notes["frozen_backbone"]["engine"] in ("onnxruntime", "torch")
 
 
-def test_advanced_training_keeps_the_better_of_quick_and_fine_tuned(shapes):
+@pytest.mark.parametrize("how", ["views", "end-to-end"])
+def test_advanced_training_keeps_the_better_of_quick_and_fine_tuned(shapes, how):
     project, _, _ = shapes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        it = project.train("advanced", budget_minutes=0.15, size=SIZE, progress_bar=False)
+        it = project.train("advanced", budget_minutes=0.15, size=SIZE, progress_bar=False,
+                           settings={"advanced": how, "views": 2})
     notes = it.settings["notes"]
     assert it.mode == "advanced" and notes["fit"]["steps"]["fine-tune"] > 0
     val = notes["fit"]["validation"]
     assert notes["chosen"] in ("quick", "advanced")
     best = max(val["quick_map"], val["fine_tuned_map"])
     assert it.metrics["map"] == pytest.approx(best)
-    assert it.config()["backbone"] == ("tuned" if notes["chosen"] == "advanced" else "pretrained")
+    tuned = "tuned" if how == "end-to-end" else "partial"
+    assert it.config()["backbone"] == (tuned if notes["chosen"] == "advanced" else "partial")
+    if how == "views":
+        assert notes["fit"]["seconds"]["views"] > 0
     assert len(it.predict(_scene(5)).to_dict()["predictions"]) <= MAX_DETECTIONS
 
 
@@ -261,19 +273,6 @@ def test_predictions_have_custom_vision_shape(iteration, shapes):
         assert 0 <= b["left"] and 0 <= b["top"] and b["width"] > 0 and b["height"] > 0
         assert b["left"] + b["width"] <= 1 + 1e-6 and b["top"] + b["height"] <= 1 + 1e-6
     json.dumps(d)
-
-
-def test_box_suggestions_for_unlabeled_images(iteration, shapes):
-    from cvbench.train.detect import box_suggester
-
-    project, _, unlabeled = shapes
-    suggest = box_suggester(iteration, threshold=0.0)
-    found = suggest(project, project.image(unlabeled))
-    assert isinstance(found, list)
-    tag_ids = {t.id for t in project.tags}
-    for s in found:
-        assert s["tag"] in tag_ids and 0 <= s["probability"] <= 1
-        assert set(s) == {"tag", "left", "top", "width", "height", "probability"}
 
 
 # -- evaluation numbers make sense --------------------------------------------------------
@@ -341,23 +340,114 @@ def test_torchscript_export_matches(iteration, tmp_path):
 
 
 # -- learning ---------------------------------------------------------------------------------
-@pytest.mark.slow
-def test_a_little_training_beats_chance(tmp_path):
-    project = make_sample("shapes", tmp_path / "shapes")
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory):
+    """The full 'shapes' sample (120 scenes) at 192 px, quick-trained for 20 s."""
+    project = make_sample("shapes", tmp_path_factory.mktemp("learn") / "shapes")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        it = project.train("quick", settings={"head_seconds": 90.0}, progress_bar=False)
+        it = project.train("quick", size=192, settings={"head_seconds": 20.0},
+                           progress_bar=False)
+    yield project, it
+    project.close()
+
+
+def test_a_little_training_beats_chance(learned):
+    _, it = learned
     perf = it.performance(0.5, 0.5)
     # chance: boxes at random places hardly ever overlap a shape at IoU 0.5
     assert perf.map > 0.3, it.metrics
     assert not math.isnan(it.evaluation().coco_map)
 
 
-def test_smart_labeler_suggests_boxes_for_untagged_images(iteration, shapes):
-    project, _, unlabeled = shapes
-    suggestions = project.suggest_tags(iteration, threshold=0.0)
-    by_id = {s.image_id: s for s in suggestions}
-    assert unlabeled in by_id
-    s = by_id[unlabeled]
-    assert len(s.tag_ids) == len(s.predictions) <= MAX_DETECTIONS
-    assert all(p.bounding_box is not None for p in s.predictions)
+def test_smart_labeler_suggests_boxes_for_untagged_images(learned, tmp_path):
+    project, it = learned
+    # a new scene, not yet annotated: the trained detector must find its shapes
+    test = make_sample("shapes", tmp_path / "more", seed=5, small=True)
+    scene = test.images(order="oldest")[0]
+    truth = {r.tag_name for r in scene.regions}
+    (res,) = project.add_images([scene.path], names=["new.jpg"])
+    try:
+        suggestions = project.suggest_tags(it, threshold=0.3)
+        by_id = {s.image_id: s for s in suggestions}
+        assert res.image_id in by_id, "no box suggested for an unlabeled scene"
+        s = by_id[res.image_id]
+        assert 0 < len(s.tag_ids) and len(s.predictions) <= MAX_DETECTIONS
+        assert all(p.bounding_box is not None for p in s.predictions)
+        names = set(s.tags)
+        assert names & truth, (names, truth)
+    finally:
+        project.delete_images([res.image_id])
+        test.close()
+
+
+def test_box_suggestions_for_unlabeled_images(learned, tmp_path):
+    from cvbench.train.detect import box_suggester
+
+    project, it = learned
+    suggest = box_suggester(it, threshold=0.3)
+    test = make_sample("shapes", tmp_path / "more", seed=6, small=True)
+    scene = test.images(order="oldest")[0]
+    (res,) = project.add_images([scene.path], names=["unlabeled.jpg"])
+    try:
+        found = suggest(project, project.image(res.image_id))
+        assert found, "the trained detector suggested no box on a new scene"
+        tags = {t.id: t.name for t in project.tags}
+        for s in found:
+            assert s["tag"] in tags and 0.3 <= s["probability"] <= 1
+            assert set(s) == {"tag", "left", "top", "width", "height", "probability"}
+        assert [s["probability"] for s in found] == sorted(
+            (s["probability"] for s in found), reverse=True)
+        assert {tags[s["tag"]] for s in found} & {r.tag_name for r in scene.regions}
+        labeled = next(i for i in project.images() if i.regions)
+        assert suggest(project, labeled) == []  # the person's boxes win
+    finally:
+        project.delete_images([res.image_id])
+        test.close()
+
+
+# -- bad input: training completes or says what to add -----------------------------------------
+def _smooth(seed: int, w: int, h: int) -> Image.Image:
+    """A smooth image of any size (small as a file, unlike noise)."""
+    return _scene(seed, 16, 8).resize((w, h), Image.Resampling.BILINEAR)
+
+
+def _bad_project(tmp_path, regions_per_image, sizes=None):
+    p = cvbench.create_project(tmp_path / "bad", kind="detection")
+    images = [_smooth(k, *(sizes[k] if sizes else (160, 120)))
+              for k in range(len(regions_per_image))]
+    res = p.add_images(images, regions=regions_per_image)
+    return p, [r.image_id for r in res]
+
+
+def test_bad_input_trains_or_says_what_to_add(tmp_path):
+    box = ("a", 0.2, 0.2, 0.3, 0.3)
+    # a tag with one box, 2 px boxes, a 10,000 x 300 image, box-less images in a split
+    regions = [[box, ("tiny", 0.5, 0.5, 2 / 160, 2 / 120)] for _ in range(8)]
+    regions[0].append(("one", 0.6, 0.1, 0.2, 0.2))
+    regions += [[box], [], []]
+    sizes = [(160, 120)] * 8 + [(10_000, 300), (160, 120), (160, 120)]
+    p, ids = _bad_project(tmp_path, regions, sizes)
+    p.set_split(ids[:7] + ids[8:10], "train")
+    p.set_split([ids[7], ids[10]], "validation")
+    with pytest.warns(UserWarning, match="'one' has 1 boxes"):
+        it = p.train("quick", size=SIZE, settings={"head_seconds": 2.0}, progress_bar=False)
+    assert it.settings["notes"]["images"]["train_negatives"] == 1
+    assert math.isfinite(it.settings["notes"]["fit"]["loss"]["head"])
+    assert len(it.predict(_smooth(9, 10_000, 300)).to_dict()["predictions"]) <= MAX_DETECTIONS
+
+
+def test_a_tag_whose_only_box_is_in_validation_is_named(tmp_path):
+    box = ("a", 0.2, 0.2, 0.3, 0.3)
+    p, ids = _bad_project(tmp_path, [[box], [box], [box, ("one", 0.6, 0.1, 0.2, 0.2)]])
+    p.set_split(ids[:2], "train")
+    p.set_split(ids[2:], "validation")
+    with pytest.raises(TrainingError, match=r"\['one'\] have no box in the training split"):
+        p.train("quick", size=SIZE, settings={"head_seconds": 1.0}, progress_bar=False)
+
+
+def test_only_box_less_images_say_what_to_add(tmp_path):
+    p, ids = _bad_project(tmp_path, [[], []])
+    p.set_split(ids, "train")
+    with pytest.raises(TrainingError, match="at least one tag with boxes"):
+        p.train("quick", size=SIZE, progress_bar=False)

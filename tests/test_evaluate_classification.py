@@ -460,10 +460,14 @@ def test_threshold_move_is_fast():
     y = np.eye(t, dtype=int)[rng.integers(0, t, n)]
     logits = rng.normal(size=(n, t)) + 3 * y
     s = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    start = time.perf_counter()
     ev = ClassificationEvaluation.from_scores(y, s, names(t), multilabel=False)
     ev.at(0.5)
+    build = time.perf_counter() - start
     start = time.perf_counter()
     for th in np.linspace(0, 1, 50):
         ev.per_tag(th)
     per_call = (time.perf_counter() - start) / 50
-    assert per_call < 0.03  # ~0.5 ms measured; the widget needs well under 150 ms
+    # a move reuses the sorted scores: a fraction of building the evaluation (measured
+    # ~0.5 ms against ~40 ms; benchmarks/bench_ui.py measures the absolute figures)
+    assert per_call < build / 3, (per_call, build)

@@ -455,15 +455,22 @@ def make_benchmark_set(n_images=500, n_tags=10, seed=0):
 
 
 def test_threshold_and_overlap_moves_are_fast():
+    """Moving the threshold reuses the matching, moving the overlap reuses the parsed
+    predictions: both cost a fraction of building the evaluation (relative timings, so
+    that a slow or busy machine does not fail it; absolute figures are benchmarks)."""
     gts, preds, names = make_benchmark_set()
+    start = time.perf_counter()
     ev = DetectionEvaluation.from_predictions(gts, preds, names)
     ev.at()  # pays for the COCO mAP once
+    build = time.perf_counter() - start
     start = time.perf_counter()
     for t in np.linspace(0, 1, 20):
         ev.per_tag(t, 0.5)
-    assert (time.perf_counter() - start) / 20 < 0.03
+    per_threshold = (time.perf_counter() - start) / 20
     start = time.perf_counter()
     for o in np.linspace(0.05, 0.95, 19):  # new overlap values: matching runs again
         ev.per_tag(0.5, o)
-    assert (time.perf_counter() - start) / 19 < 0.05
+    per_overlap = (time.perf_counter() - start) / 19
+    assert per_threshold < build / 3
+    assert per_overlap < build
     assert ev.at(0.5, 0.05).to_dict() == ev.at(0.5, 0.05).to_dict()  # cached

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import zlib
 
 import numpy as np
@@ -117,13 +116,11 @@ def test_decompression_bomb_is_refused_before_decoding(monkeypatch) -> None:
     def no_decoding(self, *a, **k):  # pragma: no cover - must not be reached
         raise AssertionError("the pixels were decoded")
 
-    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
-    start = time.perf_counter()
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)  # refused from the header
     with pytest.raises(ImageError) as info:
         inspect_image(bomb)
     assert info.value.status == "ErrorImageDimensions"
     assert "20000x20000" in info.value.message
-    assert time.perf_counter() - start < 1.0
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
-import time
 from collections import Counter
 
 import numpy as np
@@ -88,15 +87,12 @@ def test_seed_changes_the_set(name):
     assert a != b
 
 
-def test_digits_default_is_fast_and_balanced(tmp_path):
-    start = time.perf_counter()
+def test_digits_default_is_balanced(tmp_path):
     with make_sample("digits", tmp_path / "digits") as project:
-        elapsed = time.perf_counter() - start
         assert project.tag_counts() == {str(d): 50 for d in range(10)}
         im = project.images(take=1)[0]
         assert (im.width, im.height) == (64, 64)
         assert Image.open(im.path).mode == "RGB"
-    assert elapsed < 10, f"building digits took {elapsed:.1f} s"
 
 
 def test_faces_are_upscaled():

@@ -64,7 +64,10 @@ class ClassificationModel:
 
     Quick iterations store only the head; their backbone is the domain's pretrained one,
     shared in the process (:func:`cvbench.train.features.frozen_backbone`), and their
-    predictions on stored images can come from the feature cache.
+    predictions on stored images can come from the feature cache. The head reads the
+    pooled features, or (``config["head"]["features"] == "taps"``, quick iterations since
+    the head is chosen among candidates) the taps vector of
+    :func:`cvbench.train.features.taps_module`.
     """
 
     def __init__(self, config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> None:
@@ -82,7 +85,10 @@ class ClassificationModel:
         self.tag_ids: list[str] = [t["id"] for t in c["tags"]]
         self.tag_names: list[str] = [t["name"] for t in c["tags"]]
         n_out = len(self.tag_ids)
-        self.head = torch.nn.Linear(self.domain.feature_dim, n_out)
+        #: what the head reads: "pooled" features or the "taps" vector
+        self.feature_part: str = c["head"].get("features", "pooled")
+        self.in_features = int(c["head"].get("inputs", self.domain.feature_dim))
+        self.head = torch.nn.Linear(self.in_features, n_out)
         self.head.load_state_dict(
             {"weight": tensors["head.weight"], "bias": tensors["head.bias"]}, strict=True)
         self.head.requires_grad_(False).eval()
@@ -95,8 +101,10 @@ class ClassificationModel:
         features never needs its backbone)."""
         if self._net is None:
             if self.uses_pretrained_backbone:
-                net = ClassifierNet(_features.frozen_backbone(self.domain.name),
-                                    self.domain.feature_dim, len(self.tag_ids))
+                backbone = _features.frozen_backbone(self.domain.name)
+                if self.feature_part == "taps":
+                    backbone = _features.taps_module(backbone)
+                net = ClassifierNet(backbone, self.in_features, len(self.tag_ids))
                 net.head = self.head
             else:
                 backbone = _domains.build_backbone(self.domain, pretrained=False)
@@ -120,10 +128,11 @@ class ClassificationModel:
     def probabilities(self, batch: torch.Tensor) -> np.ndarray:
         """Probabilities ``(N, T)`` of a preprocessed batch."""
         with torch.inference_mode():
-            logits = self.net(batch) if not self.uses_pretrained_backbone else self.net.head(
-                _features.forward(self.net.backbone, batch)
-            )
-            return self._activate(logits)
+            if not self.uses_pretrained_backbone:
+                return self._activate(self.net(batch))
+            runner = _features.frozen_runner_for(self.domain.name, self.size, self.feature_part)
+            feats = torch.from_numpy(_features.forward(runner, batch))
+            return self._activate(self.head(feats))
 
     def probabilities_from_features(self, feats: np.ndarray) -> np.ndarray:
         """Probabilities from pooled features (quick iterations only)."""
@@ -173,7 +182,8 @@ class ClassificationModel:
 # --------------------------------------------------------------------------- config and scores
 
 
-def model_config(data: TrainingSet, *, backbone: str) -> dict[str, Any]:
+def model_config(data: TrainingSet, *, backbone: str, features: str = "pooled",
+                 inputs: int | None = None) -> dict[str, Any]:
     d = _domains.get_domain(data.domain)
     return {
         "format_version": FORMAT_VERSION,
@@ -186,7 +196,8 @@ def model_config(data: TrainingSet, *, backbone: str) -> dict[str, Any]:
         "feature_dim": d.feature_dim,
         "activation": "sigmoid" if data.kind == "multilabel" else "softmax",
         "backbone": backbone,
-        "head": {"type": "linear", "inputs": d.feature_dim, "outputs": len(data.tags)},
+        "head": {"type": "linear", "inputs": d.feature_dim if inputs is None else int(inputs),
+                 "outputs": len(data.tags), "features": features},
         "tags": [{"id": t.id, "name": t.name, "type": t.type} for t in data.tags],
     }
 

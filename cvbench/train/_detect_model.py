@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["ARCHITECTURES", "DetectorSpec", "Detector", "postprocess", "postprocess_one",
-           "freeze_backbone_bn"]
+           "freeze_backbone_bn", "frozen_key"]
 
 #: Detection architectures, by the name stored in an iteration's settings.
 ARCHITECTURES = ("fcos", "retinanet")
@@ -169,6 +169,36 @@ class Detector(nn.Module):
         """Parameters of everything after the backbone: FPN and head."""
         return [*self.det.backbone.fpn.parameters(), *self.det.head.parameters()]
 
+    @property
+    def staged(self) -> bool:
+        """True when the backbone is a timm EfficientNet walked block by block (the front
+        of frozen blocks can then be cached and the later blocks trained on it)."""
+        return hasattr(self.body, "blocks") and hasattr(self.body, "_stage_out_idx")
+
+    def front(self, k: int) -> nn.Module:
+        """The stem and the first ``k`` blocks, as a module sharing this one's tensors."""
+        return _Front(self.body, k)
+
+    def tail_parameters(self, k: int) -> list[nn.Parameter]:
+        """Parameters of the blocks after the first ``k``, then the FPN and head."""
+        body: Any = self.body
+        blocks = [p for b in body.blocks[k:] for p in b.parameters()]
+        return [*blocks, *self.head_parameters()]
+
+    def from_front(self, a: Tensor, k: int) -> dict[str, Tensor]:
+        """Raw head outputs from the output ``a`` of the first ``k`` blocks."""
+        body: Any = self.body
+        wanted = body._stage_out_idx  # block number (1-based) -> feature index
+        feats: list[Tensor] = []
+        if k in wanted:
+            feats.append(a)
+        x = a
+        for i in range(k, len(body.blocks)):
+            x = body.blocks[i](x)
+            if i + 1 in wanted:
+                feats.append(x)
+        return self.from_features(feats)
+
     def train(self, mode: bool = True) -> Detector:
         """As ``nn.Module.train``, but the backbone's BatchNorm always uses its running
         statistics (the recipe freezes them: batches of a few images are too small)."""
@@ -226,6 +256,33 @@ class Detector(nn.Module):
         return self.decode(self(x))
 
 
+class _Front(nn.Module):
+    def __init__(self, body: Any, k: int) -> None:
+        super().__init__()
+        top = min(body._stage_out_idx)  # the first feature level must come after the front
+        if not 1 <= k <= top:
+            raise ValueError(f"k={k} frozen blocks: it should be between 1 and {top}")
+        self.conv_stem, self.bn1 = body.conv_stem, body.bn1
+        self.blocks = nn.Sequential(*body.blocks[:k])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.blocks(self.bn1(self.conv_stem(x)))
+
+
+def frozen_key(key: str, k: int) -> bool:
+    """True when state-dict ``key`` of a :class:`Detector` lies in the backbone's stem or
+    its first ``k`` blocks (``k=None``-like ``-1``: anywhere in the backbone)."""
+    prefix = "det.backbone.body."
+    if not key.startswith(prefix):
+        return False
+    rest = key[len(prefix):]
+    if k < 0 or rest.startswith(("conv_stem.", "bn1.")):
+        return True
+    if rest.startswith("blocks."):
+        return int(rest.split(".")[1]) < k
+    return False
+
+
 def freeze_backbone_bn(body: nn.Module) -> None:
     """Put every BatchNorm of ``body`` in eval mode (running statistics, no update)."""
     for m in body.modules():
@@ -250,6 +307,8 @@ def postprocess(
     overlap: the ONNX export does the same); the best ``max_detections`` (Custom Vision:
     200), by decreasing score. Boxes stay normalized corners.
     """
+    import torchvision.ops  # noqa: F401 - registers torch.ops.torchvision.nms
+
     out: list[tuple[Tensor, Tensor, Tensor]] = []
     for b, s in zip(boxes, scores, strict=True):
         out.append(postprocess_one(b, s, score_threshold, iou_threshold, pre_nms_top_k,

@@ -15,9 +15,41 @@ from contextlib import contextmanager
 __all__ = ["busy_threads", "torch_threads"]
 
 
+#: (wall, process CPU seconds) samples of this process, the last minute's
+_SAMPLES: list[tuple[float, float]] = []
+
+
+def own_load() -> float:
+    """About how many cores this process kept busy over the last minute (its share of
+    the load average: a run that just used both cores must not read as "busy")."""
+    import time
+
+    now, cpu = time.monotonic(), time.process_time()
+    _SAMPLES.append((now, cpu))
+    while len(_SAMPLES) > 2 and now - _SAMPLES[1][0] > 60.0:
+        _SAMPLES.pop(0)
+    then, cpu_then = _SAMPLES[0]
+    if now - then < 1.0:  # no history yet: the process's whole life, if it is known
+        age = _process_age()
+        return 0.0 if age is None else cpu / max(age, 60.0)
+    return max(0.0, (cpu - cpu_then) / (now - then))
+
+
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux ``/proc``), None elsewhere."""
+    try:
+        with open("/proc/self/stat") as fp:
+            start_ticks = float(fp.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as fp:
+            uptime = float(fp.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        return None
+
+
 def busy_threads() -> int:
-    """1 when the machine is busy (1-minute load average at least its number of cores),
-    else torch's default."""
+    """1 when the machine is busy with *other* work (1-minute load average, less this
+    process's own share, at least its number of cores), else torch's default."""
     import torch
 
     cores = os.cpu_count() or 1
@@ -25,7 +57,7 @@ def busy_threads() -> int:
         load = os.getloadavg()[0]
     except OSError:  # pragma: no cover - platforms without a load average
         return torch.get_num_threads()
-    return 1 if load >= cores else torch.get_num_threads()
+    return 1 if load - own_load() >= cores else torch.get_num_threads()
 
 
 @contextmanager

@@ -4,27 +4,35 @@
 followed by one linear layer: softmax over the tags (multiclass) or one sigmoid per tag
 (multilabel) — :mod:`cvbench.train._classify_model`.
 
-**Quick training** (Custom Vision's Regular): the backbone stays frozen; its features are
-read from the project's feature cache (:mod:`cvbench.train.features`; only new images run
-through the backbone), standardised, and a linear head is fitted to convergence with
-L-BFGS — multinomial logistic regression (multiclass) or one logistic regression per tag
-(multilabel), with an L2 penalty set like scikit-learn's ``C`` (default 0.1, i.e.
-``1 / (C * n_train)`` per image on the mean loss). The standardisation is folded into the
-stored layer. With ``settings={"flip": True}`` the features of the mirrored training
-images are added as more examples (twice the feature cost; prediction is unchanged).
+**Quick training** (Custom Vision's Regular): the backbone stays frozen; one forward pass
+per image gives its *taps* (:mod:`cvbench.train.features`: pooled features, the averaged
+maps of earlier stages, the raw pixels of a 16x16 thumbnail), on the fastest engine that
+gives the same numbers (ONNX Runtime), cached in the project's feature cache (only new
+images run through the backbone). The head is chosen by validation among cheap
+candidates on those taps (:mod:`cvbench.train._classify_select`): ridge heads on every
+combination of the blocks, their penalty chosen by leave-one-out cross-validation on the
+training split, and logistic heads (L-BFGS, an L2 penalty set like scikit-learn's ``C``,
+default 0.1) on the pooled features and on the raw pixels, so that quick training never
+loses on validation to either. ``notes["head"]`` records every candidate's validation
+score, the winner and why. With ``settings={"flip": True}`` the taps of the mirrored
+training images are added as more examples (twice the feature cost).
 
 **Advanced training** (fine-tuning within a wall-clock budget,
-:mod:`cvbench.train._classify_advanced`) starts from the quick model (a linear probe), then
-fine-tunes with a fastai ``Learner``:
+:mod:`cvbench.train._classify_advanced`) starts from the best quick head on the pooled
+features (a linear probe), then fine-tunes with a fastai ``Learner``:
 
 * the stem and the first ``freeze_stages`` (4) stages stay frozen — they are ~85 % of
   the forward pass at 224 px and the least task-specific; the later stages and the head
   are trained with discriminative learning rates (``lr * backbone_lr_ratio`` and ``lr``)
   and Adam;
 * by default (``cache_activations``) the frozen stages run once per training image, once
-  per mirrored image and once per validation image, and the Learner trains on these
-  cached activations, the mirror being the augmentation: an epoch then costs a third of
-  a full one, which on a CPU is the difference between a few epochs and enough of them.
+  per mirrored image, once per augmented view (``views``, default 4: a random crop of
+  60-100 % of the area, colour jitter, a mirror half of the time) and once per
+  validation image, on the fastest engine (ONNX Runtime, :mod:`cvbench.train._frozen`),
+  and the Learner trains on these cached activations (float16), each step seeing each
+  image as one of its views at random: an epoch then costs a third of a full one, which
+  on a CPU is the difference between a few epochs and enough of them;
+  ``label_smoothing`` (default 0) smooths the multiclass targets.
   Projects whose activations do not fit in ``ACTIVATION_CACHE_BYTES`` (or
   ``cache_activations=False``) train through a fastai ``DataBlock`` of the image files
   instead, augmented on the batch (``aug_transforms``: flip, small rotation, zoom, warp,
@@ -91,6 +99,7 @@ from ._classify_model import (
     targets,
     validation_score,
 )
+from ._classify_select import select_head
 from ._progress import Budget, Progress
 from ._threads import torch_threads
 from .base import LoadedModel, Task, TrainedModel, TrainingImage, TrainingSet
@@ -123,6 +132,8 @@ _ADVANCED_DEFAULTS: dict[str, Any] = {
     "augment": True,
     "mirror": True,
     "cache_activations": True,
+    "views": 4,
+    "label_smoothing": 0.0,
     "seed": 0,
 }
 
@@ -274,7 +285,7 @@ class ClassificationTask:
 
         items = [(i.sha256, i.path) for i in data.images]
         feats, stats = _features.project_features(store.features, items, data.domain, data.size,
-                                                  on_batch=on_batch)
+                                                  on_batch=on_batch, part="taps")
         flip_stats = None
         by_sha = {i.sha256: k for k, i in enumerate(data.images)}
         f_train = feats[[by_sha[i.sha256] for i in train_imgs]]
@@ -283,31 +294,45 @@ class ClassificationTask:
         if s["flip"]:
             flipped, flip_stats = _features.project_features(
                 store.features, [(i.sha256, i.path) for i in train_imgs], data.domain, data.size,
-                flip=True, on_batch=on_batch)
+                flip=True, on_batch=on_batch, part="taps")
             x_fit = np.concatenate([f_train, flipped])
             y_fit = np.concatenate([y_train, y_train])
-        progress.stage("head", "fitting the linear head")
+        progress.stage("head", "choosing the head by validation")
         multilabel = data.kind == "multilabel"
         t_head = time.perf_counter()
-        weight, bias = fit_linear_head(x_fit, y_fit, multilabel=multilabel, C=float(s["C"]))
+        layout = _features.taps_layout(data.domain)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):  # small matrices: threads only contend
+            selection = select_head(
+                x_fit, y_fit, f_val, y_val, layout, multilabel=multilabel,
+                n_out=len(data.tags), score=validation_score, fit_logistic=fit_linear_head,
+                seed=int(s["seed"]), C=float(s["C"]))
         head_seconds = time.perf_counter() - t_head
-        progress.update(1.0, message="linear head fitted")
-        config = model_config(data, backbone="pretrained")
-        tensors = {"head.weight": weight, "head.bias": bias}
+        progress.update(1.0, message=f"head chosen: {selection.name}")
+        config = model_config(data, backbone="pretrained", features="taps",
+                              inputs=int(f_train.shape[1]))
+        tensors = {"head.weight": torch.from_numpy(selection.weight),
+                   "head.bias": torch.from_numpy(selection.bias)}
         quick_model = ClassificationModel(config, tensors)
         val_probs = quick_model.probabilities_from_features(f_val)
         quick_score = validation_score(y_val, val_probs, multilabel)
+        runner = _features.frozen_runner_for(data.domain, data.size, "taps")
         notes: dict[str, Any] = {
             "features": stats.to_dict(),
             "features_flipped": None if flip_stats is None else flip_stats.to_dict(),
-            "head": {"type": "linear", "solver": "lbfgs", "C": float(s["C"]),
+            "frozen_backbone": runner.note(),
+            "head": {"type": "linear", **selection.notes(), "C": float(s["C"]),
                      "seconds": round(head_seconds, 3)},
             "quick_validation": score_dict(quick_score, multilabel),
             "chosen": "quick",
         }
         if mode == "advanced":
-            result = fine_tune(data, quick_model, y_train, y_val, quick_score, s,
-                                budget, progress)
+            # fine-tuning starts from the best head on the pooled features (a linear probe)
+            probe = ClassificationModel(model_config(data, backbone="pretrained"), {
+                "head.weight": torch.from_numpy(selection.final_head[0]),
+                "head.bias": torch.from_numpy(selection.final_head[1])})
+            result = fine_tune(data, probe, y_train, y_val, quick_score, s, budget, progress)
             notes["fine_tune"] = result["notes"]
             if result["model"] is not None:
                 config, tensors, val_probs = result["config"], result["tensors"], result["probs"]
@@ -337,7 +362,8 @@ class ClassificationTask:
             return []
         if model.uses_pretrained_backbone:
             feats, _ = _features.project_features(store.features, list(images),
-                                                  model.domain.name, model.size)
+                                                  model.domain.name, model.size,
+                                                  part=model.feature_part)
             return model.to_predictions(model.probabilities_from_features(feats))
         out: list[list[dict[str, Any]]] = []
         for start in range(0, len(images), 32):

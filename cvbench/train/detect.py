@@ -15,15 +15,19 @@ from, and what it produces:
   offline), an FPN of 64 channels with P6/P7, and torchvision's FCOS head; RetinaNet's head
   is the alternative (``settings={"arch": "retinanet"}``). Input: the image squashed to a
   320 px square, as :func:`cvbench.domains.preprocess` does.
-* **Quick** training freezes the backbone: its feature maps of every image and of its
-  mirror image are computed once, then the FPN and head train on them for
-  ``settings["head_seconds"]`` (default :data:`QUICK_SECONDS`; the feature pass is extra,
-  one forward pass per image and mirror).
+* **Quick** training freezes the backbone's stem and first blocks (up to stride 8): their
+  activations of every image and of its mirror image are computed once on the fastest
+  engine (ONNX Runtime, :mod:`cvbench.train._frozen`), then the later blocks, the FPN and
+  the head train on them (:mod:`cvbench.train._detect_fit`). The whole run is held to
+  about :data:`QUICK_BUDGET` seconds (``settings["head_seconds"]``: the training time
+  instead, as a number).
 * **Advanced** training spends a share of its budget (``budget_minutes``, default
-  ``cvbench.iteration.DEFAULT_BUDGET_MINUTES``) on the quick recipe, then fine-tunes the
-  backbone (BatchNorm statistics and the stride-2/4 stages frozen) with the head, AdamW
-  with a cosine schedule over the wall-clock budget (:mod:`cvbench.train._detect_fit`),
-  and keeps the fine-tuned model only if it beats the quick one on validation mAP@0.5.
+  ``cvbench.iteration.DEFAULT_BUDGET_MINUTES``) on the quick recipe, then trains the same
+  parts on cached activations of augmented views of every image (zoom-in crops, colour
+  jitter, mirrors) with a second schedule (``settings={"advanced": "views"}``, the
+  default), or fine-tunes everything after the stride-4 stages on the images
+  (``"end-to-end"``); it keeps the result only if it beats the quick model on validation
+  mAP@0.5.
 * **Predictions** are Custom Vision's: ``{"tagId", "tagName", "probability",
   "boundingBox": {"left", "top", "width", "height"}}``, normalized, after per-tag NMS,
   probability at least :data:`SCORE_THRESHOLD`, at most 200 per image, most probable first.
@@ -36,7 +40,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -53,9 +57,11 @@ from ._detect_model import (
     MAX_DETECTIONS,
     Detector,
     DetectorSpec,
+    frozen_key,
     postprocess,
     postprocess_one,
 )
+from ._detect_suggest import box_suggester, to_suggestions
 from ._progress import Progress
 from .base import (
     DEFAULT_BUDGET_MINUTES,
@@ -81,6 +87,7 @@ __all__ = [
     "SCORE_THRESHOLD",
     "IMAGE_SIZE",
     "QUICK_SECONDS",
+    "QUICK_BUDGET",
     "FORMAT_VERSION",
     "to_suggestions",
     "box_suggester",
@@ -99,8 +106,12 @@ NMS_IOU = 0.5
 PRE_NMS_TOP_K = 1000
 #: The detector's square input side, in pixels.
 IMAGE_SIZE = 320
-#: Default head-training time of quick training (the feature pass comes on top).
+#: Training time of the quick phase inside advanced training, at most.
 QUICK_SECONDS = 60.0
+#: Wall-clock target of a whole quick run (reading, caching, training, validation).
+QUICK_BUDGET = 105.0
+#: Quick training time per training image when that ends earlier (small projects).
+QUICK_SECONDS_PER_IMAGE = 0.6
 #: Version of the stored config/tensor layout (bump on incompatible change).
 FORMAT_VERSION = 1
 
@@ -111,7 +122,10 @@ _DEFAULTS: dict[str, Any] = {
     "lr": 1e-3,
     "weight_decay": 1e-4,
     "quick_share": 0.3,
-    "head_seconds": QUICK_SECONDS,
+    "head_seconds": None,
+    "advanced": "views",
+    "quick": "tail",
+    "views": 8,
     "threads": None,
     "seed": 0,
     "score_threshold": SCORE_THRESHOLD,
@@ -134,11 +148,11 @@ class DetectionModel:
                 "Train a new iteration."
             )
         spec = DetectorSpec.from_dict(c["detector"])
-        # a quick iteration stores no backbone: it is the domain's pretrained one
-        pretrained = c["backbone"] == "pretrained"
-        det = Detector(spec, pretrained=pretrained)
+        # a quick iteration stores no frozen backbone part: it is the domain's pretrained one
+        stored = _stored(c)
+        det = Detector(spec, pretrained=c["backbone"] in ("pretrained", "partial"))
         state = det.state_dict()
-        wanted = {k for k in state if not (pretrained and k.startswith(_BODY))}
+        wanted = {k for k in state if stored(k)}
         missing = sorted(wanted - set(tensors))
         extra = sorted(set(tensors) - wanted)
         if missing or extra:
@@ -262,7 +276,15 @@ class DetectionModel:
         }
 
 
-_BODY = "det.backbone.body."
+def _stored(config: Mapping[str, Any]) -> Callable[[str], bool]:
+    """Which state-dict keys an iteration stores: all but the pretrained, frozen part of
+    the backbone (``"pretrained"``: the whole backbone; ``"partial"``: its stem and first
+    ``config["frozen_blocks"]`` blocks; ``"tuned"``: nothing is left out)."""
+    backbone = config["backbone"]
+    if backbone == "tuned":
+        return lambda key: True
+    k = -1 if backbone == "pretrained" else int(config["frozen_blocks"])
+    return lambda key: not frozen_key(key, k)
 
 
 class _Dense(torch.nn.Module):
@@ -374,8 +396,18 @@ class DetectionTask:
         s = {**self.default_settings, **settings}
         if mode not in ("quick", "advanced"):
             raise TrainingError(f"mode={mode!r} should be 'quick' or 'advanced'")
+        if s["quick"] not in ("tail", "head"):
+            raise ValueError(f"quick={s['quick']!r} should be 'tail' (the later blocks, FPN "
+                             "and head on cached early activations) or 'head' (FPN and head "
+                             "on cached feature maps)")
+        if s["advanced"] not in ("views", "end-to-end"):
+            raise ValueError(f"advanced={s['advanced']!r} should be 'views' or 'end-to-end'")
+        head_seconds = None if s["head_seconds"] is None else float(s["head_seconds"])
+        if head_seconds is not None and not head_seconds > 0:
+            raise ValueError(f"head_seconds={s['head_seconds']!r} should be None (automatic) "
+                             "or a positive number of seconds")
         if mode == "quick":
-            seconds = float(s["head_seconds"])
+            seconds = QUICK_BUDGET if head_seconds is None else head_seconds
         else:
             seconds = 60.0 * DEFAULT_BUDGET_MINUTES if budget_seconds is None else float(
                 budget_seconds)
@@ -383,10 +415,10 @@ class DetectionTask:
         for w in warned:
             warnings.warn(w, UserWarning, stacklevel=2)
         if mode == "quick":
-            progress.plan({"prepare": 1.0, "features": 3.0, "head": 6.0, "evaluate": 1.0,
+            progress.plan({"prepare": 1.0, "features": 1.0, "head": 8.0, "evaluate": 0.5,
                            "save": 0.2})
         else:
-            progress.plan({"prepare": 1.0, "features": 3.0, "head": 6.0, "fine-tune": 20.0,
+            progress.plan({"prepare": 1.0, "features": 1.0, "head": 6.0, "fine-tune": 20.0,
                            "evaluate": 1.0, "save": 0.2})
         spec = DetectorSpec(
             domain=data.domain, num_classes=len(data.tags), arch=str(s["arch"]),
@@ -413,29 +445,88 @@ class DetectionTask:
         lr, wd, seed = float(s["lr"]), float(s["weight_decay"]), int(s["seed"])
         report = _fit.FitReport()
         val_images = [i.path for i in val_imgs]
+        staged = detector.staged and (s["quick"] == "tail" or mode == "advanced")
+        k = _fit.FRONT_BLOCKS
+        quick_backbone = "partial" if staged else "pretrained"
+        # predicting the validation images after training: about 60 ms an image at 320 px
+        val_cost = 1.0 + 0.06 * len(val_imgs) * (spec.image_size / 320) ** 2
+        engine: dict[str, Any] = {}
         with _fit.torch_threads(s["threads"]) as threads:
-            if mode == "quick":
-                _fit.train_head(detector, samples, seconds=seconds, progress=progress,
-                                report=report, lr=lr, wd=wd, seed=seed)
-            else:
-                # the head on cached features first, at least a minute (or half the budget)
+            if staged:
+                runner = _fit.front_runner(detector, k)
+                engine = runner.note()
+                progress.stage("features", "activations of the frozen stages")
                 t0 = time.monotonic()
-                head_seconds = max(min(QUICK_SECONDS, seconds / 2),
-                                   float(s["quick_share"]) * seconds)
-                _fit.train_head(detector, samples, seconds=head_seconds, progress=progress,
-                                report=report, lr=lr, wd=wd, seed=seed)
-                quick_config = _config(data, spec, s, backbone="pretrained")
+                views = [samples, [_fit._flip_sample(x) for x in samples]]
+                acts = _fit.cache_fronts(
+                    runner, views, spec.domain, check=progress.check,
+                    progress=lambda d, t: progress.update(d / t, message=f"activations {d}/{t}"))
+                report.seconds["features"] = time.monotonic() - t0
+            if mode == "quick":
+                if head_seconds is None:  # the whole run within QUICK_BUDGET
+                    train_s = min(QUICK_BUDGET - progress.elapsed - val_cost,
+                                  QUICK_SECONDS_PER_IMAGE * len(samples) + 10.0)
+                    train_s = max(train_s, 3.0)
+                else:
+                    train_s = head_seconds
+                progress.stage("head", "training the detector on cached activations")
+                if staged:
+                    _fit.train_cached(detector, views, acts, seconds=train_s, progress=progress,
+                                      report=report, key="head", lr=lr, wd=wd, seed=seed, k=k)
+                else:
+                    engine = _fit.maps_runner(detector).note()
+                    _fit.train_head(detector, samples, seconds=train_s, progress=progress,
+                                    report=report, lr=lr, wd=wd, seed=seed)
+            else:
+                t0 = progress.start
+                quick_s = head_seconds if head_seconds is not None else max(
+                    min(QUICK_SECONDS, seconds / 2), float(s["quick_share"]) * seconds)
+                progress.stage("head", "training the detector on cached activations")
+                if staged:
+                    _fit.train_cached(detector, views, acts, seconds=quick_s, progress=progress,
+                                      report=report, key="head", lr=lr, wd=wd, seed=seed, k=k)
+                else:
+                    _fit.train_head(detector, samples, seconds=quick_s, progress=progress,
+                                    report=report, lr=lr, wd=wd, seed=seed)
+                quick_config = _config(data, spec, s, backbone=quick_backbone, frozen_blocks=k)
                 progress.update(1.0, message="validating the quick model")
-                quick_preds = DetectionModel.from_detector(detector, quick_config).predict_images_from(
-                    val_images)
+                t_val = time.monotonic()
+                quick_preds = DetectionModel.from_detector(
+                    detector, quick_config).predict_images_from(val_images)
+                # the final validation pass costs the same; saving and a step's overrun
+                # come on top (measured: 300 s budgets ended 5-13 s late without them)
+                val_cost = 1.5 * (time.monotonic() - t_val) + 3.0
                 quick_map = self._map(quick_config, val_imgs, quick_preds)
-                quick_state = {k: v.clone() for k, v in detector.state_dict().items()
-                               if not k.startswith(_BODY)}
-                _fit.fine_tune(detector, samples, seconds=max(
-                    1.0, seconds - (time.monotonic() - t0)), progress=progress,
-                    report=report, lr=lr, wd=wd, seed=seed)
+                keep = _stored(quick_config)
+                quick_state = {key: v.clone() for key, v in detector.state_dict().items()
+                               if keep(key)}
+                left = seconds - (time.monotonic() - t0) - val_cost
+                if staged and s["advanced"] == "views":
+                    progress.stage("fine-tune", "caching augmented views")
+                    per_view = max(1, acts[0].numel() * 2)
+                    n_views = max(1, min(int(s["views"]),
+                                         _fit.VIEW_CACHE_BYTES // per_view - len(views)))
+                    t1 = time.monotonic()
+                    more = _fit.augmented_views(samples, n_views, seed + 1)
+                    acts += _fit.cache_fronts(runner, more, spec.domain, check=progress.check)
+                    views += more
+                    report.seconds["views"] = time.monotonic() - t1
+                    left -= time.monotonic() - t1
+                    _fit.train_cached(detector, views, acts, seconds=max(1.0, left),
+                                      progress=progress, report=report, key="fine-tune",
+                                      lr=lr, wd=wd, seed=seed + 1, k=k)
+                    tuned_backbone = quick_backbone
+                else:
+                    _fit.fine_tune(detector, samples, seconds=max(1.0, left), progress=progress,
+                                   report=report, lr=lr, wd=wd, seed=seed)
+                    tuned_backbone = "tuned"
         del samples
-        config = _config(data, spec, s, backbone="pretrained" if mode == "quick" else "tuned")
+        if staged:
+            del acts, views
+        if mode == "quick":
+            config = _config(data, spec, s, backbone=quick_backbone, frozen_blocks=k)
+        else:
+            config = _config(data, spec, s, backbone=tuned_backbone, frozen_blocks=k)
         model = DetectionModel.from_detector(detector, config)
         progress.stage("evaluate", f"predicting {len(val_imgs)} validation images")
         val_preds = model.predict_images_from(
@@ -444,7 +535,7 @@ class DetectionTask:
         if mode == "advanced":
             tuned_map = self._map(config, val_imgs, val_preds)
             report.validation = {"quick_map": quick_map, "fine_tuned_map": tuned_map}
-            if not tuned_map >= quick_map:  # NaN-safe: keep the quick head unless beaten
+            if not tuned_map >= quick_map:  # NaN-safe: keep the quick model unless beaten
                 chosen = "quick"
                 detector = Detector(spec, pretrained=True)
                 detector.load_state_dict({**detector.state_dict(), **quick_state})
@@ -464,11 +555,8 @@ class DetectionTask:
         }
         progress.stage("save", "storing the iteration")
         state = detector.state_dict()
-        tensors = {
-            k: v.detach().contiguous().clone()
-            for k, v in state.items()
-            if not (config["backbone"] == "pretrained" and k.startswith(_BODY))
-        }
+        keep = _stored(config)
+        tensors = {key: v.detach().contiguous().clone() for key, v in state.items() if keep(key)}
         notes = {
             "fit": report.to_dict(),
             "images": {"train": len(train_imgs), "validation": len(val_imgs),
@@ -476,6 +564,7 @@ class DetectionTask:
                        "validation_negatives": sum(1 for i in val_imgs if not i.truth)},
             "budget_seconds": seconds,
             "threads": threads,
+            "frozen_backbone": engine,
             "chosen": chosen,
             "warnings": warned,
         }
@@ -549,8 +638,8 @@ def few_boxes_warnings(data: TrainingSet) -> list[str]:
     ]
 
 
-def _config(data: TrainingSet, spec: DetectorSpec, s: Mapping[str, Any], *, backbone: str
-            ) -> dict[str, Any]:
+def _config(data: TrainingSet, spec: DetectorSpec, s: Mapping[str, Any], *, backbone: str,
+            frozen_blocks: int = 0) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "task": "detection",
@@ -560,6 +649,7 @@ def _config(data: TrainingSet, spec: DetectorSpec, s: Mapping[str, Any], *, back
         "size": spec.image_size,
         "preprocessing_key": _domains.preprocessing_key(spec.domain, spec.image_size),
         "backbone": backbone,
+        "frozen_blocks": frozen_blocks if backbone == "partial" else 0,
         "detector": spec.to_dict(),
         "postprocess": {
             "score_threshold": float(s["score_threshold"]),
@@ -577,58 +667,3 @@ def _ltwh(box: Mapping[str, Any]) -> tuple[float, float, float, float]:
 
 def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(float(x)) else float(x)
-
-
-def to_suggestions(predictions: Sequence[Mapping[str, Any]], *, threshold: float = 0.5
-                   ) -> list[dict[str, Any]]:
-    """Detection predictions -> the smart labeler's suggested boxes for the BoxEditor
-    (``{"tag" (id), "left", "top", "width", "height", "probability"}``), those at or above
-    ``threshold``, most probable first."""
-    out = []
-    for p in predictions:
-        if float(p["probability"]) < threshold or "boundingBox" not in p:
-            continue
-        b = p["boundingBox"]
-        out.append({"tag": p["tagId"], "left": float(b["left"]), "top": float(b["top"]),
-                    "width": float(b["width"]), "height": float(b["height"]),
-                    "probability": float(p["probability"])})
-    out.sort(key=lambda d: -d["probability"])
-    return out
-
-
-class DetectionModelSource(Protocol):
-    """What gives a box suggester its model: an iteration, or anything with a kind, a
-    name and a ``model()``."""
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def name(self) -> str: ...
-
-    def model(self) -> LoadedModel: ...
-
-
-def box_suggester(iteration: DetectionModelSource, *, threshold: float = 0.5
-                  ) -> Callable[[Any, Any], list[dict[str, Any]]]:
-    """Smart labeler for the BoxEditor: ``BoxEditor(project, suggest=box_suggester(it))``.
-
-    Returns ``suggest(project, image)`` giving the boxes ``iteration`` finds on a stored
-    image at or above ``threshold`` (see :func:`to_suggestions`); images that already have
-    boxes get none (the person's boxes win).
-    """
-    if iteration.kind != "detection":
-        raise TrainingError(
-            f"box suggestions need a detection iteration; {iteration.name!r} is "
-            f"{iteration.kind}"
-        )
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold={threshold!r} must lie between 0 and 1")
-
-    def suggest(project: Any, image: Any) -> list[dict[str, Any]]:
-        if image.regions:
-            return []
-        (preds,) = iteration.model().predict_images([load_rgb(image.path)])
-        return to_suggestions(preds, threshold=threshold)
-
-    return suggest

@@ -15,6 +15,18 @@ Adding ten images to a project and training again computes ten vectors.
 Vectors are committed every ``4 * BATCH_SIZE`` images and when a run is cancelled: a
 cancelled run keeps what it computed, a killed one most of it (the cache is not part of any
 iteration, so this leaves no half iteration behind).
+
+Two *parts* of the frozen backbone give vectors (``part=``):
+
+* ``"pooled"``: the backbone's pooled features (``domain.feature_dim`` values), the key
+  being the preprocessing key;
+* ``"taps"``: what quick classification chooses from, all from the same single forward
+  pass (:class:`Taps`, key suffix ``":taps1"``): the pooled features, then the average of
+  the feature maps of several earlier stages (:func:`taps_layout` gives the slices), then
+  the raw pixels of a 16x16 thumbnail of the preprocessed input.
+
+Both run on the fastest engine that gives the same numbers
+(:func:`cvbench.train._frozen.frozen_runner`: ONNX Runtime, else torch).
 """
 
 from __future__ import annotations
@@ -25,18 +37,23 @@ from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import domains as _domains
 from ..store.images import load_rgb
 from ..store.repo_features import FeatureRepository
+from ._frozen import FrozenRunner, frozen_runner
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 __all__ = [
+    "PARTS",
+    "taps_module",
+    "taps_layout",
+    "frozen_runner_for",
     "feature_key",
     "FeatureStats",
     "cached_features",
@@ -48,12 +65,112 @@ __all__ = [
 
 #: Images per forward pass of the frozen backbone.
 BATCH_SIZE = 32
+#: What the frozen backbone gives per image (see the module docstring).
+PARTS = ("pooled", "taps")
+#: Side of the raw-pixel thumbnail in the taps.
+THUMBNAIL = 16
+_TAPS_VERSION = 1
 
 
-def feature_key(domain: str, size: int | None = None, *, flip: bool = False) -> str:
+def feature_key(domain: str, size: int | None = None, *, flip: bool = False,
+                part: str = "pooled") -> str:
     """The cache key of features of ``domain`` at input ``size`` (mirrored with ``flip``)."""
     key = _domains.preprocessing_key(domain, size)
+    if part == "taps":
+        key = f"{key}:taps{_TAPS_VERSION}"
+    elif part != "pooled":
+        raise ValueError(f"part={part!r} is not a feature part; it should be one of {PARTS}")
     return f"{key}:flip" if flip else key
+
+
+def _stage_outputs(backbone: Any) -> tuple[list[int], str]:
+    """Which stages the taps average, and how the backbone is walked."""
+    if hasattr(backbone, "blocks") and hasattr(backbone, "conv_head"):  # timm EfficientNet
+        return [2, 3, 4, 5], "efficientnet"
+    if hasattr(backbone, "layer1") and hasattr(backbone, "layer4"):  # ResNet
+        return [1, 2, 3], "resnet"
+    return [], "other"
+
+
+def taps_module(backbone: Any) -> torch.nn.Module:
+    """The taps of ``backbone`` (its modules shared, not copied): pooled features, the
+    averaged maps of earlier stages and a raw-pixel thumbnail of the input, concatenated,
+    ``(N, 3, S, S) -> (N, D)`` (:func:`taps_layout` gives the slices)."""
+    import torch
+    import torch.nn.functional as F
+
+    stages, walk = _stage_outputs(backbone)
+
+    class _Taps(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = backbone
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            b: Any = self.backbone
+            pooled: list[torch.Tensor] = []
+            if walk == "efficientnet":
+                h = b.bn1(b.conv_stem(x))
+                for i, block in enumerate(b.blocks):
+                    h = block(h)
+                    if i in stages:
+                        pooled.append(h.mean(dim=(2, 3)))
+                final = b.global_pool(b.bn2(b.conv_head(h)))
+            elif walk == "resnet":
+                h = b.maxpool(b.act1(b.bn1(b.conv1(x))))
+                for i, layer in enumerate((b.layer1, b.layer2, b.layer3, b.layer4), start=1):
+                    h = layer(h)
+                    if i in stages:
+                        pooled.append(h.mean(dim=(2, 3)))
+                final = b.global_pool(h)
+            else:
+                final = b(x)
+            thumb = F.adaptive_avg_pool2d(x, THUMBNAIL).flatten(1)
+            return torch.cat([final, *pooled, thumb], dim=1)
+
+    return _Taps()
+
+
+def taps_layout(domain: str) -> dict[str, tuple[int, int]]:
+    """Slices of the taps vector: ``{"final": (0, 1280), "stages": (1280, 1704),
+    "pixels": (1704, 2472)}`` for EfficientNet-Lite0 ("stages" is absent for a backbone
+    whose stages are not known)."""
+    d = _domains.get_domain(domain)
+    widths = _stage_widths(d.name)
+    out = {"final": (0, d.feature_dim)}
+    end = d.feature_dim
+    if widths:
+        out["stages"] = (end, end + sum(widths))
+        end += sum(widths)
+    out["pixels"] = (end, end + 3 * THUMBNAIL * THUMBNAIL)
+    return out
+
+
+@functools.cache
+def _stage_widths(domain: str) -> tuple[int, ...]:
+    backbone = frozen_backbone(domain)
+    stages, walk = _stage_outputs(backbone)
+    b: Any = backbone
+    if walk == "efficientnet":
+        return tuple(int(b.blocks[i][-1].conv_pwl.out_channels) if hasattr(
+            b.blocks[i][-1], "conv_pwl") else int(b.blocks[i][-1].conv_pw.out_channels)
+            for i in stages)
+    if walk == "resnet":
+        return tuple(int(b.feature_info[i]["num_chs"]) for i in stages)
+    return ()
+
+
+def frozen_runner_for(domain: str, size: int | None, part: str = "pooled") -> FrozenRunner:
+    """The runner of ``part`` of the domain's frozen backbone at input ``size``, on the
+    fastest engine (threads: torch's current number, see ``cvbench.train._threads``)."""
+    d = _domains.get_domain(domain)
+    side = size or d.image_size
+    if part == "pooled":
+        return frozen_runner(d.name, side, "pooled", lambda: frozen_backbone(d.name))
+    if part == "taps":
+        return frozen_runner(d.name, side, f"taps{_TAPS_VERSION}",
+                             lambda: taps_module(frozen_backbone(d.name)))
+    raise ValueError(f"part={part!r} is not a feature part; it should be one of {PARTS}")
 
 
 @dataclass
@@ -82,12 +199,16 @@ def frozen_backbone(domain: str) -> torch.nn.Module:
 _FORWARD_LOCK = threading.Lock()
 
 
-def forward(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
-    """One forward pass of a backbone (the only place features are computed)."""
+def forward(model: FrozenRunner | torch.nn.Module, batch: torch.Tensor) -> np.ndarray:
+    """One forward pass of a frozen part (the only place features are computed): its
+    first output as float32 numpy."""
     import torch
 
-    with _FORWARD_LOCK, torch.inference_mode():
-        return model(batch)
+    with _FORWARD_LOCK:
+        if isinstance(model, FrozenRunner):
+            return model(batch)[0]
+        with torch.inference_mode():
+            return model(batch).float().numpy()
 
 
 def cached_features(cache: FeatureRepository, shas: Sequence[str], key: str
@@ -97,13 +218,14 @@ def cached_features(cache: FeatureRepository, shas: Sequence[str], key: str
 
 
 def _batches(domain: str, images: Sequence[str | Path | bytes], size: int | None, *,
-             flip: bool, batch_size: int) -> Generator[tuple[int, np.ndarray], None, None]:
+             flip: bool, batch_size: int, part: str = "pooled"
+             ) -> Generator[tuple[int, np.ndarray], None, None]:
     """``(start, vectors)`` per batch; the next batch is read and resized in a thread while
     the current one runs through the backbone."""
     import torch
 
     d = _domains.get_domain(domain)
-    model = frozen_backbone(d.name)
+    model = frozen_runner_for(d.name, size, part) if images else None
 
     def load(start: int) -> torch.Tensor:
         pils = [load_rgb(p) for p in images[start:start + batch_size]]
@@ -117,7 +239,8 @@ def _batches(domain: str, images: Sequence[str | Path | bytes], size: int | None
             assert pending is not None  # one is submitted ahead of every start
             x = pending.result()
             pending = pool.submit(load, starts[k + 1]) if k + 1 < len(starts) else None
-            yield start, forward(model, x).numpy()
+            assert model is not None
+            yield start, forward(model, x)
 
 
 def compute_features(
@@ -128,8 +251,10 @@ def compute_features(
     flip: bool = False,
     on_batch: Callable[[int, int], None] | None = None,
     batch_size: int = BATCH_SIZE,
+    part: str = "pooled",
 ) -> np.ndarray:
-    """Features ``(N, feature_dim)`` of image files (or bytes) through the frozen backbone.
+    """Features ``(N, feature_dim)`` of image files (or bytes) through the frozen backbone
+    (``part="taps"``: the taps vectors, see the module docstring).
 
     Images are read with :func:`~cvbench.store.images.load_rgb` and preprocessed with
     :func:`~cvbench.domains.preprocess`, exactly as for prediction. The next batch is read
@@ -138,8 +263,9 @@ def compute_features(
     """
     d = _domains.get_domain(domain)
     n = len(images)
-    out = np.empty((n, d.feature_dim), dtype=np.float32)
-    for start, vecs in _batches(d.name, images, size, flip=flip, batch_size=batch_size):
+    out = np.empty((n, _width(d.name, part)), dtype=np.float32)
+    for start, vecs in _batches(d.name, images, size, flip=flip, batch_size=batch_size,
+                                part=part):
         out[start:start + len(vecs)] = vecs
         if on_batch is not None:
             on_batch(start + len(vecs), n)
@@ -155,6 +281,7 @@ def project_features(
     flip: bool = False,
     on_batch: Callable[[int, int], None] | None = None,
     batch_size: int = BATCH_SIZE,
+    part: str = "pooled",
 ) -> tuple[np.ndarray, FeatureStats]:
     """Features of ``items`` — ``(sha256, path)`` pairs of stored images — from ``cache``
     (the project store's ``features``), computing and caching only the missing ones.
@@ -168,7 +295,7 @@ def project_features(
 
     t0 = time.perf_counter()
     d = _domains.get_domain(domain)
-    key = feature_key(d.name, size, flip=flip)
+    key = feature_key(d.name, size, flip=flip, part=part)
     shas = [sha for sha, _ in items]
     found = cache.get(shas, key)
     todo: dict[str, str | Path] = {}
@@ -180,7 +307,7 @@ def project_features(
         on_batch(0, len(todo_shas))
     pending: list[tuple[str, np.ndarray]] = []
     batches = _batches(d.name, [todo[s] for s in todo_shas], size, flip=flip,
-                       batch_size=batch_size)
+                       batch_size=batch_size, part=part)
     try:
         for start, vecs in batches:
             chunk = todo_shas[start:start + len(vecs)]
@@ -195,7 +322,14 @@ def project_features(
         batches.close()
         if pending:
             cache.put(key, [p[0] for p in pending], np.stack([p[1] for p in pending]))
-    out = np.stack([found[s] for s in shas]) if shas else np.zeros((0, d.feature_dim), "f4")
+    out = np.stack([found[s] for s in shas]) if shas else np.zeros((0, _width(d.name, part)),
+                                                                    "f4")
     stats = FeatureStats(reused=len(set(shas)) - len(todo_shas), computed=len(todo_shas),
                          seconds=time.perf_counter() - t0)
     return out.astype(np.float32, copy=False), stats
+
+
+def _width(domain: str, part: str) -> int:
+    if part == "taps":
+        return taps_layout(domain)["pixels"][1]
+    return _domains.get_domain(domain).feature_dim

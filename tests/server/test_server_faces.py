@@ -47,13 +47,19 @@ def test_training_never_blocks_the_answers(trainer, server, classifier):
     project = trainer.create_project(f"busy-{uuid.uuid4().hex[:6]}")
     tags = {n: trainer.create_tag(project.id, n) for n in ("Hemlock", "Japanese Cherry")}
     upload_trees(trainer, project.id, tags, per_tag=6, start=100)
-    started = trainer.train_project(project.id, training_type="Advanced",
-                                    reserved_budget_in_hours=1)
     url = (f"{server.url}{PREDICTION_BASE.lstrip('/')}/{classifier['project'].id}/classify/"
            "iterations/classifyModel/image/nostore")
+    image = tree_image("Hemlock", 62)
+    idle = []
+    for _ in range(3):  # the same request before training took the cores
+        t0 = time.monotonic()
+        assert requests.post(url, headers={"Prediction-Key": PREDICTION_KEY},
+                             files={"imageData": image}, timeout=30).status_code == 200
+        idle.append(time.monotonic() - t0)
+    started = trainer.train_project(project.id, training_type="Advanced",
+                                    reserved_budget_in_hours=1)
     slowest = 0.0
     answered = 0
-    image = tree_image("Hemlock", 62)
     while trainer.get_iteration(project.id, started.id).status == "Training":
         t0 = time.monotonic()
         r = requests.post(url, headers={"Prediction-Key": PREDICTION_KEY},
@@ -62,7 +68,9 @@ def test_training_never_blocks_the_answers(trainer, server, classifier):
         assert trainer.get_image_count(project.id) == 12
         slowest = max(slowest, time.monotonic() - t0)
         answered += 1
-    assert answered >= 3 and slowest < 3.0, (answered, slowest)
+    # blocked, an answer would wait for the training (a minute); slowed by a busy CPU, it
+    # takes a few times longer than idle
+    assert answered >= 3 and slowest < 15 * min(idle), (answered, slowest, idle)
     wait_trained(trainer, project.id, started)
     trainer.delete_project(project.id)
 
