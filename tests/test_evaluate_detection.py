@@ -294,11 +294,26 @@ def test_suggested_thresholds_maximise_f1(case, overlap):
         return
     best = max(ev.at(t, overlap).f1 for t in candidates)
     assert sug.overall_f1 == pytest.approx(best)
-    assert ev.at(sug.overall, overlap).f1 == pytest.approx(best)
+    if best == 0:  # nothing right at any threshold: none is suggested
+        assert math.isnan(sug.overall)
+    else:
+        assert ev.at(sug.overall, overlap).f1 == pytest.approx(best)
     for j, name in enumerate(names):
         if not math.isnan(sug.per_tag[name]):
             best = max(ev.at(t, overlap).tag_f1[j] for t in candidates)
+            assert best > 0
             assert ev.at(sug.per_tag[name], overlap).tag_f1[j] == pytest.approx(best)
+
+
+def test_no_threshold_is_suggested_where_nothing_is_right():
+    # a box found where a shape is, but shifted: right at overlap 0.1, wrong at 0.96
+    shifted = (0.05, 0.05, 0.5, 0.5)
+    ev = DetectionEvaluation.from_predictions([[(0, A)]], [[(0, 0.9, shifted)]], ["cat"])
+    assert ev.suggested_thresholds(0.1).overall == 0.9
+    assert ev.at(0.5, 0.96).f1 == 0
+    sug = ev.suggested_thresholds(0.96)
+    assert math.isnan(sug.overall) and sug.overall_f1 == 0
+    assert math.isnan(sug.per_tag["cat"])
 
 
 @settings(max_examples=60, deadline=None)

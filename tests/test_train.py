@@ -91,6 +91,26 @@ def test_quick_head_is_chosen_by_validation_and_says_why(digits):
     assert it.config()["head"]["features"] == "taps"
 
 
+def test_quick_probabilities_are_calibrated_on_validation(digits):
+    project, it = digits
+    cal = it.settings["notes"]["calibration"]
+    assert cal["images"] == 20 and cal["temperature"] > 0
+    assert set(cal) >= {"applied", "why", "ece_before", "ece_after_cross_fitted", "nll_after"}
+    if cal["applied"]:
+        assert cal["nll_after"] < cal["nll_before"]
+    # the stored validation predictions are the (scaled) stored model's
+    row = it.validation_predictions()[0]
+    fresh = {p.tag_id: p.probability for p in it.predict(project.image(row["image_id"]).path)}
+    for p in row["predictions"]:
+        assert fresh[p["tagId"]] == pytest.approx(p["probability"], abs=1e-4)
+    off = project.train("quick", size=SIZE, progress_bar=False, settings={"calibrate": False})
+    try:
+        assert "calibration" not in off.settings["notes"]
+        assert off.metrics["accuracy"] == pytest.approx(it.metrics["accuracy"])  # same order
+    finally:
+        off.delete()
+
+
 @pytest.mark.parametrize("informative", ["pixels", "stages"])
 def test_select_head_finds_the_informative_block(informative):
     from cvbench.train._classify_model import validation_score

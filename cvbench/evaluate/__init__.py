@@ -6,10 +6,12 @@ validation outputs; the Performance widget calls ``.at(threshold)`` on every sli
 - :class:`ClassificationEvaluation` — multiclass and multilabel, from ``(N, T)`` scores.
 - :class:`DetectionEvaluation` — boxes (normalized ``left, top, width, height``), with a
   probability threshold and an overlap (IoU) threshold, plus COCO mAP@[.5:.95].
+- :meth:`ClassificationEvaluation.calibration` — the reliability curve and the expected
+  calibration error: do 90 % predictions come true 90 % of the time?
 - :func:`bootstrap_intervals` — how sure each headline number is: bootstrap intervals
   over the validation images.
 - :class:`PrecisionRecallDisplay`, :class:`ConfusionMatrixDisplay`,
-  :class:`DetectionResultsDisplay` — matplotlib figures, scikit-learn style (matplotlib is
+  :class:`DetectionResultsDisplay`, :class:`ReliabilityDisplay` — matplotlib figures, scikit-learn style (matplotlib is
   imported only when they draw).
 
 Shared conventions (precision with no prediction is 0, recall of a tag with nothing to find
@@ -17,6 +19,7 @@ is NaN, ``>=`` the threshold counts) are in ``cvbench.evaluate._common``.
 """
 
 from ._bootstrap import DEFAULT_RESAMPLES, Interval, bootstrap_intervals
+from ._calibration import CalibrationCurve, calibration_curve
 from ._common import ConfusionMatrix, PRCurve, SuggestedThresholds, ThresholdMetrics
 from .classification import NONE_LABEL, ClassificationEvaluation
 from .detection import (
@@ -26,7 +29,12 @@ from .detection import (
     DetectionEvaluation,
     ImageDetections,
 )
-from .display import ConfusionMatrixDisplay, DetectionResultsDisplay, PrecisionRecallDisplay
+from .display import (
+    ConfusionMatrixDisplay,
+    DetectionResultsDisplay,
+    PrecisionRecallDisplay,
+    ReliabilityDisplay,
+)
 
 __all__ = [
     "ClassificationEvaluation",
@@ -46,4 +54,7 @@ __all__ = [
     "Interval",
     "bootstrap_intervals",
     "DEFAULT_RESAMPLES",
+    "CalibrationCurve",
+    "calibration_curve",
+    "ReliabilityDisplay",
 ]

@@ -350,7 +350,8 @@ def _best_f1(scores_desc: np.ndarray, hits: np.ndarray, n_pos: int) -> tuple[flo
 
     ``scores_desc`` are all predicted probabilities sorted descending, ``hits`` says which
     are correct, ``n_pos`` is the number of true instances. Candidate thresholds are the
-    distinct scores (predict everything ``>= s``); the highest among equal F1 wins.
+    distinct scores (predict everything ``>= s``); the highest among equal F1 wins. When no
+    prediction is right at any threshold the threshold is NaN (none to suggest), F1 0.
     """
     if n_pos <= 0 or scores_desc.shape[0] == 0:
         return float("nan"), float("nan")
@@ -358,6 +359,8 @@ def _best_f1(scores_desc: np.ndarray, hits: np.ndarray, n_pos: int) -> tuple[flo
     tp = np.cumsum(hits, dtype=np.int64)[ends]
     k = ends + 1
     f1 = _f1(tp / k, tp / n_pos)
+    if not np.any(f1 > 0):  # nothing is ever right: no threshold helps
+        return float("nan"), 0.0
     i = int(np.argmax(f1))
     return float(scores_desc[ends[i]]), float(f1[i])
 

@@ -25,6 +25,7 @@ from sklearn.metrics import (
     precision_recall_curve,
 )
 
+from ._calibration import CalibrationCurve, calibration_curve
 from ._common import (
     ConfusionMatrix,
     PRCurve,
@@ -254,6 +255,12 @@ class ClassificationEvaluation:
             )
             self._suggested = SuggestedThresholds(overall, overall_f1, per, per_f1)
         return self._suggested
+
+    def calibration(self, bins: int = 10) -> CalibrationCurve:
+        """The reliability curve and the expected calibration error of the scores (see
+        :mod:`cvbench.evaluate._calibration`): do 90 % predictions come true 90 % of the
+        time?"""
+        return calibration_curve(self._s, self._y, multilabel=self.multilabel, bins=bins)
 
     # -- images ---------------------------------------------------------------------------
     def confusion_matrix(self, threshold: float = 0.5) -> ConfusionMatrix:

@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from ._calibration import CalibrationCurve
 from ._common import ConfusionMatrix, PRCurve
 from .classification import ClassificationEvaluation
 from .detection import DetectionEvaluation, ImageDetections
 
 __all__ = ["PrecisionRecallDisplay", "ConfusionMatrixDisplay", "DetectionResultsDisplay",
-           "GRID_ABOVE"]
+           "ReliabilityDisplay", "GRID_ABOVE"]
 
 #: Above this many curves, a new precision/recall figure is drawn as small multiples.
 GRID_ABOVE = 6
@@ -383,5 +384,50 @@ class DetectionResultsDisplay:
                  f"{len(res.misses)} missed")
         ax.set_title(f"{title}, {found}" if title else found[0].upper() + found[1:],
                      fontsize="small")
+        self.figure_, self.ax_ = fig, ax
+        return self
+
+
+class ReliabilityDisplay:
+    """A reliability diagram: per confidence bin, how often the predictions came true
+    (bars) against the diagonal of perfect calibration, with the share of predictions in
+    each bin below. Attributes after :meth:`plot`: ``figure_``, ``ax_``, ``bars_``."""
+
+    def __init__(self, curve: CalibrationCurve) -> None:
+        self.curve = curve
+
+    @classmethod
+    def from_evaluation(cls, evaluation: ClassificationEvaluation, *, bins: int = 10
+                        ) -> ReliabilityDisplay:
+        _kinds(evaluation, (ClassificationEvaluation,), "ReliabilityDisplay")
+        return cls(evaluation.calibration(bins))
+
+    def plot(self, ax: Any = None, *, color: str = "#0078d4") -> ReliabilityDisplay:
+        fig, ax = _new_ax(ax, (4.6, 4.2))
+        c = self.curve
+        width = np.diff(c.edges)
+        centres = c.edges[:-1] + width / 2
+        filled = c.count > 0
+        ax.plot([0, 1], [0, 1], color="#8a8886", linestyle="--", linewidth=1,
+                label="perfectly calibrated")
+        self.bars_ = ax.bar(centres[filled], c.accuracy[filled], width=width[filled] * 0.9,
+                            color=color, alpha=0.85, label="right, of the predictions")
+        # the gap to the diagonal, hatched: over-confidence above the bar, under below
+        ax.bar(centres[filled], c.confidence[filled] - c.accuracy[filled],
+               bottom=c.accuracy[filled], width=width[filled] * 0.9, fill=False,
+               edgecolor="#d13438", hatch="//", linewidth=0, label="gap to confidence")
+        share = c.count / max(1, c.count.sum())
+        ax.bar(centres, share * 0.15, width=width * 0.9, bottom=-0.17, color="#c8c6c4")
+        ax.axhline(-0.02, color="#edebe9", linewidth=0.8)
+        ax.text(0.01, -0.05, "share of the predictions", fontsize=7, color="#605e5c",
+                va="top")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.18, 1.02)
+        ax.set_xlabel("Confidence (the probability predicted)")
+        ax.set_ylabel("Share right")
+        what = "every tag's probability" if c.multilabel else "the top tag"
+        ece = "n/a" if not np.isfinite(c.ece) else f"{100 * c.ece:.1f} %"
+        ax.set_title(f"Calibration of {what}: ECE {ece}", fontsize=10)
+        ax.legend(loc="upper left", fontsize=8, frameon=False)
         self.figure_, self.ax_ = fig, ax
         return self

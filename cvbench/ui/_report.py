@@ -11,6 +11,7 @@ font cache). matplotlib is imported only when a figure is drawn.
 from __future__ import annotations
 
 import io
+import math
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -189,6 +190,12 @@ def _style(ax: Any) -> None:
         ax.spines[side].set_visible(False)
 
 
+#: Precision/recall curves: the legend's columns, and the dash patterns that tell apart
+#: curves lying on top of each other.
+LEGEND_COLUMNS = 4
+LINE_STYLES: tuple[Any, ...] = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2)))
+
+
 def draw_pr(evaluation: Any, *, overlap: float, tags: list[dict[str, Any]],
             palette: Sequence[str] = TAG_PALETTE, detection: bool) -> dict[str, Any]:
     """The precision/recall curves of every tag, each in its tag's colour (``tags``: the
@@ -200,19 +207,35 @@ def draw_pr(evaluation: Any, *, overlap: float, tags: list[dict[str, Any]],
     from ..evaluate import PrecisionRecallDisplay
 
     disp = PrecisionRecallDisplay.from_evaluation(evaluation, threshold=None, overlap=overlap)
+    drawn = [c for c in disp.curves if c.thresholds.size]
+    # the legend below the plot: four tags a row
+    rows = -(-len(drawn) // LEGEND_COLUMNS)
+    legend_in = 0.22 * rows + 0.1 if drawn else 0.0
+    height = 4.2 + legend_in
     with figure_lock():
-        fig = new_figure(5.6, 4.2)
+        fig = new_figure(5.6, height)
         ax = fig.add_subplot()
-        fig.subplots_adjust(left=0.12, right=0.97, top=0.96, bottom=0.12)
+        fig.subplots_adjust(left=0.12, right=0.97, top=1 - 0.17 / height,
+                            bottom=(0.5 + legend_in) / height)
         disp.plot(ax=ax, legend=False)
         _style(ax)
         colors = {}
         by_tag = tag_colors(tags, tuple(palette))
-        drawn = [c for c in disp.curves if c.thresholds.size]
-        for curve, line in zip(drawn, disp.lines_, strict=True):
+        for i, (curve, line) in enumerate(zip(drawn, disp.lines_, strict=True)):
             if curve.tag in by_tag:  # the tag's colour in every widget
                 line.set_color(by_tag[curve.tag])
+            # curves that coincide (often in detection: precision 1 up to the same recall)
+            # stay apart by their dashes and a little width
+            line.set_linestyle(LINE_STYLES[i % len(LINE_STYLES)])
+            line.set_linewidth(2.4 - 0.9 * (i % len(LINE_STYLES)) / len(LINE_STYLES))
+            ap = "n/a" if not math.isfinite(curve.ap) else f"{100 * curve.ap:.0f} %"
+            line.set_label(f"{curve.tag} (AP {ap})")
             colors[curve.tag] = to_hex(line.get_color())
+        if drawn:
+            ax.legend(handles=list(disp.lines_), loc="upper center", fontsize=8,
+                      bbox_to_anchor=(0.5, -0.5 / (height - legend_in - 0.67)),
+                      ncol=min(LEGEND_COLUMNS, len(drawn)), frameon=False,
+                      handlelength=2.6, columnspacing=1.2)
         box = ax.get_position()
         return {
             "src": figure_url(fig),
