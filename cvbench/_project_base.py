@@ -163,6 +163,34 @@ class ProjectBase:
             "created": meta["created"],
         }
 
+    def set_split_settings(self, *, seed: int | None = None,
+                           validation_fraction: float | None = None) -> None:
+        """Change how images are split into train and validation: the ``seed`` of the
+        deterministic shuffle (a whole number) and the ``validation_fraction`` (strictly
+        between 0 and 1); what is None stays. Every tagged image's split is computed again
+        at once (overrides from ``set_split`` stay); iterations keep the split they were
+        trained on."""
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"seed={seed!r} should be a whole number, e.g. 0 or 42")
+        if seed is not None and not -2**63 <= seed < 2**63:
+            raise ValueError(f"seed={seed} is out of range; use a number of at most 18 digits")
+        if validation_fraction is not None:
+            if isinstance(validation_fraction, bool) or not isinstance(
+                    validation_fraction, (int, float)):
+                raise ValueError(f"validation_fraction={validation_fraction!r} should be a "
+                                 "number between 0 and 1, e.g. 0.2")
+            if not 0.0 < float(validation_fraction) < 1.0:
+                raise ValueError(f"validation_fraction={validation_fraction!r} must lie "
+                                 "strictly between 0 and 1, e.g. 0.2 for a fifth")
+        with self.store.transaction():
+            meta = self.store.meta
+            if seed is not None:
+                meta.set("split_seed", str(int(seed)))
+            if validation_fraction is not None:
+                meta.set("validation_fraction", repr(float(validation_fraction)))
+            meta.set("split_dirty", "1")
+            self.store.split.update()
+
     @property
     def is_classification(self) -> bool:
         return self.kind != "detection"

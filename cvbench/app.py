@@ -2,6 +2,7 @@
 
     cvbench app                         # a digits sample in ./cvbench-sample (made once)
     cvbench app my-project --port 8866 --no-browser
+    cvbench app ~/cv-projects           # a folder of projects: the projects home
     cvbench app my-project --app quicktest --iteration production
 
 The app notebooks, Voila's configuration and the quick-test server ship inside the
@@ -19,7 +20,9 @@ Voila runs as a subprocess in a session of its own, so Ctrl-C reaches this proce
 :func:`serve` then asks Voila to stop (SIGTERM: it shuts the kernels down), waits, and
 returns 0. The project is handed to the app's kernel in the environment variable
 ``CVBENCH_PROJECT`` (an absolute path), the iteration of the quick-test page in
-``CVBENCH_ITERATION``.
+``CVBENCH_ITERATION``. A folder that holds projects rather than being one (the layout
+``cvbench serve ROOT`` uses) is handed over in ``CVBENCH_ROOT`` instead: the workbench then
+opens on the projects home, which lists, creates, imports and opens its projects.
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ __all__ = [
     "DEFAULT_SAMPLE",
     "PROJECT_ENV",
     "ITERATION_ENV",
+    "ROOT_ENV",
     "AppServer",
+    "is_projects_folder",
     "app_notebook",
     "apps_dir",
     "prepare_project",
@@ -74,6 +79,8 @@ DEFAULT_SAMPLE = "digits"
 DEFAULT_PORT = 8866
 PROJECT_ENV = "CVBENCH_PROJECT"
 ITERATION_ENV = "CVBENCH_ITERATION"
+#: The folder of projects the workbench's projects home lists (instead of CVBENCH_PROJECT).
+ROOT_ENV = "CVBENCH_ROOT"
 HOST = "127.0.0.1"
 #: Seconds to wait for Voila to answer, and for it to stop before it is killed.
 START_TIMEOUT = 120.0
@@ -102,21 +109,29 @@ def app_notebook(app: str = "workbench") -> Path:
     return path
 
 
+def is_projects_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a folder that is not a project itself: a folder of projects (one
+    project folder each, as ``cvbench serve ROOT`` keeps them; it may hold none yet)."""
+    folder = Path(path).expanduser()
+    return folder.is_dir() and not (folder / _DB_NAME).is_file()
+
+
 def prepare_project(project_dir: str | os.PathLike | None, *, sample: str = DEFAULT_SAMPLE,
                     say: Callable[[str], object] = print) -> Path:
-    """The project folder to serve, as an absolute path.
+    """The project folder, or the folder of projects, to serve, as an absolute path.
 
     ``None`` means :data:`DEFAULT_PROJECT_DIR` in the current folder: the ``sample``
     project is built there the first time and reused afterwards. A folder that is given
-    must hold a project.
+    must exist: a project, or a folder of projects (:func:`is_projects_folder`).
     """
     if project_dir is not None:
         root = Path(project_dir).expanduser().resolve()
-        if not (root / _DB_NAME).is_file():
+        if not (root / _DB_NAME).is_file() and not root.is_dir():
             raise ProjectError(
                 f"{root} holds no cvbench project; make one with 'cvbench sample "
                 f"{DEFAULT_SAMPLE} {project_dir}' or 'cvbench create {project_dir} --kind "
-                "multiclass', or run 'cvbench app' without a folder for a sample project"
+                "multiclass', give a folder of projects (the projects home lists them), or "
+                "run 'cvbench app' without a folder for a sample project"
             )
         return root
     root = (Path.cwd() / DEFAULT_PROJECT_DIR).resolve()
@@ -296,12 +311,19 @@ def start_app(project_dir: str | os.PathLike | None = None, *, app: str = "workb
     is called as soon as the process exists (so that a caller can always stop it)."""
     notebook = app_notebook(app)
     project = prepare_project(project_dir, say=say)
+    folder_of_projects = is_projects_folder(project)
+    if folder_of_projects and app not in VOILA_APPS:
+        raise ProjectError(
+            f"{project} is a folder of projects; the {app} page serves one project: give its "
+            f"folder (cvbench app {project}/<project> --app {app})")
     port = pick_port(port)
     if app in VOILA_APPS:
         command = voila_command(notebook, port=port)
     else:
         command = quicktest_command(project, port=port, iteration=iteration)
-    child_env = voila_env({**os.environ, **(env or {}), PROJECT_ENV: str(project)})
+    child_env = voila_env({**os.environ, **(env or {})})
+    child_env.pop(PROJECT_ENV if folder_of_projects else ROOT_ENV, None)
+    child_env[ROOT_ENV if folder_of_projects else PROJECT_ENV] = str(project)
     if iteration is not None:
         child_env[ITERATION_ENV] = iteration
     else:
@@ -332,7 +354,9 @@ def serve(project_dir: str | os.PathLike | None = None, *, app: str = "workbench
     return serve_until_stopped(
         lambda started: start_app(project_dir, app=app, port=port, iteration=iteration,
                                   say=say, wait=False, started=started),
-        what=lambda server: f"the {app} of {server.project}",
+        what=lambda server: (f"the projects home of {server.project}"
+                             if is_projects_folder(server.project)
+                             else f"the {app} of {server.project}"),
         open_browser=open_browser, say=say, on_ready=on_ready)
 
 

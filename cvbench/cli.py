@@ -511,8 +511,9 @@ def _run_export_model(args: argparse.Namespace) -> int:
 # -- app -----------------------------------------------------------------------------------
 def _args_app(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", nargs="?", metavar="PROJECT_DIR",
-                   help="project folder (default: a digits sample project in ./cvbench-sample, "
-                        "made the first time)")
+                   help="project folder, or a folder of projects to open on the projects home "
+                        "(default: a digits sample project in ./cvbench-sample, made the "
+                        "first time)")
     p.add_argument("--port", type=int, metavar="N",
                    help="port on 127.0.0.1 (default: 8866, or a free one when it is taken)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")

@@ -1,4 +1,5 @@
-"""The pages of the Voila apps: a project picker around the Workbench, and the quick-test page.
+"""The pages of the Voila apps: the Workbench (of a project, or of the projects of a folder
+through the projects home, or of one picked in the page), and the quick-test page.
 
 Both are plain ipywidgets boxes that call the :class:`~cvbench.Project` API. A mistake a
 person can fix (a folder without a project, an image that is not an image, a project
@@ -21,7 +22,7 @@ from typing import Any
 import ipywidgets as w
 
 from .._types import KINDS
-from ..app import ITERATION_ENV, PROJECT_ENV
+from ..app import ITERATION_ENV, PROJECT_ENV, ROOT_ENV, is_projects_folder
 from ..errors import CvbenchError, ImageError
 from ..fetch import REFUSED_MESSAGE, URLError, fetch_url
 from ..project import Project, create_project, open_project
@@ -30,6 +31,7 @@ from ._serving import serving_iteration
 __all__ = [
     "PROJECT_ENV",
     "ITERATION_ENV",
+    "ROOT_ENV",
     "Message",
     "ProjectPicker",
     "WorkbenchPage",
@@ -149,18 +151,29 @@ class ProjectPicker(w.VBox):
 
 
 class WorkbenchPage(w.VBox):
-    """The workbench app: the project of ``CVBENCH_PROJECT`` (or one picked in the page)
-    in :class:`cvbench.ui.Workbench`."""
+    """The workbench app: the project of ``CVBENCH_PROJECT`` in :class:`cvbench.ui.Workbench`;
+    or the projects home (:class:`cvbench.ui.ProjectsHome`) of the folder of projects of
+    ``CVBENCH_ROOT`` (or given as ``project``), which opens their Workbenches; or, with
+    neither, a picker of a project folder."""
 
-    def __init__(self, project: Project | str | os.PathLike | None = None) -> None:
+    def __init__(self, project: Project | str | os.PathLike | None = None, *,
+                 root: str | os.PathLike | None = None) -> None:
         super().__init__()
         self.add_class("cvbench-workbench-page")
         self.message = Message()
         self.project: Project | None = None
         self.workbench: Any = None
+        self.home: Any = None
         self.picker = ProjectPicker(self.show_project)
-        if project is None:
+        if project is None and root is None:
             project = os.environ.get(PROJECT_ENV) or None
+            root = None if project else (os.environ.get(ROOT_ENV) or None)
+        if (root is None and project is not None and not isinstance(project, Project)
+                and is_projects_folder(project)):
+            root, project = project, None
+        if root is not None:
+            self._show_home(root)
+            return
         if project is None:
             self.children = [self.picker]
             return
@@ -180,10 +193,33 @@ class WorkbenchPage(w.VBox):
         self.project = project
         self.children = [self.workbench]
 
+    def _show_home(self, root: str | os.PathLike) -> None:
+        from ..ui import ProjectsHome
 
-def workbench_page(project: Project | str | os.PathLike | None = None) -> WorkbenchPage:
-    """The workbench app's page (see :class:`WorkbenchPage`)."""
-    return WorkbenchPage(project)
+        self.children = [self.message]
+        with self.message.reporting("reading the projects …"):
+            home = ProjectsHome(root)
+            home.on_open(self._opened_from_home)
+            home.observe(self._home_back, "opened")
+            self.home = home
+            self.children = [home.app]
+        if self.home is None:  # not a folder of projects: offer the picker
+            self.picker.path.value = str(root)
+            self.children = [self.message, self.picker]
+
+    def _opened_from_home(self, project: Project) -> None:
+        self.project, self.workbench = project, self.home.workbench
+
+    def _home_back(self, change: Any) -> None:
+        if not change["new"]:
+            self.project = self.workbench = None
+
+
+def workbench_page(project: Project | str | os.PathLike | None = None, *,
+                   root: str | os.PathLike | None = None) -> WorkbenchPage:
+    """The workbench app's page (see :class:`WorkbenchPage`): a project, or the projects
+    home of the folder of projects ``root``."""
+    return WorkbenchPage(project, root=root)
 
 
 # --------------------------------------------------------------------------- quick test

@@ -9,7 +9,9 @@
     Performance(project)   # precision, recall, mAP with live thresholds; PR curves; mistakes
     QuickTest(project)     # predict a file, URL or webcam picture
     Predictions(project)   # stored predictions and the smart labeler
+    ProjectSettings(project)  # name, description, domain, split; rename, merge, delete tags
     Workbench(project)     # all of them in one tabbed app (what `cvbench app` shows)
+    ProjectsHome(folder)   # the projects in a folder: create, open, rename, import, delete
 
 A saved notebook cannot show a widget again without its kernel: ``clear_widget_state``, a
 Jupyter server pre-save hook, saves their text instead (see :mod:`cvbench.ui._notebook`).
@@ -19,9 +21,11 @@ from ._base import FilteredWidget, ImageFilter, ProjectWidget
 from ._notebook import clear_widget_state
 from .box_editor import BoxEditor, SuggestFn
 from .gallery import Gallery
+from .home import ProjectsHome
 from .performance import Performance
 from .predictions import Predictions
 from .quick_test import QuickTest
+from .settings import ProjectSettings
 from .tagger import Tagger
 from .train_panel import TrainPanel
 from .uploader import Uploader
@@ -38,6 +42,8 @@ __all__ = [
     "Predictions",
     "ExportPanel",
     "Workbench",
+    "ProjectSettings",
+    "ProjectsHome",
     "ProjectWidget",
     "FilteredWidget",
     "ImageFilter",

@@ -9,30 +9,22 @@ gallery), Tag (tagger, or box editor for detection), Train, Performance, Predict
 Quick test and Export. A tab's widget is built the first time it is shown and read again
 from the project each time it is shown again, so every tab reflects what the others did.
 
-``ExportPanel`` (the Export tab) exports an iteration to ONNX, TorchScript or a fastai
-learner in a folder the person names, in the background, and shows the files and the
-parity check of the export (ONNX and TorchScript are checked against the in-app numbers).
+``ExportPanel`` (the Export tab) lives in :mod:`cvbench.ui.export_panel`.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 import traitlets as t
 
-from ..errors import CvbenchError
-from ..export import FORMATS as EXPORT_FORMATS
 from ..project import Project
-from ._app_messages import ExportMsg
 from ._assets import app_css, esm
 from ._base import ProjectWidget, check_dict_list
 from ._messages import RefreshMsg
-from ._mixins import IterationPicker
+from .export_panel import ExportPanel
 
 __all__ = ["Workbench", "WorkbenchHeader", "ExportPanel", "TABS"]
 
@@ -45,6 +37,7 @@ TABS: dict[str, str] = {
     "predictions": "Predictions",
     "quick_test": "Quick test",
     "export": "Export",
+    "settings": "Settings",
 }
 
 
@@ -104,148 +97,6 @@ class WorkbenchHeader(ProjectWidget):
         self.refresh()
 
 
-class ExportPanel(IterationPicker):
-    """Export an iteration into a folder, in the background, and show the parity check."""
-
-    _esm = esm("export_panel.js")
-    _css = app_css("export_panel.css")
-    _handlers = {
-        "export": (ExportMsg, "_on_export"),
-        "refresh": (RefreshMsg, "_on_refresh"),
-    }
-
-    iteration = t.Unicode("", help="Id of the iteration to export.").tag(sync=True)
-    formats = t.List(
-        t.Dict(), help="The export formats: {name, text} (read-only)."
-    ).tag(sync=True)
-    format = t.Unicode("onnx", help=f"The format: one of {list(EXPORT_FORMATS)}.").tag(sync=True)
-    folder = t.Unicode(
-        "", help="The folder to export into (created if missing); relative paths are taken "
-        "from the working folder of the kernel."
-    ).tag(sync=True)
-    busy = t.Bool(False, help="True while an export runs (read-only).").tag(sync=True)
-    result = t.Dict(
-        help="The last export: {status: 'done'|'failed', text, iteration, format, folder, "
-        "files ([{name, size}]), report (what the export returned, as JSON)}; {} before any "
-        "(read-only)."
-    ).tag(sync=True)
-
-    def __init__(self, project: Project, *, folder: str | os.PathLike | None = None) -> None:
-        super().__init__(project)
-        self._thread: threading.Thread | None = None
-        self.formats = [{"name": k, "text": f.description} for k, f in EXPORT_FORMATS.items()]
-        self.folder = str(folder) if folder is not None else str(project.path / "exports")
-        self.refresh()
-
-    @t.validate("format")
-    def _valid_format(self, proposal: t.Bunch) -> str:
-        if proposal["value"] not in EXPORT_FORMATS:
-            raise t.TraitError(
-                f"format={proposal['value']!r} should be one of {list(EXPORT_FORMATS)}"
-            )
-        return proposal["value"]
-
-    def _follow_change(self) -> None:
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Read the iterations again."""
-        self._pick_iteration(tags=False)
-
-    def export(self, iteration: Any = None, format: str | None = None,
-               folder: str | os.PathLike | None = None, *, wait: bool = False
-               ) -> threading.Thread:
-        """Export in a background thread (``wait=True``: return when it has ended)."""
-        if self.busy:
-            raise ValueError("an export is running; wait for it to end")
-        with self.hold_sync():
-            if iteration is not None:
-                self.iteration = self.project.iteration(iteration).id
-            if format is not None:
-                self.format = format
-            if folder is not None:
-                self.folder = str(folder)
-        if not self.iteration:
-            raise ValueError("this project has no iteration to export; train one first")
-        if not self.folder.strip():
-            raise ValueError("name the folder to export into")
-        dest = Path(os.path.expanduser(self.folder.strip())).resolve()
-        self.busy = True
-        self._thread = threading.Thread(
-            target=self._run, args=(self.iteration, self.format, dest), daemon=True,
-            name="cvbench-export")
-        self._thread.start()
-        if wait:
-            self._thread.join()
-        return self._thread
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
-
-    def _run(self, iteration_id: str, fmt: str, dest: Path) -> None:
-        it = self.project.iteration(iteration_id)
-        base = {"iteration": it.name, "format": fmt, "folder": str(dest)}
-        try:
-            exported = it.export(fmt, dest)
-        except (CvbenchError, ValueError, OSError, ImportError) as exc:
-            self._done({**base, "status": "failed", "files": [], "report": {},
-                        "text": f"The export failed: {exc}"})
-            return
-        except Exception as exc:  # a bug: show it rather than fail silently in a thread
-            self._done({**base, "status": "failed", "files": [], "report": {},
-                        "text": f"The export failed ({type(exc).__name__}): {exc}"})
-            return
-        report = _jsonable(exported.to_dict() if hasattr(exported, "to_dict") else {})
-        files = sorted(
-            ({"name": str(p.relative_to(dest)), "size": p.stat().st_size}
-             for p in dest.rglob("*") if p.is_file()),
-            key=lambda f: str(f["name"]),
-        ) if dest.is_dir() else []
-        self._done({**base, "status": "done", "files": files, "report": report,
-                    "text": f"{it.name} exported as {fmt} to {dest}"})
-
-    def _done(self, result: dict[str, Any]) -> None:
-        with self.hold_sync():
-            self.result = result
-            self.busy = False
-
-    def _on_export(self, msg: ExportMsg, _buffers: list[bytes]) -> None:
-        try:
-            with self.hold_sync():
-                self.iteration = msg["iteration"]
-                self.format = msg["format"]
-                self.folder = msg["folder"]
-        except t.TraitError as exc:
-            raise ValueError(str(exc)) from None
-        self.export()
-
-    def _on_refresh(self, _msg: RefreshMsg, _buffers: list[bytes]) -> None:
-        self.refresh()
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON values: dicts, lists, str, finite numbers, bool, None; the rest as str."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)):
-        return value if value == value and abs(value) != float("inf") else None
-    try:
-        import numpy as np
-
-        if isinstance(value, np.generic):
-            return _jsonable(value.item())
-    except ImportError:  # pragma: no cover - numpy is a dependency
-        pass
-    return str(value)
-
-
 class Workbench(widgets.VBox):
     """cvbench in one app: images, tagging, training, performance, predictions, quick test
     and export of one project, in tabs under a header."""
@@ -268,6 +119,7 @@ class Workbench(widgets.VBox):
             "predictions": self._build_predictions,
             "quick_test": self._build_quick_test,
             "export": self._build_export,
+            "settings": self._build_settings,
         }
         self._stack = widgets.Stack([_placeholder() for _ in TABS], selected_index=0)
         self._stack.add_class("cvb-wb-stack")
@@ -419,6 +271,13 @@ class Workbench(widgets.VBox):
         panel = ExportPanel(self.project)
         self._widgets["export"] = panel
         return widgets.VBox([panel])
+
+    def _build_settings(self) -> widgets.Widget:
+        from .settings import ProjectSettings
+
+        settings = ProjectSettings(self.project)
+        self._widgets["settings"] = settings
+        return widgets.VBox([settings])
 
 
 def _placeholder() -> widgets.Widget:

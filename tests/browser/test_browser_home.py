@@ -1,0 +1,167 @@
+"""The projects home and the Settings tab in a real Chromium, against a real ``cvbench app``
+(Voila on 127.0.0.1, stopped with Ctrl-C): a project created and deleted from the home, and
+a tag renamed in the Settings tab, then seen in the gallery and in a dataset export. The
+screenshots docs/home.png and docs/settings.png are taken here; any console error or
+request to another host fails the test.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from cvb_browser import assert_rendered, untagged_project, wait_until, watch_page
+
+import cvbench
+from cvbench.samples import make_sample
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+CVBENCH = str(Path(sys.executable).parent / "cvbench")
+
+
+@contextmanager
+def cvbench_app(folder: Path, cwd: Path) -> Iterator[str]:
+    """``cvbench app FOLDER --port N --no-browser``, its URL; Ctrl-C when done (status 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([CVBENCH, "app", str(folder), "--port", str(port), "--no-browser"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")),
+                              daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: "press Ctrl-C" in "".join(lines) or proc.poll() is not None, 120,
+                   what="cvbench app to print its URL")
+        assert proc.poll() is None, f"cvbench app exited:\n{''.join(lines)}"
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                code = proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise AssertionError(f"cvbench app did not stop:\n{''.join(lines)}") from None
+            reader.join(5)
+            assert code == 0, f"cvbench app exited with {code}:\n{''.join(lines)}"
+
+
+def open_app(browser, url: str):
+    page = browser.new_page()
+    page.set_viewport_size({"width": 1280, "height": 860})
+    watch = watch_page(page)
+    page.goto(url, timeout=120_000)
+    return page, watch
+
+
+def clean(watch) -> None:
+    watch.assert_clean()
+    assert watch.external == [], f"the app asked other hosts for {watch.external}"
+
+
+def test_create_and_delete_a_project_from_the_home(browser, tmp_path, artifacts):
+    root = tmp_path / "projects"
+    root.mkdir()
+    make_sample("digits", root / "digits", small=True).close()
+    untagged_project(root / "sunsets", n=4).close()
+    cvbench.create_project(root / "parking", kind="detection", name="Parking lot",
+                           description="cars and bikes").close()
+
+    with cvbench_app(root, cwd=tmp_path) as url:
+        page, watch = open_app(browser, url)
+        page.wait_for_selector(".cvb-home .cvb-hm-card", timeout=120_000)
+        cards = page.locator(".cvb-home .cvb-hm-card")
+        assert cards.count() == 3
+        digits = page.locator(".cvb-hm-card[data-folder=digits]")
+        assert "80 images" in digits.inner_text() and "Not trained yet" in digits.inner_text()
+        page.wait_for_function("""() => [...document.querySelectorAll('.cvb-hm-thumb')]
+            .filter((i) => i.tagName === 'IMG').every((i) => i.complete && i.naturalWidth > 0)""")
+        assert_rendered(page)
+        page.locator(".cvb-home").screenshot(path=DOCS / "home.png")
+
+        # create: the form, a detection project, and its Workbench opens
+        page.locator("[data-action=new]").click()
+        form = page.locator("[data-panel=create]")
+        form.locator("input[name=name]").fill("Bird feeder")
+        form.locator("textarea[name=description]").fill("who visits the feeder")
+        form.locator("[data-kind=detection]").click()
+        assert form.locator("[data-kind=multiclass]").count() == 0  # no classification type
+        page.locator(".cvb-home").screenshot(path=artifacts / "home-create.png")
+        form.locator("[data-action=create]").click()
+        page.wait_for_selector(".cvb-wbhead .cvb-wb-name:has-text('Bird feeder')", timeout=60_000)
+        with cvbench.open_project(root / "Bird-feeder") as p:
+            assert (p.kind, p.description) == ("detection", "who visits the feeder")
+        assert "Object detection" in page.locator(".cvb-wbhead").inner_text()
+        page.screenshot(path=artifacts / "home-open.png")
+
+        # back to the list, then delete it (with a confirmation)
+        page.locator("[data-action=back]").click()
+        card = page.locator(".cvb-hm-card[data-folder=Bird-feeder]")
+        card.wait_for(timeout=30_000)
+        assert page.locator(".cvb-home .cvb-hm-card").count() == 4
+        card.locator("[data-action=delete]").click()
+        assert "cannot be undone" in card.locator(".cvb-hm-confirm").inner_text()
+        card.screenshot(path=artifacts / "home-delete.png")
+        card.locator("[data-action=confirm-delete]").click()
+        card.wait_for(state="detached", timeout=30_000)
+        assert not (root / "Bird-feeder").exists()
+        assert page.locator(".cvb-home .cvb-hm-card").count() == 3
+        clean(watch)
+        page.close()
+
+
+def test_a_tag_renamed_in_settings_shows_in_the_gallery_and_the_export(browser, tmp_path,
+                                                                       artifacts):
+    path = tmp_path / "pets"
+    project = untagged_project(path, n=6)
+    ids = [im.id for im in project.images(order="oldest")]
+    project.tag_images(ids[:4], ["cat"])
+    project.tag_images(ids[4:], ["dog"])
+    project.update_tag("dog", description="any dog, any breed")
+    project.close()
+
+    with cvbench_app(path, cwd=tmp_path) as url:
+        page, watch = open_app(browser, url)
+        page.wait_for_selector(".cvb-wb-tabs", timeout=120_000)
+        page.locator(".cvb-wb-tab[data-tab=settings]").click()
+        page.wait_for_selector(".cvb-settings .cvb-st-tag", timeout=60_000)
+        row = page.locator(".cvb-st-tag[data-name=cat]")
+        assert "4" in row.inner_text()
+        assert_rendered(page)
+        page.locator(".cvb-settings").screenshot(path=DOCS / "settings.png")
+
+        row.locator("[data-action=edit-tag]").click()
+        form = page.locator(".cvb-st-tag-form")
+        form.locator("input[name=name]").fill("kitten")
+        page.locator(".cvb-st-tags").screenshot(path=artifacts / "settings-edit.png")
+        form.locator("[data-action=save-tag]").click()
+        page.wait_for_selector(".cvb-st-tag[data-name=kitten]", timeout=30_000)
+        with cvbench.open_project(path) as p:
+            assert p.tag_counts() == {"dog": 2, "kitten": 4}
+
+        # the gallery shows the new name
+        page.locator(".cvb-wb-tab[data-tab=images]").click()
+        page.wait_for_selector(".cvb-gallery .cvb-tagbar:has-text('kitten')", timeout=30_000)
+        assert "cat" not in page.locator(".cvb-gallery .cvb-tagbar").inner_text()
+        clean(watch)
+        page.close()
+
+    with cvbench.open_project(path) as p:
+        report = p.export_dataset(tmp_path / "export", format="imagefolder")
+    assert report is not None
+    assert sorted(d.name for d in (tmp_path / "export").iterdir() if d.is_dir()) == [
+        "dog", "kitten"]
+    assert len(list((tmp_path / "export" / "kitten").iterdir())) == 4
