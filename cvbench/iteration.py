@@ -540,9 +540,11 @@ class Iteration:
 
     def export(self, format: str, dest: str | os.PathLike, *, check: bool = True
                ) -> ExportedModel:
-        """Export the model: ``"onnx"``, ``"torchscript"`` or ``"fastai"`` (see
-        :mod:`cvbench.export`). ONNX and TorchScript exports are checked against the in-app
-        predictions on validation images, and the export fails if they differ."""
+        """Export the model: ``"onnx"``, ``"torchscript"``, ``"fastai"``, ``"openvino"`` or
+        ``"coreml"`` (see :mod:`cvbench.export`). ONNX, TorchScript and OpenVINO exports are
+        checked against the in-app predictions on validation images, and the export fails
+        if they differ; fastai and Core ML say why they are not (``unchecked``). A target
+        that cannot be built here (``"tflite"``) raises ExportError with the reason."""
         format_named(format)  # a bad format is refused before anything else
         self._require("exported")
         return export_model(self.export_source(check=check), format, dest, check=check)

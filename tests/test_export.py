@@ -194,7 +194,7 @@ def test_writers_are_registered_per_kind(trained, tmp_path):
 
     assert set(WRITERS) == {"multiclass", "multilabel", "detection"}
     assert WRITERS["multiclass"] is classify_writers.WRITERS
-    assert set(WRITERS["detection"]) == {"onnx", "torchscript"} < set(FORMATS)
+    assert set(WRITERS["detection"]) == {"onnx", "torchscript", "openvino"} < set(FORMATS)
     assert WRITERS["detection"]["onnx"] is detect_writers.write_onnx
     # the engine exports plain data: what Iteration.export hands it
     _, it = trained

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import coreml, openvino_ir
 from .base import (
     OPSET,
     ExportError,
@@ -25,8 +26,8 @@ from .base import (
     raise_if_bad,
 )
 
-__all__ = ["write_onnx", "write_torchscript", "write_fastai", "check_onnx_parity",
-           "WRITERS"]
+__all__ = ["write_onnx", "write_torchscript", "write_fastai", "write_openvino",
+           "check_onnx_parity", "WRITERS"]
 
 
 def check_onnx_parity(model: Any, model_path: str | Path, images: Sequence[Path | bytes], *,
@@ -139,6 +140,14 @@ def write_fastai(source: ExportSource, path: Path, check: bool) -> ParityReport 
     return None
 
 
+def write_openvino(source: ExportSource, path: Path, check: bool) -> ParityReport | None:
+    """OpenVINO IR converted from the ONNX export, checked with OpenVINO Runtime
+    (:mod:`cvbench.export.openvino_ir`)."""
+    return openvino_ir.write_from_onnx(source, path, check,
+                                       lambda s, onnx_path: write_onnx(s, onnx_path, False))
+
+
 #: Format -> writer, for classification iterations.
 WRITERS: dict[str, Writer] = {"onnx": write_onnx, "torchscript": write_torchscript,
-                              "fastai": write_fastai}
+                              "fastai": write_fastai, "openvino": write_openvino,
+                              "coreml": coreml.write_coreml}

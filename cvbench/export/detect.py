@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..boxes import xyxy_to_ltwh
+from . import openvino_ir
 from .base import OPSET, ExportError, ExportSource, ParityReport, Writer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,6 +45,7 @@ __all__ = [
     "parity_report",
     "write_onnx",
     "write_torchscript",
+    "write_openvino",
     "WRITERS",
     "PARITY_TOLERANCE",
 ]
@@ -307,17 +309,22 @@ def _compare(model: DetectionModel, images: Sequence[Image.Image], run: Any, ato
             "images": len(images), "problems": problems}
 
 
-def parity_report(source: ExportSource, format: str, path: str | os.PathLike
-                  ) -> ParityReport:
+def parity_report(source: ExportSource, format: str, path: str | os.PathLike, *,
+                  run: Any = None) -> ParityReport:
     """The :class:`~cvbench.export.ParityReport` of a detection export on the source's
     parity images; raises :class:`~cvbench.export.ExportError` when the export does not
-    give the in-app boxes."""
+    give the in-app boxes. ``run`` (one preprocessed image -> boxes, scores, classes) runs
+    an export of another runtime (OpenVINO); without it ``format`` picks ONNX Runtime or
+    TorchScript."""
     from ..store.images import load_rgb
 
     model = _detection_model(source)
     images = [load_rgb(s) for s in source.parity_images]
-    check = check_parity if format == "onnx" else check_torchscript_parity
-    found = check(model, path, images)
+    if run is not None:
+        found = _compare(model, images, run, PARITY_TOLERANCE)
+    else:
+        check = check_parity if format == "onnx" else check_torchscript_parity
+        found = check(model, path, images)
     report = ParityReport(
         format, len(images),
         max(found["max_box_difference"], found["max_probability_difference"]),
@@ -357,6 +364,23 @@ def write_torchscript(source: ExportSource, path: Path, check: bool) -> ParityRe
     return parity_report(source, "torchscript", path) if check else None
 
 
+def write_openvino(source: ExportSource, path: Path, check: bool) -> ParityReport | None:
+    """OpenVINO IR converted from the ONNX graph (decoding and NMS in it), checked like the
+    ONNX export: the same boxes and tags within :data:`PARITY_TOLERANCE`."""
+    import tempfile
+
+    model = _detection_model(source)
+    with tempfile.TemporaryDirectory(prefix="cvbench-openvino-") as tmp:
+        onnx_path = Path(tmp) / "model.onnx"
+        export_onnx(model, onnx_path)
+        openvino_ir.convert(onnx_path, path)
+    if not check:
+        return None
+    return parity_report(source, "openvino", path,
+                         run=openvino_ir.detection_runner(path, OUTPUT_NAMES))
+
+
 #: Format -> writer, for detection iterations (no fastai export: its Learner has no
-#: detection counterpart).
-WRITERS: dict[str, Writer] = {"onnx": write_onnx, "torchscript": write_torchscript}
+#: detection counterpart; no Core ML: see cvbench.export.coreml).
+WRITERS: dict[str, Writer] = {"onnx": write_onnx, "torchscript": write_torchscript,
+                              "openvino": write_openvino}
