@@ -14,6 +14,11 @@
    another; the same samples, and the seconds from the last tab closed to Voila's tree back
    within 50 MB of idle (its kernels culled: cvbench/apps/voila.json).
 
+3. ``--voila-reloads`` (default 5): one workbench tab reloaded that many times, as a person
+   pressing F5 would; after each reload, the kernels alive and the tree's RSS above idle,
+   then how long until only the open page's kernel is left (the reloaded-away kernels
+   culled) and the memory then.
+
 Prints a table; the figures go into benchmarks/RESULTS.md by hand, with the machine.
 """
 
@@ -190,11 +195,58 @@ def bench_voila(project: Path, visits: int, cwd: Path) -> dict:
         stop(proc)
 
 
+def kernels(pid: int) -> int:
+    """Kernels (ipykernel processes) under ``pid``."""
+    try:
+        kids = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0
+    n = 0
+    for k in kids:
+        try:
+            n += any("ipykernel" in part for part in k.cmdline())
+        except psutil.Error:
+            pass
+    return n
+
+
+def bench_voila_reloads(project: Path, reloads: int, cwd: Path) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    proc, url = start([str(project)], cwd)
+    try:
+        time.sleep(2)
+        idle = tree_rss(proc.pid)
+        after_each = []
+        with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
+            ctx = pw.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            page = ctx.new_page()
+            page.goto(url, timeout=180_000)
+            page.wait_for_selector(".cvb-wb-tabs", timeout=180_000)
+            for _ in range(reloads):
+                page.reload(timeout=180_000)
+                page.wait_for_selector(".cvb-wb-tabs", timeout=180_000)
+                time.sleep(3)
+                after_each.append((kernels(proc.pid), tree_rss(proc.pid) - idle))
+            t0 = time.monotonic()
+            while kernels(proc.pid) > 1 and time.monotonic() - t0 < 180:
+                time.sleep(1)
+            culled = time.monotonic() - t0
+            left = (kernels(proc.pid), tree_rss(proc.pid) - idle)
+            page.close()
+            ctx.close()
+        return {"idle": idle, "after_each": after_each, "culled_s": culled, "left": left}
+    finally:
+        stop(proc)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--visits", type=int, default=20)
     ap.add_argument("--concurrency", type=int, default=5)
     ap.add_argument("--voila-visits", type=int, default=3)
+    ap.add_argument("--voila-reloads", type=int, default=5)
     args = ap.parse_args()
 
     from cvbench.samples import make_sample
@@ -207,6 +259,8 @@ def main() -> None:
             image = p.images(take=1)[0].path.read_bytes()
         qt = bench_quicktest(project, image, args.visits, args.concurrency, cwd)
         vo = bench_voila(project, args.voila_visits, cwd) if args.voila_visits else None
+        rl = (bench_voila_reloads(project, args.voila_reloads, cwd) if args.voila_reloads
+              else None)
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, load {os.getloadavg()[0]:.1f}")
@@ -220,6 +274,12 @@ def main() -> None:
         print(f"| workbench (Voila, a kernel per visit) | {args.voila_visits}, one after "
               f"another | {vo['idle'] / MB:.0f} MB | {vo['peak_above'] / MB:.0f} MB | "
               f"{vo['back_s']:.1f} s after the last tab closed | {vo['after'] / MB:.0f} MB |")
+
+    if rl is not None:
+        steps = ", ".join(f"{k} kernels / {m / MB:.0f} MB" for k, m in rl["after_each"])
+        print(f"\nworkbench tab reloaded {args.voila_reloads} times (idle {rl['idle'] / MB:.0f} "
+              f"MB): after each reload {steps}; {rl['culled_s']:.0f} s later "
+              f"{rl['left'][0]} kernel(s), {rl['left'][1] / MB:.0f} MB above idle")
 
 
 if __name__ == "__main__":

@@ -488,9 +488,12 @@ def _run_predict(args: argparse.Namespace) -> int:
 def _args_export_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", help="project folder")
     p.add_argument("dest", help="folder to write the model and its JSON sidecar to")
-    p.add_argument("--format", choices=("onnx", "torchscript", "fastai"), default="onnx",
-                   help="onnx (default), torchscript, or fastai (a pickle: never load one "
-                        "from a stranger)")
+    p.add_argument("--format", choices=("onnx", "torchscript", "fastai", "openvino", "coreml"),
+                   default="onnx",
+                   help="onnx (default), torchscript, openvino (IR, needs cvbench[openvino]), "
+                        "coreml (classification, needs cvbench[coreml]; its parity cannot be "
+                        "checked off Apple systems), or fastai (a pickle: never load one from "
+                        "a stranger)")
     p.add_argument("--iteration", metavar="NAME", help="iteration (default: the newest)")
 
 

@@ -6,7 +6,7 @@
 
 A header with the project's name, kind, domain and counts, and tabs: Images (upload and
 gallery), Tag (tagger, or box editor for detection), Train, Performance, Predictions,
-Quick test and Export. A tab's widget is built the first time it is shown and read again
+Quick test, Export and Settings (the project's and its tags'). A tab's widget is built the first time it is shown and read again
 from the project each time it is shown again, so every tab reflects what the others did.
 
 ``ExportPanel`` (the Export tab) lives in :mod:`cvbench.ui.export_panel`.
