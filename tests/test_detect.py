@@ -430,7 +430,7 @@ def test_bad_input_trains_or_says_what_to_add(tmp_path):
     p, ids = _bad_project(tmp_path, regions, sizes)
     p.set_split(ids[:7] + ids[8:10], "train")
     p.set_split([ids[7], ids[10]], "validation")
-    with pytest.warns(UserWarning, match="'one' has 1 boxes"):
+    with pytest.warns(UserWarning, match="'one' has 1 box;"):
         it = p.train("quick", size=SIZE, settings={"head_seconds": 2.0}, progress_bar=False)
     assert it.settings["notes"]["images"]["train_negatives"] == 1
     assert math.isfinite(it.settings["notes"]["fit"]["loss"]["head"])

@@ -630,8 +630,8 @@ def few_boxes_warnings(data: TrainingSet) -> list[str]:
         for b in img.truth:
             counts[b["tagId"]] = counts.get(b["tagId"], 0) + 1
     return [
-        f"tag {t.name!r} has {counts[t.id]} boxes; Custom Vision asks for at least "
-        f"{MIN_BOXES_PER_TAG} per tag, and the detector will be weak on it. Draw more boxes "
+        f"tag {t.name!r} has {counts[t.id]} box{'' if counts[t.id] == 1 else 'es'}; Custom "
+        f"Vision asks for at least {MIN_BOXES_PER_TAG} per tag, and the detector will be weak on it. Draw more boxes "
         "with that tag"
         for t in data.tags
         if counts[t.id] < MIN_BOXES_PER_TAG
