@@ -20,6 +20,11 @@ class TagsMixin(ProjectBase):
         """All tags, by name, with their image counts."""
         return self.store.tags.all()
 
+    def tag_ids_by_creation(self) -> list[str]:
+        """The ids of the tags, oldest first: the order they were created in (a tag created
+        later comes after every tag there is, so earlier tags keep their places)."""
+        return self.store.tags.ids_by_creation()
+
     def tag_counts(self) -> dict[str, int]:
         """Images per tag name (counts kept by triggers: one row per tag)."""
         return self.store.tags.counts()

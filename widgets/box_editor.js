@@ -4,8 +4,8 @@
 // (as stored) replace the local ones once Python has acknowledged the latest edit.
 
 import {
-  h, cvbFill, cvbFmt, cvbIcon, cvbKeys, cvbMount, cvbNewTag, cvbNotice, cvbSelect, cvbSet,
-  cvbShowOptions, kbd
+  h, cvbFill, cvbFmt, cvbIcon, cvbKeyHint, cvbKeys, cvbMount, cvbNewTag, cvbNotice, cvbSelect, cvbSet,
+  cvbShowOptions, cvbTagKbd, cvbTagOfKey, kbd
 } from "./common.js";
 
 const CVB_HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
@@ -54,7 +54,12 @@ function render({ model, el }) {
     stage.style.transform = `translate(${view.tx}px, ${view.ty}px) scale(${view.z})`;
     stage.style.setProperty("--z", String(view.z));
     const label = toolbar.querySelector(".cvb-zoom");
-    if (label) label.textContent = `${Math.round(view.z * 100)}%`;
+    if (label) label.textContent = zoomText();
+  }
+  /** The zoom as the person reads it: screen pixels per pixel of the image (100%: one to one). */
+  function zoomText() {
+    const w = image().width;
+    return w && view.bw ? `${Math.round((100 * view.bw * view.z) / w)}%` : "\u2014";
   }
   function fit() {
     const im = image();
@@ -215,11 +220,11 @@ function render({ model, el }) {
     cvbFill(toolbar,
       h("span", { class: "cvb-label" }, "Tag"),
       tagSelect,
-      h("div", { class: "cvb-group cvb-tagkeys" }, list.slice(0, 9).map((t, i) =>
+      h("div", { class: "cvb-group cvb-tagkeys" }, list.filter((t) => t.key).map((t) =>
         h("button", {
           class: `cvb-tagbtn is-small${t.id === current ? " is-active" : ""}`, style: { "--tag": color(t.id) },
-          title: `${t.name} (key ${i + 1})`, dataset: { tag: t.id }, on: { click: () => { setCurrentTag(t.id); root.focus(); } },
-        }, kbd(String(i + 1)), h("span", { class: "cvb-dot" }), h("span", { class: "cvb-tagbtn-name", text: t.name })))),
+          title: t.name + cvbKeyHint(t), dataset: { tag: t.id }, on: { click: () => { setCurrentTag(t.id); root.focus(); } },
+        }, cvbTagKbd(t), h("span", { class: "cvb-dot" }), h("span", { class: "cvb-tagbtn-name", text: t.name })))),
       newTag(),
       h("div", { class: "cvb-spacer" }),
       h("div", { class: "cvb-seg", role: "group", "aria-label": "Mode" },
@@ -228,9 +233,9 @@ function render({ model, el }) {
       h("span", { class: "cvb-sep" }),
       h("div", { class: "cvb-group" },
         h("button", { class: "cvb-btn is-icon", title: "Zoom out (\u2212)", dataset: { action: "zoom-out" }, on: { click: () => zoomCenter(1 / 1.25) } }, "\u2212"),
-        h("span", { class: "cvb-zoom", title: "Zoom (relative to fit)" }, `${Math.round(view.z * 100)}%`),
+        h("span", { class: "cvb-zoom", title: "Zoom: screen pixels per image pixel (100%: one to one)" }, zoomText()),
         h("button", { class: "cvb-btn is-icon", title: "Zoom in (+)", dataset: { action: "zoom-in" }, on: { click: () => zoomCenter(1.25) } }, "+"),
-        h("button", { class: "cvb-btn is-small", title: "Fit the image (0)", dataset: { action: "fit" }, on: { click: () => { fit(); root.focus(); } } }, "Fit")),
+        h("button", { class: "cvb-btn is-small", title: "Fit the image (F)", dataset: { action: "fit" }, on: { click: () => { fit(); root.focus(); } } }, "Fit")),
       h("span", { class: "cvb-sep" }),
       h("button", {
         class: "cvb-btn is-small is-danger", title: "Delete the selected box (Delete)", disabled: !(sel && sel.kind === "box"),
@@ -292,10 +297,10 @@ function render({ model, el }) {
   function renderFooter() {
     cvbFill(footer, h("div", { class: "cvb-hints" },
       h("span", null, "Drag to draw \u00b7 drag a box to move \u00b7 drag a handle to resize"),
-      h("span", null, kbd("1\u20139"), "choose tag"),
+      h("span", null, kbd("1\u20139"), kbd("0"), kbd("\u21e7 1\u20130"), "choose tag"),
       h("span", null, kbd("Del"), "delete"),
       h("span", null, kbd("n"), kbd("p"), "next / previous"),
-      h("span", null, kbd("Wheel"), kbd("+"), kbd("\u2212"), kbd("0"), "zoom"),
+      h("span", null, kbd("Wheel"), kbd("+"), kbd("\u2212"), kbd("F"), "zoom"),
       h("span", null, kbd("Space"), "+ drag pan"),
       h("span", null, kbd("Enter"), "accept suggestion")));
   }
@@ -435,11 +440,12 @@ function render({ model, el }) {
   }, { passive: false });
 
   // -- keyboard ------------------------------------------------------------------------------------
-  cvbKeys(root, (e, digit) => {
+  cvbKeys(root, (e, key) => {
     const position = model.get("position");
-    if (digit) {
-      const t = tags()[digit - 1];
-      if (t) setCurrentTag(t.id);
+    if (key) {
+      const t = cvbTagOfKey(tags(), key);
+      if (!t) return false;
+      setCurrentTag(t.id);
     } else if ((e.key === "s" || e.key === "S") && (e.ctrlKey || e.metaKey)) model.send({ type: "save" });
     else if (e.ctrlKey || e.metaKey || e.altKey) return false;
     else if (e.key === "n" || e.key === "ArrowRight" || e.key === "PageDown") go(position + 1);
@@ -458,7 +464,7 @@ function render({ model, el }) {
       renderAll();
     } else if (e.key === "+" || e.key === "=") zoomCenter(1.25);
     else if (e.key === "-" || e.key === "_") zoomCenter(1 / 1.25);
-    else if (e.key === "0") fit();
+    else if (e.key === "f" || e.key === "F") fit();
     else if (e.key === "d") setMode("draw");
     else if (e.key === "h") setMode("pan");
     else if (e.key === " ") {

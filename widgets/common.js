@@ -108,8 +108,9 @@ function cvbHash(text) {
 }
 
 /**
- * The colour of each tag of a widget: tag id -> colour. The n-th tag of the model's ``tags``
- * gets the n-th colour of its ``palette`` (the same in every widget and in Python's figures);
+ * The colour of each tag of a widget: tag id -> colour. A tag's ``slot`` (its place in the
+ * order the tags were created in, sent by Python) picks its colour of the model's ``palette``,
+ * the same in every widget and in Python's figures, and the same when other tags are added;
  * an id that is not a tag (yet) gets a colour of the palette picked by its text.
  */
 export function cvbTagColors(model) {
@@ -122,7 +123,7 @@ export function cvbTagColors(model) {
     if (t !== tags || p !== palette) {
       tags = t;
       palette = p;
-      byId = new Map(p.length ? t.map((tag, i) => [tag.id, p[i % p.length]]) : []);
+      byId = new Map(p.length ? t.map((tag, i) => [tag.id, p[(Number.isInteger(tag.slot) ? tag.slot : i) % p.length]]) : []);
     }
     if (byId.has(id)) return byId.get(id);
     return p.length ? p[cvbHash(String(id)) % p.length] : "#8a8886";
@@ -149,23 +150,53 @@ export function cvbTyping(event) {
   return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
 }
 
-/** The digit 1-9 of a key event, or 0 when it is not one. */
-export function cvbDigit(event) {
-  if (event.ctrlKey || event.metaKey || event.altKey) return 0;
-  const m = /^Digit([1-9])$/.exec(event.code || "");
-  if (m) return Number(m[1]);
-  return /^[1-9]$/.test(event.key) ? Number(event.key) : 0;
+/**
+ * The tag key of a key event, as the tags' ``key`` names it: "1"-"9", "0", or "\u21e71"-"\u21e70"
+ * for Shift with a digit; "" for any other key. The digit is read from the key's place
+ * (event.code), so Shift+1 is "\u21e71" whatever the keyboard layout prints.
+ */
+export function cvbTagKey(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey) return "";
+  let m = /^(?:Digit|Numpad)([0-9])$/.exec(event.code || "");
+  if (!m && !event.shiftKey) m = /^([0-9])$/.exec(event.key || "");
+  if (!m) return "";
+  return event.shiftKey ? `\u21e7${m[1]}` : m[1];
+}
+
+/** The tag whose key is ``key`` (from cvbTagKey), or undefined. */
+export function cvbTagOfKey(tags, key) {
+  return key ? (tags || []).find((t) => t.key === key) : undefined;
+}
+
+/** The key hint of a tag: its key as a <kbd>, or null when it has none. */
+export function cvbTagKbd(tag) {
+  return tag && tag.key ? h("kbd", { class: "cvb-kbd cvb-tagkey", title: `Key ${tag.key.replace("\u21e7", "Shift+")}`, text: tag.key }) : null;
+}
+
+/** A tag's key in words for a tooltip: " (key 3)", " (key Shift+1)", or "". */
+export function cvbKeyHint(tag) {
+  return tag && tag.key ? ` (key ${tag.key.replace("\u21e7", "Shift+")})` : "";
+}
+
+/** True when Enter or Space belongs to the focused control (a button, a link, a checkbox):
+ * the browser's own action (a click) then happens, and the widget's shortcuts stay quiet. */
+function cvbControlKey(event, root) {
+  if (event.key !== "Enter" && event.key !== " " && event.key !== "Spacebar") return false;
+  const t = event.target;
+  if (!t || t === root || !(t instanceof Element)) return false;
+  return t.matches("button, a[href], summary, input, select, textarea, [role=button], [role=checkbox]");
 }
 
 /**
- * The widget's keyboard shortcuts: ``handle(event, digit)`` (``digit``: the 1-9 of the key,
- * else 0) returns true when it used the key, which then goes no further. Keys typed into a
- * text field are left to the field.
+ * The widget's keyboard shortcuts: ``handle(event, key)`` (``key``: the tag key of the event,
+ * see cvbTagKey, else "") returns true when it used the key, which then goes no further. Keys
+ * typed into a text field are left to the field, and Enter or Space on a focused button to
+ * the button.
  */
 export function cvbKeys(root, handle) {
   root.addEventListener("keydown", (e) => {
-    if (cvbTyping(e)) return;
-    if (handle(e, cvbDigit(e))) {
+    if (cvbTyping(e) || cvbControlKey(e, root)) return;
+    if (handle(e, cvbTagKey(e))) {
       e.preventDefault();
       e.stopPropagation();
     }
@@ -180,6 +211,14 @@ export function cvbFmt(n) {
 
 export function cvbPlural(n, word, plural) {
   return `${cvbFmt(n)} ${n === 1 ? word : plural || word + "s"}`;
+}
+
+/** A size in bytes for a person: "0 bytes", "512 bytes", "1.5 KB", "2.3 MB". */
+export function cvbBytes(n) {
+  const b = Math.max(0, Number(n) || 0);
+  if (b < 1024) return `${cvbFmt(b)} ${b === 1 ? "byte" : "bytes"}`;
+  if (b < 1024 * 1024) return `${(b / 1024).toFixed(b < 10 * 1024 ? 1 : 0)} KB`;
+  return `${(b / (1024 * 1024)).toFixed(1)} MB`;
 }
 
 /** A fraction as a percentage ("87.5%"), or a dash for null. */
@@ -203,29 +242,35 @@ export function cvbWhen(iso) {
 
 // -- small pieces ----------------------------------------------------------------------------------
 
-/** The notice line (bottom of the widget): errors stay until closed, others fade. */
+/** How long a notice stays, in milliseconds: errors a bit longer (they have a close button). */
+export const CVB_NOTICE_MS = { info: 4000, success: 4000, error: 9000 };
+
+/**
+ * The notice line: a line of its own at the bottom of the widget (in the flow of the page, so
+ * it covers nothing), with a close button; it goes after a few seconds (CVB_NOTICE_MS), and
+ * stays while the pointer is on it.
+ */
 export function cvbNotice(model, on) {
   const box = h("div", { class: "cvb-notice", role: "status", "aria-live": "polite" });
   let timer = null;
+  let level = "info";
+  const hide = () => { clearTimeout(timer); box.className = "cvb-notice"; cvbFill(box); };
+  const later = () => { clearTimeout(timer); timer = setTimeout(hide, CVB_NOTICE_MS[level] || CVB_NOTICE_MS.info); };
+  box.addEventListener("mouseenter", () => clearTimeout(timer));
+  box.addEventListener("mouseleave", () => { if (box.classList.contains("is-visible")) later(); });
   const show = () => {
     const n = model.get("notice") || {};
-    clearTimeout(timer);
-    if (!n.text) {
-      box.className = "cvb-notice";
-      cvbFill(box);
-      return;
-    }
-    box.className = `cvb-notice is-visible is-${n.level}`;
-    const icon = { error: "!", success: "\u2713", info: "i" }[n.level] || "i";
+    if (!n.text) { hide(); return; }
+    level = n.level in CVB_NOTICE_MS ? n.level : "info";
+    box.className = `cvb-notice is-visible is-${level}`;
+    box.dataset.level = level;
+    const icon = { error: "!", success: "\u2713", info: "i" }[level];
     cvbFill(box,
       h("span", { class: "cvb-notice-icon", text: icon }),
       h("span", { class: "cvb-notice-text", text: n.text }),
-      h("button", {
-        class: "cvb-notice-close", title: "Dismiss", "aria-label": "Dismiss",
-        on: { click: () => { box.className = "cvb-notice"; } },
-      }, "\u00d7"),
+      h("button", { class: "cvb-notice-close", type: "button", title: "Dismiss", "aria-label": "Dismiss", on: { click: hide } }, "\u00d7"),
     );
-    if (n.level !== "error") timer = setTimeout(() => { box.className = "cvb-notice"; }, 5000);
+    later();
   };
   on("change:notice", show);
   show();

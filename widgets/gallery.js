@@ -2,9 +2,10 @@
 // the selection are traits; tagging, untagging and deleting are messages to Python.
 
 import {
-  h, cvbFill, cvbFmt, cvbIcon, cvbKeys, cvbMount, cvbNewTag, cvbNotice, cvbPlural, cvbSelect,
-  cvbSet, cvbTagChip, kbd
+  h, cvbFill, cvbFmt, cvbIcon, cvbInWorkbench, cvbKeyHint, cvbKeys, cvbMount, cvbNewTag, cvbNotice, cvbPlural, cvbSelect,
+  cvbSet, cvbTagChip, cvbTagKbd, cvbTagOfKey, kbd
 } from "./common.js";
+import { cvbDetail } from "./image_detail.js";
 
 function render({ model, el }) {
   const { on, root, color } = cvbMount(model, el, "gallery");
@@ -38,6 +39,8 @@ function render({ model, el }) {
   const gridWrap = h("div", { class: "cvb-grid-wrap" }, grid);
   const footer = h("div", { class: "cvb-footer" });
   root.append(header, tagbar, actionbar, gridWrap, footer, cvbNotice(model, on));
+  const detail = cvbDetail(model, root, color);
+  const openDetail = (id) => detail.open("image", id, items().map((it) => it.id));
 
   // -- header: title, filters, split, refresh ------------------------------------------------
   function renderHeader() {
@@ -89,7 +92,7 @@ function render({ model, el }) {
   function renderTagbar() {
     const show = model.get("show");
     const list = tags();
-    const buttons = list.map((t, i) =>
+    const buttons = list.map((t) =>
       h("button", {
         class: `cvb-tagbtn${show === `tag:${t.id}` ? " is-active" : ""}`,
         style: { "--tag": color(t.id) }, dataset: { tag: t.id },
@@ -100,7 +103,7 @@ function render({ model, el }) {
       h("span", { class: "cvb-tagbtn-name", text: t.name }),
       t.type === "Negative" ? h("span", { class: "cvb-neg", text: "neg" }) : null,
       h("span", { class: "cvb-count", text: cvbFmt(t.count) }),
-      i < 9 ? kbd(String(i + 1)) : null),
+      cvbTagKbd(t)),
     );
     cvbFill(tagbar,
       h("span", { class: "cvb-label" }, "Tags"),
@@ -132,13 +135,13 @@ function render({ model, el }) {
     }
     const total = model.get("total");
     const tagButtons = detection()
-      ? [h("span", { class: "cvb-muted", text: "Detection images are tagged by drawing boxes (BoxEditor)." })]
-      : tags().map((t, i) =>
+      ? [h("span", { class: "cvb-muted", text: cvbInWorkbench(model) ? "Detection images are tagged by drawing boxes in the Tag tab." : "Detection images are tagged by drawing boxes (BoxEditor)." })]
+      : tags().map((t) =>
         h("button", {
           class: "cvb-tagbtn is-small", style: { "--tag": color(t.id) }, dataset: { tagAction: t.id },
-          title: `Tag the selection as ${t.name}` + (i < 9 ? ` (key ${i + 1})` : ""),
+          title: `Tag the selection as ${t.name}${cvbKeyHint(t)}`,
           on: { click: () => tagSelection(t.id) },
-        }, h("span", { class: "cvb-dot" }), h("span", { class: "cvb-tagbtn-name", text: t.name }), i < 9 ? kbd(String(i + 1)) : null),
+        }, h("span", { class: "cvb-dot" }), h("span", { class: "cvb-tagbtn-name", text: t.name }), cvbTagKbd(t)),
       );
     cvbFill(actionbar,
       h("span", { class: "cvb-selcount" }, cvbFmt(n), " selected"),
@@ -150,7 +153,7 @@ function render({ model, el }) {
       detection() ? null : h("span", { class: "cvb-label" }, "Tag as"),
       ...tagButtons,
       h("div", { class: "cvb-spacer" }),
-      h("button", { class: "cvb-btn is-small", title: "Remove every tag (key 0)", on: { click: () => untagSelection() } }, "Untag"),
+      h("button", { class: "cvb-btn is-small", title: "Remove every tag (key U)", on: { click: () => untagSelection() } }, "Untag"),
       h("button", { class: "cvb-btn is-small is-danger", title: "Delete (key Delete)", dataset: { action: "delete" }, on: { click: askDelete } }, "Delete"),
       h("button", { class: "cvb-btn is-small is-quiet", title: "Clear the selection (Esc)", on: { click: () => setSelected([]) } }, "Clear"),
     );
@@ -162,9 +165,10 @@ function render({ model, el }) {
     if (src) img.src = src;
     const fit = h("div", { class: "cvb-fit" }, img);
     const check = h("span", { class: "cvb-check", "aria-hidden": "true" });
+    const expand = h("button", { class: "cvb-expand", type: "button", tabindex: "-1", title: "Show it large (Enter, or a double click)", "aria-label": `Show ${item.name} large`, dataset: { action: "detail" } }, "\u2922");
     const caption = h("div", { class: "cvb-caption" });
     const cell = h("div", { class: "cvb-cell", role: "option", dataset: { id: item.id } },
-      h("div", { class: "cvb-thumb" }, fit, check), caption);
+      h("div", { class: "cvb-thumb cvb-has-expand" }, fit, check, expand), caption);
     return { cell, img, fit, caption, src };
   }
 
@@ -274,8 +278,9 @@ function render({ model, el }) {
       h("div", { class: "cvb-hints" },
         h("span", null, kbd("\u2190\u2191\u2192\u2193"), "move"),
         h("span", null, kbd("Space"), "select"),
-        h("span", null, kbd("1\u20139"), "tag"),
-        h("span", null, kbd("0"), "untag"),
+        h("span", null, kbd("Enter"), "show large"),
+        h("span", null, kbd("1\u20139"), kbd("0"), kbd("\u21e7 1\u20130"), "tag"),
+        h("span", null, kbd("U"), "untag"),
         h("span", null, kbd("Del"), "delete"),
         h("span", null, kbd("Ctrl+A"), "select page"),
       ),
@@ -335,9 +340,20 @@ function render({ model, el }) {
     setSelected(sel);
   }
 
+  grid.addEventListener("dblclick", (e) => {
+    const cell = e.target.closest(".cvb-cell");
+    if (cell && !e.target.closest(".cvb-check")) openDetail(cell.dataset.id);
+  });
   grid.addEventListener("click", (e) => {
     const cell = e.target.closest(".cvb-cell");
     if (!cell) return;
+    if (e.target.closest(".cvb-expand")) {
+      e.stopPropagation();
+      focus = Number(cell.dataset.index);
+      renderSelectionMarks();
+      openDetail(cell.dataset.id);
+      return;
+    }
     const i = Number(cell.dataset.index);
     const id = cell.dataset.id;
     if (e.shiftKey && anchor !== null) {
@@ -387,7 +403,7 @@ function render({ model, el }) {
     keepFocusInView();
   }
 
-  cvbKeys(root, (e, digit) => {
+  cvbKeys(root, (e, key) => {
     const list = items();
     if (confirming) {
       if (e.key === "Enter") confirmDelete();
@@ -412,13 +428,15 @@ function render({ model, el }) {
         anchor = focus;
         setSelected(sel);
       }
-    } else if (digit) {
-      const tag = tags()[digit - 1];
-      if (tag && !detection()) tagSelection(tag.id);
-    } else if (e.key === "0" && !e.ctrlKey && !e.metaKey) untagSelection();
+    } else if (key) {
+      const tag = cvbTagOfKey(tags(), key);
+      if (!tag || detection()) return false;
+      tagSelection(tag.id);
+    } else if ((e.key === "u" || e.key === "U") && !e.ctrlKey && !e.metaKey) untagSelection();
     else if (e.key === "Delete" || e.key === "Backspace") askDelete();
     else if ((e.key === "a" || e.key === "A") && (e.ctrlKey || e.metaKey)) setSelected(list.map((it) => it.id));
     else if (e.key === "Escape") setSelected([]);
+    else if (e.key === "Enter") { const item = list[focus]; if (!item) return false; openDetail(item.id); }
     else if (e.key === "PageDown" || e.key === "]") goPage(model.get("page") + 1);
     else if (e.key === "PageUp" || e.key === "[") goPage(model.get("page") - 1);
     else return false;
@@ -431,13 +449,15 @@ function render({ model, el }) {
   on("change:tags", () => { renderTagbar(); renderActionbar(); renderGrid(); });
   on("change:show change:split change:image_count change:untagged_count change:filter_options", () => { renderHeader(); renderTagbar(); });
   on("change:page change:total change:page_size", renderFooter);
+  // every read ends here, also one that changed nothing (a Refresh of the same page)
+  on("change:loaded change:notice", () => root.classList.remove("is-loading"));
 
   renderHeader();
   renderTagbar();
   renderActionbar();
   renderGrid();
   renderFooter();
-  return () => on.dispose();
+  return () => { detail.dispose(); on.dispose(); };
 }
 
 export default { render };

@@ -9,6 +9,7 @@ import {
   h, cvbBoxedImage, cvbFill, cvbFmt, cvbIcon, cvbInWorkbench, cvbIterationSelect, cvbMount, cvbNotice, cvbPct,
   cvbPlural, cvbSet, cvbTagChip, cvbTagPicker, cvbTile
 } from "./common.js";
+import { cvbDetail } from "./image_detail.js";
 
 function render({ model, el }) {
   const { on, root, color } = cvbMount(model, el, "performance");
@@ -28,6 +29,7 @@ function render({ model, el }) {
   const body = h("div", { class: "cvb-perf-body" },
     tiles, h("div", { class: "cvb-perf-grid" }, table, pr), cm, wrong);
   root.append(header, controls, body, cvbNotice(model, on));
+  const detail = cvbDetail(model, root, color); // the wrong images, shown large
 
   // -- header and sliders -----------------------------------------------------------------------
   function renderHeader() {
@@ -201,8 +203,12 @@ function render({ model, el }) {
     const byId = new Map(tags.map((t) => [t.id, t]));
     const chips = (ids) => ids.map((id) => byId.has(id) ? cvbTagChip(byId.get(id), color(id)) : h("span", { class: "cvb-chip", text: id }));
     const retagged = !detection() && JSON.stringify([...item.current_tags].sort()) !== JSON.stringify([...item.true_tags].sort());
-    const thumb = h("div", { class: "cvb-wthumb" },
-      cvbBoxedImage(item.src, item.width, item.height, item.boxes, { alt: item.name, labels: false }));
+    const thumb = h("div", { class: "cvb-wthumb cvb-has-expand" },
+      cvbBoxedImage(item.src, item.width, item.height, item.boxes, { alt: item.name, labels: false }),
+      h("button", {
+        class: "cvb-expand", type: "button", title: "Show it large", "aria-label": `Show ${item.name} large`, dataset: { action: "detail" },
+        on: { click: (e) => { e.stopPropagation(); detail.open("image", item.image_id, (model.get("mistakes") || []).map((m) => m.image_id)); } },
+      }, "\u2922"));
     const picker = openCard === item.image_id && !detection()
       ? h("div", { class: "cvb-picker", on: { click: (e) => e.stopPropagation() } },
         h("div", { class: "cvb-picker-head" }, h("span", { class: "cvb-label", text: multilabel() ? "Tags of this image" : "Tag this image as" }),
@@ -298,7 +304,7 @@ function render({ model, el }) {
   renderPr();
   renderCm();
   renderWrong();
-  return () => on.dispose();
+  return () => { detail.dispose(); on.dispose(); };
 }
 
 export default { render };

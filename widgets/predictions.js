@@ -6,6 +6,7 @@ import {
   h, cvbBoxedImage, cvbFill, cvbFmt, cvbIcon, cvbInWorkbench, cvbIterationSelect, cvbMount, cvbNotice, cvbPct,
   cvbPlural, cvbProbBar, cvbSelect, cvbSet, cvbTagPicker, cvbWhen
 } from "./common.js";
+import { cvbDetail } from "./image_detail.js";
 
 function render({ model, el }) {
   const { on, root, color } = cvbMount(model, el, "predictions");
@@ -18,6 +19,8 @@ function render({ model, el }) {
   const toolbar = h("div", { class: "cvb-toolbar" });
   const grid = h("div", { class: "cvb-pr-gridwrap" });
   root.append(header, toolbar, grid, cvbNotice(model, on));
+  const detail = cvbDetail(model, root, color);
+  const openDetail = (item) => detail.open(stored() ? "prediction" : "image", item.id, (model.get("items") || []).map((it) => it.id));
 
   function choiceOf(item) {
     const key = JSON.stringify([item.suggested_tags, item.suggested_regions]);
@@ -121,7 +124,10 @@ function render({ model, el }) {
     const boxes = detection() ? c.boxes.filter((b) => b.keep).map((b) => ({ ...b, color: color(b.tag) })) : [];
     const top = item.predictions.slice(0, 3);
     return h("div", { class: "cvb-pr-card", dataset: { id: item.id } },
-      h("div", { class: "cvb-pr-thumb" }, item.src ? cvbBoxedImage(item.src, item.width, item.height, boxes, { alt: item.name, labels: false }) : null),
+      h("div", { class: "cvb-pr-thumb cvb-has-expand", title: "Show it large", on: { click: () => openDetail(item) } },
+        item.src ? cvbBoxedImage(item.src, item.width, item.height, boxes, { alt: item.name, labels: false }) : null,
+        h("button", { class: "cvb-expand", type: "button", title: "Show it large", "aria-label": "Show it large", dataset: { action: "detail" },
+          on: { click: (e) => { e.stopPropagation(); openDetail(item); } } }, "\u2922")),
       h("div", { class: "cvb-pr-meta" },
         h("div", { class: "cvb-pr-name", title: item.name || item.created, text: item.name || cvbWhen(item.created) }),
         h("span", { class: `cvb-badge${item.uncertainty > 0.5 ? " is-warn" : ""}`, title: "How unsure the model is (0: sure, 1: a coin flip)" }, `uncertainty ${item.uncertainty.toFixed(2)}`)),
@@ -157,12 +163,13 @@ function render({ model, el }) {
   on("change:counts change:view", () => { renderHeader(); renderToolbar(); });
   on("change:iterations change:iteration change:threshold change:total change:page", renderToolbar);
   on("change:tags change:host", renderGrid);
-  on("change:notice", () => root.classList.remove("is-loading"));
+  // every read ends here, also one that changed nothing (a Refresh of the same page)
+  on("change:notice change:loaded", () => root.classList.remove("is-loading"));
 
   renderHeader();
   renderToolbar();
   renderGrid();
-  return () => on.dispose();
+  return () => { detail.dispose(); on.dispose(); };
 }
 
 export default { render };

@@ -1,9 +1,9 @@
-// Tagger: one image at a time, tagged with the keys 1-9 (cvbench/ui/tagger.py).
+// Tagger: one image at a time, tagged with each tag's key (1-9, 0, Shift+1-0; cvbench/ui/tagger.py).
 // The position in the queue is a trait; tag changes are messages, saved at once by Python.
 
 import {
-  h, cvbFill, cvbFmt, cvbIcon, cvbKeys, cvbMount, cvbNewTag, cvbNotice, cvbSelect, cvbSet,
-  cvbShowOptions, cvbTagChip, kbd
+  h, cvbFill, cvbFmt, cvbIcon, cvbKeyHint, cvbKeys, cvbMount, cvbNewTag, cvbNotice, cvbSelect, cvbSet,
+  cvbShowOptions, cvbTagChip, cvbTagKbd, cvbTagOfKey, kbd
 } from "./common.js";
 
 function render({ model, el }) {
@@ -50,10 +50,16 @@ function render({ model, el }) {
     progress.firstChild.style.width = total ? `${(100 * position) / total}%` : "0%";
   }
 
+  let emptyKey = null; // what the empty screen shows: drawn again only when that changes
   function renderStage() {
     const im = image();
     const total = model.get("total");
+    const key = im.id ? null : `${total}|${model.get("show")}`;
+    if (key !== null && key === emptyKey) { root.classList.remove("is-loading"); return; } // its buttons keep the focus
+    emptyKey = key;
     stage.querySelectorAll(".cvb-empty").forEach((n) => n.remove());
+    // the frame holds the picture; with none it goes, or it would cover the buttons below
+    frame.style.display = im.id ? "" : "none";
     if (im.id) {
       img.style.display = "";
       if (img.getAttribute("src") !== model.get("src")) img.src = model.get("src");
@@ -85,15 +91,15 @@ function render({ model, el }) {
     const im = image();
     const on_ = new Set(im.tags || []);
     const list = tags();
-    const buttons = list.map((t, i) =>
+    const buttons = list.map((t) =>
       h("button", {
         class: `cvb-tagbtn cvb-tagrow${on_.has(t.id) ? " is-active" : ""}`,
         style: { "--tag": color(t.id) }, dataset: { tag: t.id }, disabled: !im.id,
-        title: (on_.has(t.id) ? "Remove " : multilabel() ? "Add " : "Set ") + t.name + (i < 9 ? ` (key ${i + 1})` : ""),
+        title: (on_.has(t.id) ? "Remove " : multilabel() ? "Add " : "Set ") + t.name + cvbKeyHint(t),
         "aria-pressed": on_.has(t.id) ? "true" : "false",
         on: { click: () => { toggle(t.id); root.focus(); } },
       },
-      i < 9 ? kbd(String(i + 1)) : h("span", { class: "cvb-kbd is-blank" }),
+      cvbTagKbd(t) || h("span", { class: "cvb-kbd is-blank" }),
       h("span", { class: "cvb-dot" }),
       h("span", { class: "cvb-tagbtn-name", text: t.name }),
       t.type === "Negative" ? h("span", { class: "cvb-neg", text: "neg" }) : null,
@@ -111,7 +117,7 @@ function render({ model, el }) {
         h("div", { class: "cvb-label" }, "This image"),
         h("div", { class: "cvb-current-tags" },
           current.length ? current.map((t) => cvbTagChip(t, color(t.id))) : h("span", { class: "cvb-untagged", text: im.id ? "No tag yet" : "\u2014" })),
-        current.length ? h("button", { class: "cvb-btn is-quiet is-small", title: "Remove its tags (key 0)", on: { click: () => { model.send({ type: "clear_tags" }); root.focus(); } } }, "Clear tags") : null),
+        current.length ? h("button", { class: "cvb-btn is-quiet is-small", title: "Remove its tags (key U or Delete)", on: { click: () => { model.send({ type: "clear_tags" }); root.focus(); } } }, "Clear tags") : null),
     );
   }
 
@@ -123,19 +129,20 @@ function render({ model, el }) {
       h("button", { class: "cvb-btn is-primary", disabled: position >= total, dataset: { action: "next" }, on: { click: () => { go(position + 1); root.focus(); } } }, "Accept & next ", kbd("Enter")),
       h("div", { class: "cvb-spacer" }),
       h("div", { class: "cvb-hints" },
-        h("span", null, kbd("1\u20139"), multilabel() ? "toggle tag" : "set tag"),
-        h("span", null, kbd("0"), "clear"),
+        h("span", null, kbd("1\u20139"), kbd("0"), kbd("\u21e7 1\u20130"), multilabel() ? "toggle tag" : "set tag"),
+        h("span", null, kbd("U"), "clear"),
         h("span", null, kbd("Enter"), "next"),
         h("span", null, kbd("\u2190"), kbd("\u2192"), "move")),
     );
   }
 
-  cvbKeys(root, (e, digit) => {
+  cvbKeys(root, (e, key) => {
     const position = model.get("position");
-    if (digit) {
-      const tag = tags()[digit - 1];
-      if (tag) toggle(tag.id);
-    } else if (e.key === "0" && !e.ctrlKey && !e.metaKey) {
+    if (key) {
+      const tag = cvbTagOfKey(tags(), key);
+      if (!tag) return false;
+      toggle(tag.id);
+    } else if ((e.key === "u" || e.key === "U" || e.key === "Delete") && !e.ctrlKey && !e.metaKey) {
       if (image().id) model.send({ type: "clear_tags" });
     } else if (e.key === "Enter" || e.key === "ArrowRight" || e.key === "ArrowDown") go(position + 1);
     else if (e.key === "ArrowLeft" || e.key === "ArrowUp" || e.key === "Backspace") go(position - 1);
@@ -149,7 +156,7 @@ function render({ model, el }) {
   on("change:image change:src", () => { renderStage(); renderSide(); });
   on("change:tags", renderSide);
   on("change:position change:total", () => { renderHeader(); renderFooter(); });
-  on("change:show change:filter_options", renderHeader);
+  on("change:show change:filter_options", () => { renderHeader(); renderStage(); });
   on("change:tags", renderHeader);
 
   renderHeader();

@@ -3,7 +3,7 @@
 // traits it sets (state, progress, last_run, iterations) and sends short messages.
 
 import {
-  h, cvbClock, cvbFill, cvbInWorkbench, cvbMount, cvbNotice, cvbPct, cvbPlural, cvbSelect, cvbSet, cvbTile,
+  h, cvbClock, cvbFill, cvbFmt, cvbInWorkbench, cvbMount, cvbNotice, cvbPct, cvbPlural, cvbSelect, cvbSet, cvbTile,
   cvbWhen
 } from "./common.js";
 
@@ -13,7 +13,7 @@ const CVB_STAGES = [
 ];
 
 function render({ model, el }) {
-  const { on, root } = cvbMount(model, el, "train");
+  const { on, root, color } = cvbMount(model, el, "train");
   let publishing = null; // iteration id whose publish form is open
   let deleting = null; // iteration id awaiting delete confirmation
   let receivedAt = performance.now();
@@ -25,9 +25,10 @@ function render({ model, el }) {
   root.append(header, h("div", { class: "cvb-train-body" }, settings, run), list, cvbNotice(model, on));
 
   const busy = () => model.get("state") !== "idle";
+  const blockers = () => (model.get("readiness") || {}).blockers || [];
 
   function startTraining() {
-    if (busy()) return;
+    if (busy() || blockers().length) return;
     const budget = Number(model.get("budget_minutes"));
     model.send({ type: "train", mode: model.get("mode"), budget_minutes: budget, domain: model.get("domain") });
   }
@@ -43,9 +44,58 @@ function render({ model, el }) {
         ? h("button", { class: "cvb-btn is-danger", dataset: { action: "cancel" }, disabled: model.get("state") === "cancelling", on: { click: () => model.send({ type: "cancel" }) } },
           model.get("state") === "cancelling" ? "Cancelling\u2026" : "Cancel")
         : null,
-      h("button", { class: "cvb-btn is-primary cvb-train-btn", dataset: { action: "train" }, disabled: busy(), on: { click: startTraining } },
-        h("span", { class: "cvb-train-gear", "aria-hidden": "true" }, "\u2699"), busy() ? "Training\u2026" : "Train"),
+      h("button", {
+        class: "cvb-btn is-primary cvb-train-btn", dataset: { action: "train" }, disabled: busy() || blockers().length > 0,
+        title: !busy() && blockers().length ? `Training cannot run yet: ${blockers().join(" ")}` : null,
+        "aria-describedby": !busy() && blockers().length ? "cvb-train-why" : null, on: { click: startTraining },
+      }, h("span", { class: "cvb-train-gear", "aria-hidden": "true" }, "\u2699"), busy() ? "Training\u2026" : "Train"),
     );
+  }
+
+  /** Why Train is off, in the page's words (the rules are checked live in Python). */
+  function blockersBox() {
+    const list = blockers();
+    if (!list.length || busy()) return null;
+    return h("div", { class: "cvb-blockers", id: "cvb-train-why", role: "note" },
+      h("div", { class: "cvb-blockers-title" }, "Train is off until this is fixed"),
+      h("ul", null, list.map((w) => h("li", { text: w }))));
+  }
+
+  /** "Tags to train": a checkbox per tag, with its count against the minimum. */
+  function tagChecklist() {
+    const r = model.get("readiness") || {};
+    const rows = r.per_tag || [];
+    if (!rows.length) return null;
+    const detection = model.get("kind") === "detection";
+    const leftOut = new Set(model.get("left_out") || []);
+    const setLeftOut = (ids) => cvbSet(model, { left_out: [...ids] });
+    const regular = rows.filter((t) => t.type === "Regular");
+    return h("div", { class: "cvb-tagcheck" },
+      h("div", { class: "cvb-tagcheck-head" },
+        h("span", { class: "cvb-label" }, "Tags to train"),
+        h("span", { class: "cvb-muted" }, `${regular.filter((t) => t.chosen).length} of ${regular.length}`),
+        h("div", { class: "cvb-spacer" }),
+        regular.length > 2 ? h("button", { class: "cvb-btn is-quiet is-small", disabled: busy() || !leftOut.size, on: { click: () => setLeftOut([]) } }, "All") : null),
+      h("div", { class: "cvb-tagcheck-list" }, rows.map((t) => {
+        const negative = t.type === "Negative";
+        const low = t.chosen && !t.enough && (t.count > 0 || !negative);
+        const unit = detection ? (t.count === 1 ? "box" : "boxes") : (t.count === 1 ? "image" : "images");
+        const status = negative ? (t.count ? "always learnt" : "no images")
+          : detection && !t.count ? "no box: not learnt"
+          : low ? (detection ? `fewer than ${t.minimum}: weak` : `needs ${t.minimum}`) : "";
+        return h("label", {
+          class: `cvb-tagcheck-row${t.chosen ? "" : " is-out"}${low ? (detection ? " is-weak" : " is-short") : ""}`,
+          dataset: { tag: t.id }, title: negative ? "The Negative tag takes part whenever it has images" : (t.chosen ? "Untick to leave this tag out of the run" : "Tick to train this tag"),
+        },
+        h("input", {
+          type: "checkbox", checked: t.chosen, disabled: busy() || negative, "aria-label": `Train ${t.name}`,
+          on: { change: (e) => { const next = new Set(leftOut); if (e.target.checked) next.delete(t.id); else next.add(t.id); setLeftOut(next); } },
+        }),
+        h("span", { class: "cvb-dot", style: { "--tag": color(t.id) } }),
+        h("span", { class: "cvb-tagcheck-name", text: t.name }),
+        h("span", { class: "cvb-tagcheck-count", text: `${cvbFmt(t.count)} ${unit}` }),
+        status ? h("span", { class: "cvb-tagcheck-status", text: status }) : null);
+      })));
   }
 
   function modeCard(value, title, text, extra) {
@@ -79,9 +129,12 @@ function render({ model, el }) {
       modeCard("advanced", "Advanced training", "Fine-tunes the network within a time budget; kept only if it beats quick training.",
         h("div", { class: "cvb-budget-row" }, "Budget", budget, "minutes")),
       h("div", { class: "cvb-field" }, h("span", { class: "cvb-label" }, "Domain"), domain),
-      warnings.length
-        ? h("ul", { class: "cvb-warnings" }, warnings.map((w) => h("li", { text: w })))
-        : h("div", { class: "cvb-ready" }, h("span", { class: "cvb-badge is-ok" }, "Ready"), " The tags have enough images to train."),
+      tagChecklist(),
+      blockersBox(),
+      warnings.length ? h("ul", { class: "cvb-warnings" }, warnings.map((w) => h("li", { text: w }))) : null,
+      !blockers().length && !warnings.length
+        ? h("div", { class: "cvb-ready" }, h("span", { class: "cvb-badge is-ok" }, "Ready"), " The tags to train have enough images.")
+        : null,
     );
   }
 
@@ -130,7 +183,8 @@ function render({ model, el }) {
       h("div", { class: "cvb-run-msg", text: p.message || "" }),
       h("div", { class: "cvb-run-stats" },
         h("span", null, h("span", { class: "cvb-muted" }, "Elapsed "), cvbClock(elapsed)),
-        h("span", null, h("span", { class: "cvb-muted" }, "Time left "), eta === null ? "estimating\u2026" : `about ${cvbClock(eta)}`),
+        h("span", { dataset: { eta: eta === null ? "" : String(Math.round(eta)) } }, h("span", { class: "cvb-muted" }, "Time left "),
+          eta === null ? "estimating\u2026" : eta < 1 && p.stage !== "done" ? "finishing\u2026" : `about ${cvbClock(eta)}`),
         h("span", null, h("span", { class: "cvb-muted" }, "Loss "), p.loss === null || p.loss === undefined ? "\u2014" : Number(p.loss).toFixed(4))),
     );
   }
@@ -198,7 +252,7 @@ function render({ model, el }) {
   on("change:host", renderRun);
   on("change:iterations", () => { renderList(); renderRun(); });
   on("change:readiness", () => { renderHeader(); renderSettings(); });
-  on("change:mode change:budget_minutes change:domain change:domains", renderSettings);
+  on("change:mode change:budget_minutes change:domain change:domains change:left_out change:tags", renderSettings);
 
   renderHeader();
   renderSettings();

@@ -3,7 +3,7 @@
 // to Python at once as a "file" message with its bytes in a binary buffer.
 
 import {
-  h, cvbFill, cvbFmt, cvbMount, cvbNotice, cvbPlural
+  h, cvbBytes, cvbFill, cvbFmt, cvbInWorkbench, cvbMount, cvbNotice, cvbPlural
 } from "./common.js";
 
 const CVB_MAX_SEND = 50 * 1024 * 1024; // larger files would break the kernel's websocket
@@ -82,11 +82,11 @@ function render({ model, el }) {
     cvbFill(staged,
       files.length || sending
         ? h("div", { class: "cvb-staged-head" },
-          h("span", null, h("b", null, cvbPlural(files.length, "file")), ` ready \u00b7 ${(size / 1e6).toFixed(1)} MB`, sending ? ` \u00b7 reading ${sending}\u2026` : ""),
+          h("span", null, h("b", null, cvbPlural(files.length, "file")), ` ready \u00b7 ${cvbBytes(size)}`, sending ? ` \u00b7 reading ${sending}\u2026` : ""),
           files.length ? h("button", { class: "cvb-btn is-quiet is-small", on: { click: () => { skipped = []; model.send({ type: "clear_files" }); } } }, "Clear") : null)
         : null,
       files.length ? h("div", { class: "cvb-staged-list" }, files.slice(-6).reverse().map((f) =>
-        h("div", { class: "cvb-staged-item" }, h("span", { class: "cvb-file-name", text: f.name }), h("span", { class: "cvb-muted", text: `${Math.max(1, Math.round(f.size / 1024))} KB` }))),
+        h("div", { class: "cvb-staged-item" }, h("span", { class: "cvb-file-name", text: f.name }), h("span", { class: "cvb-muted", text: cvbBytes(f.size) }))),
       files.length > 6 ? h("div", { class: "cvb-muted", text: `and ${files.length - 6} more` }) : null) : null,
       skipped.length ? h("div", { class: "cvb-skipped" }, skipped.map((s) => h("div", { text: `Not sent: ${s.name} (${s.why})` }))) : null,
     );
@@ -96,7 +96,9 @@ function render({ model, el }) {
   // -- tags ----------------------------------------------------------------------------------------
   function renderTags() {
     if (detection()) {
-      cvbFill(tagArea, h("div", { class: "cvb-muted" }, "Detection images get their tags from their boxes: draw them in the BoxEditor after the upload."));
+      cvbFill(tagArea, h("div", { class: "cvb-muted" }, cvbInWorkbench(model)
+        ? "Detection images get their tags from their boxes: draw them in the Tag tab after the upload."
+        : "Detection images get their tags from their boxes: draw them in the BoxEditor after the upload."));
       return;
     }
     const known = model.get("tags") || [];
@@ -173,7 +175,9 @@ function render({ model, el }) {
     const dup = rows.filter((r) => r.status === "OKDuplicate").length;
     const bad = rows.length - ok - dup;
     const shown = onlyProblems ? rows.filter((r) => r.status !== "OK") : rows;
-    const badge = (status) => h("span", { class: `cvb-badge ${status === "OK" ? "is-ok" : status === "OKDuplicate" ? "is-warn" : "is-error"}`, text: status });
+    // the words for a person; Custom Vision's status code in the tooltip
+    const badge = (r) => h("span", { class: `cvb-badge ${r.status === "OK" ? "is-ok" : r.status === "OKDuplicate" ? "is-warn" : "is-error"}`,
+      title: `Status code: ${r.status}`, dataset: { code: r.status }, text: r.label || r.status });
     cvbFill(results,
       h("div", { class: "cvb-results-head" },
         h("span", { class: "cvb-badge is-ok" }, `${cvbFmt(ok)} added`),
@@ -188,7 +192,7 @@ function render({ model, el }) {
           h("tbody", null, shown.slice(0, 500).map((r) =>
             h("tr", { dataset: { status: r.status } },
               h("td", { class: "cvb-file-name", title: r.source, text: r.source }),
-              h("td", null, badge(r.status)),
+              h("td", null, badge(r)),
               h("td", { class: "cvb-msg", text: r.message || (r.status === "OK" ? "added" : "") })))))),
       shown.length > 500 ? h("div", { class: "cvb-muted", text: `${shown.length - 500} more rows not shown` }) : null,
     );

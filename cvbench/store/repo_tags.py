@@ -45,6 +45,10 @@ class TagRepository:
         return [_tag(r) for r in self._sql.rows(
             f"SELECT {_COLUMNS} FROM tags ORDER BY name COLLATE NOCASE")]
 
+    def ids_by_creation(self) -> list[str]:
+        """The ids of the tags, oldest first (the order they were created in)."""
+        return [r[0] for r in self._sql.rows("SELECT id FROM tags ORDER BY created, rowid")]
+
     def counts(self) -> dict[str, int]:
         """Images per tag name."""
         return {r[0]: r[1] for r in self._sql.rows("SELECT name, image_count FROM tags")}

@@ -19,6 +19,11 @@ Styles are plain CSS, put together as the product's look (``common.css``), then
 The tag palette is defined here, once: :data:`TAG_PALETTE` is every widget's ``palette``
 trait, so the browser colours tags with it, and figures drawn in Python (Performance's
 precision/recall curves) use :func:`tag_colors` to give each tag the same colour.
+
+Each tag has a *slot* (:func:`tag_slots`), its place in the order the tags were created in,
+and the slot gives it its colour and its key (:data:`TAG_KEYS`: 1-9, 0, then Shift+1 to
+Shift+0), so a tag keeps both when others are added. A tag named like a key that is still
+free ("0" to "9", as in the digits sample) takes that key.
 """
 
 from __future__ import annotations
@@ -26,16 +31,54 @@ from __future__ import annotations
 import base64
 import functools
 import importlib.resources
+import itertools
 import re
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["TAG_PALETTE", "tag_colors", "esm", "css", "app_css", "asset"]
+__all__ = ["TAG_PALETTE", "TAG_KEYS", "tag_slots", "tag_key", "tag_colors", "esm", "css", "app_css",
+           "asset"]
 
-#: The tag colours (#rrggbb): the n-th tag of a project gets the n-th colour, cycling.
+#: The tag colours (#rrggbb): the tag in slot n gets the n-th colour, cycling. Twenty
+#: colours that differ by a CIE L*a*b* distance of at least 29 from each other, each with a
+#: contrast of at least 3:1 against white (white label text on them, and them on white).
 TAG_PALETTE: tuple[str, ...] = (
-    "#0078d4", "#d83b01", "#107c10", "#8764b8", "#e3008c", "#008575",
-    "#986f0b", "#4f6bed", "#a4262c", "#038387", "#c239b3", "#ca5010",
+    "#0078d4", "#d83b01", "#107c10", "#8764b8", "#e3008c", "#008575", "#986f0b", "#a4262c",
+    "#0b0bd9", "#163e59", "#ad0abf", "#060673", "#590437", "#594128", "#bf5680", "#3094bf",
+    "#485904", "#0b49d9", "#730673", "#bf7656",
 )
+
+#: The keys of the tags, by slot: 1-9, 0, then Shift+1 to Shift+0 ("⇧1"); a tag in a later
+#: slot has no key.
+TAG_KEYS: tuple[str, ...] = (
+    *(str(n) for n in range(1, 10)), "0", *(f"\u21e7{n}" for n in (*range(1, 10), 0)),
+)
+
+
+def tag_slots(tags: Sequence[Any], created: Sequence[str]) -> dict[str, int]:
+    """Tag id -> slot (0, 1, …) of ``tags`` (objects with ``id`` and ``name``), given the
+    ids in the order the tags were created (``created``; a tag missing from it counts as
+    the newest). In that order, a tag named like a key still free (``"1"``, ``"0"``) takes
+    its slot, any other the first slot free: a tag created later never moves an earlier
+    one."""
+    by_id = {tag.id: tag for tag in tags}
+    order = [i for i in dict.fromkeys(created) if i in by_id]
+    order += [tag.id for tag in tags if tag.id not in set(order)]
+    slots: dict[str, int] = {}
+    taken: set[int] = set()
+    for tag_id in order:
+        name = str(by_id[tag_id].name).strip()
+        wanted = TAG_KEYS.index(name) if name in TAG_KEYS[:10] else -1
+        slot = wanted if wanted >= 0 and wanted not in taken else next(
+            n for n in itertools.count() if n not in taken)
+        slots[tag_id] = slot
+        taken.add(slot)
+    return slots
+
+
+def tag_key(slot: int) -> str:
+    """The key of a slot ("1"… "0", "⇧1"… "⇧0"), or "" when it has none."""
+    return TAG_KEYS[slot] if 0 <= slot < len(TAG_KEYS) else ""
 
 #: An import of sibling modules' names, the one kind of import a widget module may hold:
 #: ``import { a, b } from "./name.js";`` at the start of a line (it may span lines).
@@ -47,8 +90,10 @@ _COMMENT_LINE = re.compile(r"^\s*(//|/?\*).*$", re.M)
 
 def tag_colors(tags: list[dict[str, Any]],
                palette: tuple[str, ...] | list[str] = TAG_PALETTE) -> dict[str, str]:
-    """Tag name -> colour, as the browser colours a widget's ``tags`` list."""
-    return {tag["name"]: palette[i % len(palette)] for i, tag in enumerate(tags)}
+    """Tag name -> colour, as the browser colours a widget's ``tags`` list: by each tag's
+    ``slot`` (its place in the list when it has none)."""
+    return {tag["name"]: palette[int(tag.get("slot", i)) % len(palette)]
+            for i, tag in enumerate(tags)}
 
 
 def asset(name: str) -> str:

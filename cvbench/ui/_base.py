@@ -28,7 +28,7 @@ import traitlets as t
 from .._types import StoredImage
 from ..errors import CvbenchError
 from ..project import Project
-from ._assets import TAG_PALETTE
+from ._assets import TAG_PALETTE, tag_key, tag_slots
 from ._messages import check_message
 from ._watch import watch
 
@@ -99,8 +99,9 @@ class ProjectWidget(anywidget.AnyWidget):
     ).tag(sync=True)
     tags = t.List(
         t.Dict(),
-        help="The project's tags, by name: {id, name, type ('Regular'|'Negative'), count}. "
-        "Keys 1-9 in the widgets pick the n-th tag of this list.",
+        help="The project's tags, by name: {id, name, type ('Regular'|'Negative'), count, "
+        "slot, key}. ``slot`` gives the tag its colour and its key (``key``: '1'-'9', '0', "
+        "'\u21e71'-'\u21e70' for Shift+1-Shift+0, '' for none); see cvbench.ui._assets.tag_slots.",
     ).tag(sync=True)
     notice = t.Dict(
         help="The last message for the person: {level: 'info'|'success'|'error', text, id}; "
@@ -108,8 +109,8 @@ class ProjectWidget(anywidget.AnyWidget):
     ).tag(sync=True)
     palette = t.List(
         t.Unicode(), list(TAG_PALETTE),
-        help="The tag colours (#rrggbb): the n-th tag of ``tags`` gets the n-th colour, "
-        "cycling, in every widget and figure (read-only).",
+        help="The tag colours (#rrggbb): the tag in slot n of ``tags`` gets the n-th "
+        "colour, cycling, in every widget and figure (read-only).",
     ).tag(sync=True)
     host = t.Unicode(
         "notebook",
@@ -190,9 +191,12 @@ class ProjectWidget(anywidget.AnyWidget):
     # -- tags and notices --------------------------------------------------------------------
     def refresh_tags(self) -> None:
         """Read the tags and their counts from the project again."""
+        tags = self.project.tags
+        slots = tag_slots(tags, self.project.tag_ids_by_creation())
         self.tags = [
-            {"id": tag.id, "name": tag.name, "type": tag.type, "count": tag.image_count}
-            for tag in self.project.tags
+            {"id": tag.id, "name": tag.name, "type": tag.type, "count": tag.image_count,
+             "slot": slots[tag.id], "key": tag_key(slots[tag.id])}
+            for tag in tags
         ]
 
     def tag_name(self, tag_id: str) -> str:

@@ -36,6 +36,8 @@ __all__ = [
     "AcceptSuggestionMsg",
     "AcceptAllMsg",
     "RejectSuggestionMsg",
+    # the image detail view
+    "DetailMsg",
     # uploader
     "FileMsg",
     "UploadMsg",
@@ -156,6 +158,16 @@ class RejectSuggestionMsg(TypedDict):
 
     type: Literal["reject_suggestion"]
     index: int | None
+
+
+# -- the image detail view --------------------------------------------------------------------
+class DetailMsg(TypedDict):
+    """Show one image large: ``source`` is "image" (``id``: an image id) or "prediction"
+    (``id``: a stored prediction id)."""
+
+    type: Literal["detail"]
+    source: Literal["image", "prediction"]
+    id: str
 
 
 # -- uploader -------------------------------------------------------------------------------

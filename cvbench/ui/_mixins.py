@@ -79,6 +79,11 @@ class Paged(ProjectWidget):
     page_size = t.Int(60, help="Images per page, 1 to MAX_PAGE_SIZE.").tag(sync=True)
     total = t.Int(0, help="How many images there are on all the pages (read-only).").tag(
         sync=True)
+    loaded = t.Int(
+        0, help="Counts the reads of the page (read-only): it changes with every read, so the "
+        "browser knows a read it asked for (Refresh, another page) is done even when nothing "
+        "on the page changed."
+    ).tag(sync=True)
 
     @t.validate("page", "total")
     def _valid_page_count(self, proposal: t.Bunch) -> int:
@@ -113,5 +118,9 @@ class Paged(ProjectWidget):
         self.reload()
 
     def reload(self) -> None:
-        """Read the current page again (subclasses say how)."""
+        """Read the current page again (subclasses say how, and end with :meth:`_loaded`
+        in the same update of the browser)."""
         raise NotImplementedError
+
+    def _loaded(self) -> None:
+        self.loaded += 1

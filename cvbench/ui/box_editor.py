@@ -6,9 +6,10 @@
 
 In the browser: drag on empty space draws a box with the current tag, drag inside a box
 moves it, the handles at its corners and edges resize it; Delete removes the selected box.
-1-9 choose the current tag (and retag the selected box); n / p or the arrow keys go to the
-next / previous image; the mouse wheel zooms around the cursor, + / - zoom, 0 fits the
-image; drag with space held, with the middle button, or in pan mode moves the view.
+Each tag's key (1-9, 0, then Shift+1 to Shift+0, shown on its button) chooses the current
+tag (and retags the selected box); n / p or the arrow keys go to the next / previous image;
+the mouse wheel zooms around the cursor, + / - zoom, f fits the image (the zoom reads screen
+pixels per image pixel: 100% is one to one); drag with space held, with the middle button, or in pan mode moves the view.
 
 Suggested boxes (``suggestions``, e.g. from the smart labeler) are drawn dashed; click one
 and press Enter (or its button) to accept it, or accept or reject them all.

@@ -7,8 +7,11 @@
 Only the page shown is read from the project (``project.images(skip=, take=)``), so a
 project of 100,000 images opens as fast as one of 60. In the browser: click selects,
 shift-click selects a range, ctrl/cmd-click adds or removes one; arrows move the focus,
-space selects it, 1-9 tag the selection with the n-th tag, 0 removes its tags, Delete
-deletes it (after a confirmation), ctrl/cmd-A selects the page, Escape clears.
+space selects it, each tag's key (1-9, 0, then Shift+1 to Shift+0, shown on its button)
+tags the selection with it, U removes its tags, Delete deletes it (after a confirmation), ctrl/cmd-A selects the page, Escape clears. A double
+click, Enter, or the ⤢ button of a thumbnail shows the image large (its tags, split and the
+predictions of each iteration; see :mod:`cvbench.ui._detail`), the arrows going through
+the page.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import traitlets as t
 
 from ._assets import css, esm
 from ._base import FilteredWidget, ImageFilter, check_dict_list
+from ._detail import ImageDetail, detail_css
 from ._images import thumbnail_url
 from ._messages import (
     CreateTagMsg,
@@ -34,11 +38,11 @@ _SPLITS = ("", "train", "validation")
 MAX_PAGE_SIZE = 500
 
 
-class Gallery(Paged, FilteredWidget):
+class Gallery(ImageDetail, Paged, FilteredWidget):
     """A paged grid of the project's images with filters, selection and bulk tagging."""
 
     _esm = esm("gallery.js")
-    _css = css("gallery.css")
+    _css = css("gallery.css") + detail_css()
     _handlers = {
         "tag": (TagImagesMsg, "_on_tag"),
         "untag": (UntagImagesMsg, "_on_untag"),
@@ -46,6 +50,7 @@ class Gallery(Paged, FilteredWidget):
         "create_tag": (CreateTagMsg, "_on_create_tag"),
         "select_matching": (SelectMatchingMsg, "_on_select_matching"),
         "refresh": (RefreshMsg, "_on_refresh"),
+        **ImageDetail.DETAIL_HANDLERS,
     }
     MAX_PAGE_SIZE = MAX_PAGE_SIZE
 
@@ -167,6 +172,7 @@ class Gallery(Paged, FilteredWidget):
                 self.page = page
                 self.thumbnails = thumbnails  # unchanged (not re-sent) after tagging
                 self.items = items
+                self._loaded()
         finally:
             self._loading = False
 

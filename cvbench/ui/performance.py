@@ -14,7 +14,9 @@ wrong follow the threshold a moment after the slider stops (``plot_delay``).
 
 Clicking a wrong image opens a small tag picker (classification: the image is retagged with
 ``project.tag_images``), or, for detection, hands the image to the callbacks registered
-with :meth:`Performance.on_open_image` (the workbench opens it in its box editor).
+with :meth:`Performance.on_open_image` (the workbench opens it in its box editor). The ⤢
+button of its picture shows it large (:mod:`cvbench.ui._detail`), with the predictions of
+every iteration.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ..evaluate import bootstrap_intervals
 from ._app_messages import OpenImageMsg, RetagMsg
 from ._assets import app_css, esm
 from ._base import Fraction, check_dict_list
+from ._detail import ImageDetail, detail_css
 from ._messages import RefreshMsg
 from ._mixins import IterationPicker
 from ._report import BOX_COLORS, draw_confusion, draw_pr, metrics_json, mistake_records
@@ -40,15 +43,16 @@ __all__ = ["Performance", "BOX_COLORS", "INTERVAL_RESAMPLES"]
 INTERVAL_RESAMPLES = 200
 
 
-class Performance(IterationPicker):
+class Performance(ImageDetail, IterationPicker):
     """Precision, recall, mAP, PR curves, confusion matrix and mistakes of an iteration."""
 
     _esm = esm("performance.js")
-    _css = app_css("performance.css")
+    _css = app_css("performance.css") + detail_css()
     _handlers = {
         "retag": (RetagMsg, "_on_retag"),
         "open_image": (OpenImageMsg, "_on_open_image"),
         "refresh": (RefreshMsg, "_on_refresh"),
+        **ImageDetail.DETAIL_HANDLERS,
     }
 
     iteration = t.Unicode("", help="Id of the iteration shown ('' when there is none).").tag(

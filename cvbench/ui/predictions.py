@@ -12,6 +12,9 @@
     Predictions(project)                       # stored predictions
     Predictions(project, view="suggested")     # smart labeler
 
+Clicking a card's picture shows it large (:mod:`cvbench.ui._detail`): a stored prediction
+with its predictions, an untagged image with every iteration's.
+
 The suggested tags follow the smart labeler's rule: multiclass, the most probable tag;
 multilabel, the tags at or above ``threshold``; detection, the boxes at or above it.
 """
@@ -32,6 +35,7 @@ from ._app_messages import (
 )
 from ._assets import app_css, esm
 from ._base import Fraction, check_dict_list
+from ._detail import ImageDetail, detail_css
 from ._images import data_url, thumbnail_url
 from ._messages import RefreshMsg, check_box, check_suggestion
 from ._mixins import IterationPicker, Paged
@@ -44,17 +48,18 @@ VIEWS = ("stored", "suggested")
 MAX_PAGE_SIZE = 200
 
 
-class Predictions(IterationPicker, Paged):
+class Predictions(ImageDetail, IterationPicker, Paged):
     """Stored predictions and the smart labeler: confirm, correct, add to training."""
 
     _esm = esm("predictions.js")
-    _css = app_css("predictions.css")
+    _css = app_css("predictions.css") + detail_css()
     _handlers = {
         "add_predictions": (AddPredictionsMsg, "_on_add"),
         "delete_predictions": (DeletePredictionsMsg, "_on_delete"),
         "confirm_suggestions": (ConfirmSuggestionsMsg, "_on_confirm"),
         "edit_boxes": (EditBoxesMsg, "_on_edit_boxes"),
         "refresh": (RefreshMsg, "_on_refresh"),
+        **ImageDetail.DETAIL_HANDLERS,
     }
 
     MAX_PAGE_SIZE = MAX_PAGE_SIZE
@@ -171,6 +176,7 @@ class Predictions(IterationPicker, Paged):
                 self.total = total
                 self.page = page
                 self.items = items
+                self._loaded()
         finally:
             self._loading = False
 

@@ -4,9 +4,10 @@
     Tagger(project)                   # the untagged images, oldest first
     Tagger(project, show="all")
 
-Keys: 1-9 pick the n-th tag (a multilabel project toggles it, a multiclass project
-replaces the image's tag), 0 removes the image's tags, Enter accepts and goes to the next
-image, the arrows move back and forth. Every change is saved at once. "+ Add tag" only
+Keys: each tag's key (1-9, 0, then Shift+1 to Shift+0, shown on its button; see
+:func:`cvbench.ui._assets.tag_slots`) picks it (a multilabel project toggles it, a multiclass
+project replaces the image's tag), U or Delete removes the image's tags, Enter accepts and
+goes to the next image, the arrows move back and forth. Every change is saved at once. "+ Add tag" only
 creates a tag; the image shown gets it from its key or its button.
 
 The queue is taken when the widget opens (and on Refresh): images tagged meanwhile stay in
@@ -95,9 +96,9 @@ class Tagger(ImageQueue):
         # a side effect (three new tags in a row would otherwise retag the image three times)
         tag = self.project.create_tag(msg["name"])
         self.refresh_tags()
-        key = 1 + [x["id"] for x in self.tags].index(tag.id)
+        key = next(x["key"] for x in self.tags if x["id"] == tag.id).replace("\u21e7", "Shift+")
         hint = "" if not self.image else (
-            f"; key {key} or its button tags the image" if key <= 9 else "; its button tags the image")
+            f"; key {key} or its button tags the image" if key else "; its button tags the image")
         self.say(f"Created the tag {tag.name!r}{hint}", "success")
 
     def _on_refresh(self, _msg: RefreshMsg, _buffers: list[bytes]) -> None:

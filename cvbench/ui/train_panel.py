@@ -7,11 +7,17 @@
     panel.wait()                               # until the run ends (tests, scripts)
 
 Training runs in a background thread (``project.train(..., on_progress=, cancel=)``), so the
-page stays live: the progress bar shows the stage, the loss and the time left, and Cancel
-stops the run at its next safe point with nothing half-made kept. A run that cannot start
-(too few images per tag, …) shows the engine's message, not a traceback. When a run ends,
-the new iteration appears in the list with its precision, recall and mAP at threshold 0.5,
-where it can be published or deleted.
+page stays live: the progress bar shows the stage, the loss and the time left (within the
+budget of an advanced run), and Cancel stops the run at its next safe point with nothing
+half-made kept. When a run ends, the new iteration appears in the list with its precision,
+recall and mAP at threshold 0.5, where it can be published or deleted.
+
+"Tags to train" (Custom Vision's selected tags) has a checkbox per tag: the tags left out
+(``left_out``) are not learnt by the run (``project.train(tags=...)``). The rules a run must
+meet (2 tags for a classifier, 5 images per tag, a box per chosen tag for a detector, and the
+engine's own, ``project.check_training``) are checked live: while one blocks, ``blockers`` in
+``readiness`` says why in the page's words and Train is off. A run started from Python that
+cannot start shows the engine's message, not a traceback.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import traitlets as t
 
 from .. import domains as _domains
 from ..errors import CancelledError, CvbenchError
+from ..project import MIN_IMAGES_PER_TAG
 from ._app_messages import (
     CancelTrainingMsg,
     DeleteIterationMsg,
@@ -98,7 +105,14 @@ class TrainPanel(ProjectWidget):
         "budget_minutes, published_name, tags, precision, recall, map} (read-only).",
     ).tag(sync=True)
     readiness = t.Dict(
-        help="Whether the project can train: {images, tagged, tags, warnings} (read-only)."
+        help="Whether the project can train: {images, tagged, tags, warnings, per_tag, "
+        "blockers}. per_tag: [{id, name, type, count (images; boxes for detection), "
+        "minimum, chosen, enough}]; blockers: why Train is off now ([] when it can run) "
+        "(read-only).",
+    ).tag(sync=True)
+    left_out = t.List(
+        t.Unicode(), help="Ids of the tags to leave out of the next run (the tags to train "
+        "are the others; a new tag takes part)."
     ).tag(sync=True)
 
     def __init__(self, project, *, mode: str = "quick", budget_minutes: float = 5.0,
@@ -109,6 +123,8 @@ class TrainPanel(ProjectWidget):
         self._callbacks: list[Callable[[Any], Any]] = []
         self._performance: dict[str, Any] = {}
         self._last_sent = 0.0
+        self._budget_seconds: float | None = None  # of the running advanced run
+        self._set_up = False
         #: the unexpected exception of the last failed run (for debugging), else None
         self.error: BaseException | None = None
         names = _domains.domain_names(project.kind)
@@ -117,6 +133,7 @@ class TrainPanel(ProjectWidget):
         self.mode = mode
         self.budget_minutes = budget_minutes
         self.domain = domain or project.domain
+        self._set_up = True
         self.refresh()
 
     # -- validators --------------------------------------------------------------------------
@@ -170,6 +187,23 @@ class TrainPanel(ProjectWidget):
             raise t.TraitError(f"progress fraction={value['fraction']!r} should be in [0, 1]")
         return value
 
+    @t.validate("left_out")
+    def _valid_left_out(self, proposal: t.Bunch) -> list[str]:
+        value = list(dict.fromkeys(proposal["value"]))
+        known = {tag["id"] for tag in self.tags}
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise t.TraitError(
+                f"left_out={unknown!r} names no tag of this project; its tags are "
+                f"{[tag['name'] for tag in self.tags]}"
+            )
+        return value
+
+    @t.observe("left_out", "mode", "domain")
+    def _choice_changed(self, _change: t.Bunch) -> None:
+        if self._set_up:  # the rules are checked again for the new choice
+            self._check_readiness()
+
     @t.validate("last_run")
     def _valid_last_run(self, proposal: t.Bunch) -> dict:
         value = proposal["value"]
@@ -198,16 +232,55 @@ class TrainPanel(ProjectWidget):
                 except CvbenchError:  # no validation predictions: the row shows no numbers
                     self._performance[it.id] = None
             rows.append(iteration_row(it, self._performance[it.id]))
-        summary = self.project.summary()
         with self.hold_sync():
             self.refresh_tags()
             self.iterations = rows
-            self.readiness = {
-                "images": summary.images,
-                "tagged": summary.tagged,
-                "tags": len(summary.tags),
-                "warnings": list(summary.warnings),
-            }
+            known = {tag["id"] for tag in self.tags}
+            if any(i not in known for i in self.left_out):  # a tag deleted meanwhile
+                self.left_out = [i for i in self.left_out if i in known]
+            self._check_readiness()
+
+    # -- the rules of a run, checked live ------------------------------------------------------
+    def chosen_tags(self) -> list[str] | None:
+        """The ids of the tags the next run learns, or None for every tag (none left out).
+        A detector learns the chosen tags that have boxes (as it does with every tag)."""
+        if not self.left_out:
+            return None
+        boxless = {r["id"] for r in self.readiness.get("per_tag", [])
+                   if self.kind == "detection" and r["count"] == 0}
+        return [tag["id"] for tag in self.tags if tag["type"] == "Regular"
+                and tag["id"] not in self.left_out and tag["id"] not in boxless]
+
+    def _check_readiness(self) -> None:
+        summary = self.project.summary()
+        detection = summary.kind == "detection"
+        minimum = MIN_IMAGES_PER_TAG[summary.kind]
+        per_tag = []
+        for row in summary.tags:
+            count = row.get("regions", row["images"]) if detection else row["images"]
+            chosen = row["type"] == "Negative" or row["id"] not in self.left_out
+            per_tag.append({"id": row["id"], "name": row["name"], "type": row["type"],
+                            "count": count, "minimum": minimum, "chosen": chosen,
+                            "enough": count >= minimum})
+        blockers = _blockers(per_tag, detection=detection, minimum=minimum,
+                             in_workbench=self.host == "workbench")
+        # the per-tag counts are the checklist's; the other warnings stay
+        warnings = [w for w in summary.warnings
+                    if not w.startswith(("tag ", "training needs at least"))]
+        readiness = {
+            "images": summary.images,
+            "tagged": summary.tagged,
+            "tags": len(summary.tags),
+            "warnings": warnings,
+            "per_tag": per_tag,
+            "blockers": blockers,
+        }
+        self.readiness = readiness
+        if not blockers:  # the engine's own rules (an empty split, …), in its words
+            engine = self.project.check_training(self.mode, tags=self.chosen_tags(),
+                                                 domain=self.domain or None)
+            if engine:
+                self.readiness = {**readiness, "blockers": engine}
 
     def on_trained(self, callback: Callable[[Any], Any]) -> None:
         """Call ``callback(iteration)`` when a run produces an iteration (from the training
@@ -232,7 +305,9 @@ class TrainPanel(ProjectWidget):
                 self.domain = domain
         self._cancel = threading.Event()
         self.error = None
-        args = (self.mode, self.budget_minutes if self.mode == "advanced" else None, self.domain)
+        budget = self.budget_minutes if self.mode == "advanced" else None
+        self._budget_seconds = None if budget is None else 60.0 * budget
+        args = (self.mode, budget, self.domain, self.chosen_tags())
         with self.hold_sync():
             self.last_run = {}
             self.progress = {**_IDLE_PROGRESS, "stage": "prepare", "message": "starting"}
@@ -259,11 +334,12 @@ class TrainPanel(ProjectWidget):
             return not thread.is_alive()
         return True
 
-    def _run(self, mode: str, budget: float | None, domain: str) -> None:
+    def _run(self, mode: str, budget: float | None, domain: str,
+             tags: list[str] | None) -> None:
         started = time.monotonic()
         try:
             iteration = self.project.train(
-                mode, budget, domain=domain, on_progress=self._on_progress,
+                mode, budget, tags=tags, domain=domain, on_progress=self._on_progress,
                 cancel=self._cancel, progress_bar=False,
             )
         except CancelledError:
@@ -301,12 +377,14 @@ class TrainPanel(ProjectWidget):
         self._last_sent = now
         if self.state == "cancelling":
             return
+        elapsed = num(event.get("elapsed_seconds")) or 0.0
         self.progress = {
             "stage": str(event.get("stage", "")),
             "fraction": min(1.0, max(0.0, float(event.get("fraction") or 0.0))),
             "loss": num(event.get("loss")),
-            "eta_seconds": num(event.get("eta_seconds")),
-            "elapsed_seconds": num(event.get("elapsed_seconds")) or 0.0,
+            "eta_seconds": time_left(num(event.get("eta_seconds")), elapsed,
+                                     self._budget_seconds),
+            "elapsed_seconds": elapsed,
             "message": str(event.get("message", "")),
         }
 
@@ -341,6 +419,10 @@ class TrainPanel(ProjectWidget):
                 self.domain = msg["domain"]
         except t.TraitError as exc:
             raise ValueError(str(exc)) from None
+        self._check_readiness()  # the project may have changed since the page was drawn
+        blockers = self.readiness.get("blockers") or []
+        if blockers:
+            raise ValueError("Training cannot run yet: " + " ".join(blockers))
         self.train()
 
     def _on_cancel(self, _msg: CancelTrainingMsg, _buffers: list[bytes]) -> None:
@@ -357,6 +439,44 @@ class TrainPanel(ProjectWidget):
 
     def _on_refresh(self, _msg: RefreshMsg, _buffers: list[bytes]) -> None:
         self.refresh()
+
+
+def time_left(eta: float | None, elapsed: float, budget: float | None) -> float | None:
+    """The time left to show: the run's estimate, never past the end of its ``budget``
+    (seconds from the start of the run; None for a run without one)."""
+    if budget is None:
+        return eta
+    left = max(0.0, budget - elapsed)
+    return left if eta is None else min(eta, left)
+
+
+def _blockers(per_tag: list[dict[str, Any]], *, detection: bool, minimum: int,
+              in_workbench: bool) -> list[str]:
+    """Why a run with the chosen tags cannot start, in the words of the page (the rules of
+    the engine's training sets), or []."""
+    regular = [r for r in per_tag if r["type"] == "Regular"]
+    chosen = [r for r in regular if r["chosen"]]
+    out = "untick it under Tags to train to leave it out of this run"
+    if detection:
+        where = "in the Tag tab" if in_workbench else "with the BoxEditor"
+        if not [r for r in chosen if r["count"] > 0]:  # tags without a box are not learnt
+            among = " among the tags to train" if len(chosen) < len(regular) else ""
+            return [f"An object detector needs at least one tag with boxes{among}: draw "
+                    f"boxes {where}" + (", or tick a tag that has some." if among else ".")]
+        return []
+    found = []
+    if len(chosen) < 2:
+        names = ", ".join(repr(r["name"]) for r in chosen) or "none"
+        found.append(f"A classifier needs at least 2 tags (not counting Negative); the tags "
+                     f"to train are {names}. Tag images with more tags, or tick more tags.")
+    negative = [r for r in per_tag if r["type"] == "Negative" and r["count"] > 0]
+    for r in [*chosen, *negative]:
+        if r["count"] < minimum:
+            fix = out if r["type"] == "Regular" else "untag them"
+            found.append(f"Tag {r['name']!r} has {r['count']} "
+                         f"image{'' if r['count'] == 1 else 's'}; every tag needs at least "
+                         f"{minimum}. Tag more images, or {fix}.")
+    return found
 
 
 def _duration(seconds: float) -> str:

@@ -8,7 +8,9 @@ buffer). The text box takes one path, folder or http(s) URL per line; a folder a
 image files inside it (and its subfolders). Tags chosen before the upload go on every
 image (classification; detection images get their tags from their boxes). The progress
 bar follows ``project.add_images(progress=...)``, and the table shows every file's
-result with Custom Vision's status words: OK, OKDuplicate, ErrorImageFormat, …
+result in words (:data:`STATUS_LABELS`), with Custom Vision's status code (OK, OKDuplicate,
+ErrorImageFormat, …) in its tooltip and in ``results``. Staging the first file of a new
+batch clears the results of the last one.
 """
 
 from __future__ import annotations
@@ -23,10 +25,27 @@ from ._assets import css, esm
 from ._base import ProjectWidget, check_dict_list
 from ._messages import ClearFilesMsg, FileMsg, UploadMsg
 
-__all__ = ["Uploader", "IMAGE_SUFFIXES"]
+__all__ = ["Uploader", "IMAGE_SUFFIXES", "STATUS_LABELS"]
 
 #: File name endings a folder is searched for.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+#: Custom Vision's status codes in the words the results table shows (the code stays in
+#: the tooltip and in ``results``).
+STATUS_LABELS: dict[str, str] = {
+    "OK": "Added",
+    "OKDuplicate": "Already there",
+    "ErrorSource": "Cannot read",
+    "ErrorImageFormat": "Not an image",
+    "ErrorImageSize": "File too large",
+    "ErrorImageDimensions": "Too many pixels",
+    "ErrorLimitExceed": "Project full",
+    "ErrorTagLimitExceed": "Too many tags",
+    "ErrorRegionLimitExceed": "Too many boxes",
+    "ErrorNegativeAndRegularTagOnSameImage": "Negative beside a tag",
+    "ErrorInvalidTag": "Tag not allowed",
+    "ErrorUnknown": "Failed",
+}
 
 
 class Uploader(ProjectWidget):
@@ -53,8 +72,9 @@ class Uploader(ProjectWidget):
     ).tag(sync=True)
     results = t.List(
         t.Dict(),
-        help="One row per source of the last upload: {source, status, message, image_id} "
-        "(status: Custom Vision's words, OK / OKDuplicate / Error…) (read-only).",
+        help="One row per source of the last upload: {source, status, label, message, "
+        "image_id} (status: Custom Vision's code, OK / OKDuplicate / Error…; label: the same "
+        "in words, STATUS_LABELS) (read-only).",
     ).tag(sync=True)
 
     def __init__(self, project) -> None:
@@ -107,9 +127,14 @@ class Uploader(ProjectWidget):
 
     # -- the same from Python ------------------------------------------------------------------
     def add_file(self, name: str, data: bytes) -> None:
-        """Stage one file (as the browser does for each file dropped or chosen)."""
+        """Stage one file (as the browser does for each file dropped or chosen); the first
+        file of a new batch clears the results of the last upload."""
         self._files.append((name, bytes(data)))
-        self.staged = [*self.staged, {"name": name, "size": len(data)}]
+        with self.hold_sync():
+            if not self.staged and not self.busy:
+                self.results = []
+                self.progress = {"done": 0, "total": 0}
+            self.staged = [*self.staged, {"name": name, "size": len(data)}]
 
     def clear_files(self) -> None:
         """Forget the staged files."""
@@ -123,9 +148,11 @@ class Uploader(ProjectWidget):
         """
         tags = [name.strip() for name in tags if name.strip()]
         if tags and self.project.kind == "detection":
+            where = ("in the Tag tab" if self.host == "workbench"
+                     else "with cvbench.ui.BoxEditor(project)")
             raise ValueError(
                 "detection images get their tags from their boxes: upload without tags, then "
-                "draw boxes with cvbench.ui.BoxEditor(project)"
+                f"draw boxes {where}"
             )
         sources: list[str | bytes] = []
         labels: list[str] = []
@@ -200,4 +227,5 @@ class Uploader(ProjectWidget):
 
 
 def _row(source: str, status: str, message: str = "", image_id: str | None = None) -> dict:
-    return {"source": source, "status": status, "message": message, "image_id": image_id or ""}
+    return {"source": source, "status": status, "label": STATUS_LABELS.get(status, status),
+            "message": message or STATUSES.get(status, ""), "image_id": image_id or ""}

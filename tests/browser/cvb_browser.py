@@ -347,3 +347,13 @@ def add_tag(page, widget: str, name: str) -> None:
     page.keyboard.type(name)
     page.keyboard.press("Enter")
     field.wait_for(state="detached", timeout=10_000)
+
+
+def keyed_tags(project) -> list:
+    """The project's tags in the order of their keys: the n-th has key n (1-9, then 0 for the
+    tenth), as the widgets give them (cvbench.ui._assets.tag_slots)."""
+    from cvbench.ui._assets import tag_slots
+
+    tags = project.tags
+    slots = tag_slots(tags, project.tag_ids_by_creation())
+    return sorted(tags, key=lambda t: slots[t.id])

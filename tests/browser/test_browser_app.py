@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cvb_browser import assert_rendered, wait_until, watch_page
+from cvb_browser import assert_rendered, keyed_tags, wait_until, watch_page
 
 import cvbench
 from cvbench.samples import get_sample, make_sample
@@ -146,7 +146,8 @@ def test_workshop_classification_in_the_workbench(browser, artifacts, tmp_path):
     a quick test and an ONNX export: what a participant does in the first hour."""
     path = tmp_path / "digits"
     project = make_sample("digits", path, small=True)
-    tags = [t.name for t in project.tags]  # "0" … "9"; keys 1-9 pick the first nine
+    # "0" … "9": each digit's key is the digit itself (keys 1-9, then 0 for the tenth tag)
+    tags = [t.name for t in keyed_tags(project)]
     arrived = [i for i in project.images(order="oldest") if i.tags[0] != "9"][:2]
     truth = {i.id: i.tags[0] for i in arrived}
     project.untag_images(list(truth))
@@ -174,7 +175,7 @@ def test_workshop_classification_in_the_workbench(browser, artifacts, tmp_path):
         queue = [i.id for i in cvbench.open_project(path).images(untagged=True, order="oldest")]
         page.locator(".cvb-tagger .cvb-stage").click()
         for n, image_id in enumerate(queue):
-            key = str(tags.index(truth[image_id]) + 1)
+            key = str((tags.index(truth[image_id]) + 1) % 10)
             page.keyboard.press(key)
             wait_until(lambda i=image_id: cvbench.open_project(path).image(i).tags == (truth[i],),
                        what=f"key {key} to tag image {n + 1}")

@@ -16,6 +16,7 @@ from cvb_browser import (
     add_tag,
     assert_gallery_bounded,
     assert_rendered,
+    keyed_tags,
     lab_tree_url,
     press_on_slider,
     run_all_cells,
@@ -59,7 +60,7 @@ def test_gallery_and_tagger_in_jupyterlab(lab, open_page, notebooks, browser_hom
     assert cells.count() == 30
     cells.nth(0).click()
     page.keyboard.press("4")
-    tag4 = project.tags[3]
+    tag4 = keyed_tags(project)[3]  # the tag with key 4
     wait_until(lambda: cvbench.open_project(path).image(newest[0]).tags == (tag4.name,),
                what="key 4 to tag the image")
     page.locator(".cvb-gallery").evaluate("(e) => e.scrollIntoView({block: 'start'})")
@@ -72,7 +73,7 @@ def test_gallery_and_tagger_in_jupyterlab(lab, open_page, notebooks, browser_hom
     assert "Image 1 of 2" in tagger.locator(".cvb-counter").inner_text()
     tagger.locator(".cvb-stage").click()
     page.keyboard.press("2")
-    wait_until(lambda: cvbench.open_project(path).image(newest[1]).tags == (project.tags[1].name,),
+    wait_until(lambda: cvbench.open_project(path).image(newest[1]).tags == (keyed_tags(project)[1].name,),
                what="key 2 in the Tagger")
     tagger.evaluate("(e) => e.scrollIntoView({block: 'start'})")
     page.screenshot(path=artifacts / "lab-tagger.png")

@@ -11,6 +11,7 @@ from cvb_browser import (
     add_tag,
     assert_gallery_bounded,
     assert_rendered,
+    keyed_tags,
     press_on_slider,
     trained_copy,
     wait_until,
@@ -62,7 +63,7 @@ def test_gallery_pages_selects_tags_and_deletes(voila, open_page, notebooks, bro
     page.wait_for_selector(".cvb-actionbar.is-visible")
     assert "3 selected" in page.locator(".cvb-selcount").inner_text()
     page.screenshot(path=artifacts / "gallery-selection.png")
-    third = project.tags[2]
+    third = keyed_tags(project)[2]  # the tag with key 3
     page.keyboard.press("3")
     wait_until(lambda: {i.id for i in cvbench.open_project(path).images(tag=third.name)} >= set(ids),
                what="the store to tag the three images")
@@ -104,7 +105,7 @@ def test_tagger_keys_tag_and_enter_moves_on(voila, open_page, notebooks, browser
     project = make_sample("photos", path, small=True)
     queue = [i.id for i in project.images(order="oldest")][10:15]
     project.untag_images(queue)
-    tags = project.tags
+    tags = keyed_tags(project)  # tags[n - 1] has key n
     page, watch = open_page(voila.url(widget_notebook(notebooks, "tagger.ipynb", path, "Tagger(project)")))
     page.wait_for_selector(".cvb-tagger .cvb-tagger-img", timeout=90_000)
     page.wait_for_function(ALL_IMAGES_LOADED, arg=".cvb-tagger .cvb-tagger-img")
@@ -217,9 +218,13 @@ def test_box_editor_draws_resizes_moves_zooms_and_accepts(voila, open_page, note
     page.keyboard.press("2")
 
     # zoom with the wheel around the cursor, draw again
+    # the zoom reads screen pixels per image pixel (a 320 px image fitted at 600 px: 188%)
+    fitted = page.locator(".cvb-zoom").inner_text()
+    shown = img.evaluate("(i) => Math.round(100 * i.getBoundingClientRect().width / i.naturalWidth)")
+    assert fitted == f"{shown}%"
     page.mouse.move(bb["x"] + 0.8 * bb["width"], bb["y"] + 0.2 * bb["height"])
     page.mouse.wheel(0, -400)
-    page.wait_for_function("() => document.querySelector('.cvb-zoom').textContent !== '100%'")
+    page.wait_for_function("(z) => document.querySelector('.cvb-zoom').textContent !== z", arg=fitted)
     zb = img.bounding_box()
     assert zb["width"] > bb["width"] * 1.5
     vp = page.locator(".cvb-viewport").bounding_box()
@@ -239,7 +244,7 @@ def test_box_editor_draws_resizes_moves_zooms_and_accepts(voila, open_page, note
     after = img.bounding_box()
     assert (after["x"] - before["x"], after["y"] - before["y"]) == pytest.approx((-120, -60), abs=2)
     assert len(regions()) == 2
-    page.keyboard.press("0")  # fit again
+    page.keyboard.press("f")  # fit again
 
     # the suggestion: click it, Enter accepts it
     sugg = page.locator(".cvb-box.is-suggestion").bounding_box()

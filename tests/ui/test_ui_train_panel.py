@@ -91,7 +91,7 @@ def test_a_project_that_cannot_train_gets_a_readable_message(make_project):
     small.tag_images(ids[:3], "cat")
     small.tag_images(ids[3:], "dog")
     panel = TrainPanel(small)
-    assert any("at least 5" in w for w in panel.readiness["warnings"])
+    assert any("at least 5" in w for w in panel.readiness["blockers"])
     panel.train(wait=True)
     assert panel.last_run["status"] == "failed"
     assert panel.last_run["text"].startswith("Training could not run: ")
