@@ -94,3 +94,13 @@ def test_the_reliability_curve_of_an_evaluation():
         ev.calibration(bins=0)
     empty = calibration_curve(np.zeros((0, 3)), np.zeros((0, 3)), multilabel=True)
     assert empty.n == 0 and np.isnan(empty.ece)
+
+
+def test_a_separable_validation_set_does_not_make_it_certain():
+    # every validation image right with a margin: the likelihood alone would push T to 0
+    probs = np.array([[0.8, 0.2], [0.3, 0.7]] * 20)
+    y = np.array([[1, 0], [0, 1]] * 20)
+    cal = calibrate(probs, y, multilabel=False)
+    assert cal.temperature == pytest.approx(0.5, abs=0.01)
+    scaled = apply_temperature(probs, cal.temperature, False)
+    assert scaled.max() < 0.99
