@@ -56,6 +56,7 @@ from ._types import Tag
 from .errors import ProjectError
 from .evaluate import DEFAULT_RESAMPLES, Interval, bootstrap_intervals
 from .export import ExportedModel, ExportSource, export_model, format_named, parity_images
+from .insight import Comparison, Saliency, compare, saliency
 from .predict import ImageInput, PredictionResult, results_of
 from .sources import is_single_source, read_image
 from .store import ITERATIONS_DIR, Store
@@ -575,6 +576,31 @@ class Iteration:
             if found[which]:
                 break
         return parity_images(found.get("validation", []), found.get("train", []), n)
+
+    # -- seeing why ------------------------------------------------------------------------
+    def saliency(self, image: ImageInput, tag: str | None = None) -> Saliency:
+        """Where the model looks for ``tag`` (a name or id; None: the most probable tag, or
+        the most probable box's) on ``image`` (a path, bytes, PIL image or URL): a heat map
+        in [0, 1] at the image's size, the probability, and ``overlay()``. Grad-CAM on this
+        iteration's own network; see :mod:`cvbench.insight.saliency` for what is explained."""
+        self._require("explained")
+        return saliency(self.model(), read_image(image, self._project.limits).image, tag)
+
+    def compare(self, other: Iteration, threshold: float = 0.5, overlap: float | None = None
+                ) -> Comparison:
+        """This iteration against ``other`` of the same project (a
+        :class:`cvbench.insight.Comparison`): per-tag precision, recall and AP of both and
+        their difference, the shared validation images one got right and the other wrong
+        (fixed / broken), both PR curves (``plot()``), at ``threshold`` (and ``overlap``)."""
+        if not isinstance(other, Iteration):
+            raise TypeError(f"other should be an Iteration, not {type(other).__name__}")
+        if other.project.id != self._project.id or other.kind != self.kind:
+            raise ProjectError(
+                f"iterations of one project and kind compare; {self.name!r} is a {self.kind} "
+                f"iteration of project {self._project.name!r}, {other.name!r} a {other.kind} "
+                f"iteration of project {other.project.name!r}")
+        return compare(self.name, self.evaluation(), other.name, other.evaluation(),
+                       kind=self.kind, threshold=threshold, overlap=overlap)
 
     # -- publishing and deleting -----------------------------------------------------------
     def publish(self, name: str) -> Iteration:

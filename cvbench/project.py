@@ -33,7 +33,7 @@ from typing import Any
 
 from . import formats
 from ._project_base import check_domain, now
-from ._project_models import ModelsMixin
+from ._project_insight import InsightMixin
 from ._types import KINDS, ExportReport, ImportReport, Summary
 from .errors import ProjectError
 from .formats import ImportTarget, restore_archive
@@ -142,7 +142,7 @@ def import_project(archive: str | os.PathLike, dest: str | os.PathLike, *,
     return project
 
 
-class Project(ModelsMixin):
+class Project(InsightMixin):
     """A cvbench project: images, tags, boxes, iterations. Open with :func:`open_project`."""
 
     # -- summary -------------------------------------------------------------------------
@@ -196,8 +196,10 @@ class Project(ModelsMixin):
             need = "one tag" if kind == "detection" else "two tags"
             warnings.append(f"training needs at least {need}")
         if n_images - n_tagged:
+            n = n_images - n_tagged
             warnings.append(
-                f"{n_images - n_tagged} images are untagged and will not be used for training"
+                f"{n} image{' is' if n == 1 else 's are'} untagged and will not be used for "
+                "training"
             )
         return Summary(
             kind=kind,
