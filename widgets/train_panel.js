@@ -152,6 +152,8 @@ function render({ model, el }) {
           ? [h("div", { class: `cvb-lastrun is-${last.status}` }, h("span", { class: "cvb-lastrun-icon", text: icon }), h("span", { class: "cvb-lastrun-text", text: last.text })),
             made ? h("div", { class: "cvb-tiles cvb-run-tiles" },
               cvbTile("Precision", cvbPct(made.precision)), cvbTile("Recall", cvbPct(made.recall)), cvbTile("mAP", cvbPct(made.map))) : null,
+            made && (made.how || []).length
+              ? h("ul", { class: "cvb-subtle cvb-run-how" }, made.how.map((line) => h("li", { text: line }))) : null,
             made ? h("div", { class: "cvb-subtle cvb-next" }, "On the validation images at probability threshold 50%. ",
               cvbInWorkbench(model)
                 ? "The Performance tab has the numbers per tag, live thresholds and the images it got wrong."

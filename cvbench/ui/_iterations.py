@@ -87,4 +87,30 @@ def iteration_row(it: Any, performance: Any | None) -> dict[str, Any]:
         "precision": None if performance is None else num(performance.precision),
         "recall": None if performance is None else num(performance.recall),
         "map": None if performance is None else num(performance.average_precision),
+        "how": how_trained(settings.get("notes") or {}),
     }
+
+
+def how_trained(notes: dict[str, Any]) -> list[str]:
+    """What training chose and why, in a sentence each, from an iteration's notes: the
+    quick head picked by validation, the fine-tuned model kept or not, the calibration."""
+    out = []
+    head = notes.get("head") or {}
+    if head.get("why"):
+        out.append(f"Model chosen by validation among {len(head.get('candidates', []))} "
+                   f"candidates: {head['why']}.")
+    if notes.get("chosen") in ("fine-tune", "advanced"):
+        out.append("Fine-tuning beat the quick model on validation and was kept.")
+    elif isinstance(notes.get("fine_tune"), dict) and notes["fine_tune"].get("kept"):
+        out.append(f"Kept the quick model: {notes['fine_tune']['kept'].split(': ', 1)[-1]}.")
+    elif notes.get("chosen") == "quick" and (notes.get("fit") or {}).get("validation"):
+        out.append("Kept the quick model: the fine-tuned one did not beat it on validation.")
+    cal = notes.get("calibration") or {}
+    if cal.get("applied"):
+        before, after = cal.get("ece_before"), cal.get("ece_after_cross_fitted")
+        gap = ("" if before is None or after is None
+               else f" (calibration error {100 * before:.1f} % \u2192 {100 * after:.1f} %)")
+        out.append(f"Probabilities calibrated: {cal['why']}{gap}.")
+    elif cal.get("why"):
+        out.append(f"Probabilities as trained: calibration {cal['why']}.")
+    return out

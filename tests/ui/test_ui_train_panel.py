@@ -126,3 +126,29 @@ def test_malformed_messages_become_notices(project):
                           "domain": project.domain})
     assert panel.notice["level"] == "error" and "mode='fast'" in panel.notice["text"]
     assert panel.state == "idle"
+
+
+def test_the_run_says_what_training_chose_and_why():
+    from cvbench.ui._iterations import how_trained
+
+    notes = {
+        "head": {"why": "stages+pixels: validation accuracy 0.960, loss 0.120",
+                 "candidates": [{}, {}, {}]},
+        "chosen": "quick",
+        "fine_tune": {"kept": "quick: the fine-tuned model did not beat it on validation"},
+        "calibration": {"applied": True, "why": "the model was over-confident: logits "
+                        "divided by 2.10", "ece_before": 0.15, "ece_after_cross_fitted": 0.04},
+    }
+    lines = how_trained(notes)
+    assert lines[0].startswith("Model chosen by validation among 3 candidates: stages+pixels")
+    assert lines[1] == ("Kept the quick model: the fine-tuned model did not beat it on "
+                        "validation.")
+    assert "15.0 % \u2192 4.0 %" in lines[2] and "over-confident" in lines[2]
+    detection = how_trained({"chosen": "quick", "fit": {"validation": {"quick_map": 0.5}}})
+    assert detection == ["Kept the quick model: the fine-tuned one did not beat it on "
+                         "validation."]
+    assert how_trained({}) == []
+    off = how_trained({"calibration": {"applied": False, "why": "not fitted: 4 validation "
+                                       "images, fewer than 20"}})
+    assert off == ["Probabilities as trained: calibration not fitted: 4 validation images, "
+                   "fewer than 20."]
