@@ -504,8 +504,13 @@ class DetectionTask:
                 if staged and s["advanced"] == "views":
                     progress.stage("fine-tune", "caching augmented views")
                     per_view = max(1, acts[0].numel() * 2)
-                    n_views = max(1, min(int(s["views"]),
-                                         _fit.VIEW_CACHE_BYTES // per_view - len(views)))
+                    # views fit in memory, and caching them takes at most a third of the
+                    # time left (a view costs what the first two cost each)
+                    view_s = report.seconds["features"] / len(views)
+                    n_views = min(int(s["views"]),
+                                  _fit.VIEW_CACHE_BYTES // per_view - len(views),
+                                  int(left / 3 / max(view_s, 1e-3)))
+                    n_views = max(0, n_views)
                     t1 = time.monotonic()
                     more = _fit.augmented_views(samples, n_views, seed + 1)
                     acts += _fit.cache_fronts(runner, more, spec.domain, check=progress.check)
