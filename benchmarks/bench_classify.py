@@ -44,7 +44,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -57,37 +56,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _bench_common import log, machine  # noqa: E402  (benchmarks/ is the script's folder)
+
 import cvbench  # noqa: E402
 from cvbench import domains  # noqa: E402
 from cvbench.train import features as _features  # noqa: E402
-
-
-def log(*args: object) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}]", *args, flush=True)
-
-
-def machine() -> dict:
-    import torch
-
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "load_average_at_start": os.getloadavg(),
-    }
-
-
-# --------------------------------------------------------------------------- data
 
 
 def digit_png(pixels: np.ndarray) -> bytes:

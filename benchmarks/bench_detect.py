@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -46,20 +45,9 @@ import torch
 
 
 def _machine() -> dict:
-    try:
-        load = os.getloadavg()
-    except OSError:  # pragma: no cover
-        load = (float("nan"),) * 3
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:  # pragma: no cover
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
-            "python": platform.python_version(), "load_average_at_start": [round(x, 2) for x in load]}
+    from _bench_common import machine  # benchmarks/ is the script's folder
+
+    return machine()
 
 
 def _project(root: Path):
