@@ -7,6 +7,7 @@
     Uploader(project)      # drop files, folders or URLs, with tags and a results table
     TrainPanel(project)    # Quick / Advanced training in the background, the iterations
     Performance(project)   # precision, recall, mAP with live thresholds; PR curves; mistakes
+    Insight(project)       # dataset health, the embedding map, two iterations compared
     QuickTest(project)     # predict a file, URL or webcam picture
     Predictions(project)   # stored predictions and the smart labeler
     ProjectSettings(project)  # name, description, domain, split; rename, merge, delete tags
@@ -22,6 +23,7 @@ from ._notebook import clear_widget_state
 from .box_editor import BoxEditor, SuggestFn
 from .gallery import Gallery
 from .home import ProjectsHome
+from .insight import Insight
 from .performance import Performance
 from .predictions import Predictions
 from .quick_test import QuickTest
@@ -38,6 +40,7 @@ __all__ = [
     "Uploader",
     "TrainPanel",
     "Performance",
+    "Insight",
     "QuickTest",
     "Predictions",
     "ExportPanel",

@@ -34,6 +34,7 @@ TABS: dict[str, str] = {
     "tag": "Tag",
     "train": "Train",
     "performance": "Performance",
+    "insight": "Insight",
     "predictions": "Predictions",
     "quick_test": "Quick test",
     "export": "Export",
@@ -116,6 +117,7 @@ class Workbench(widgets.VBox):
             "tag": self._build_tag,
             "train": self._build_train,
             "performance": self._build_performance,
+            "insight": self._build_insight,
             "predictions": self._build_predictions,
             "quick_test": self._build_quick_test,
             "export": self._build_export,
@@ -250,6 +252,14 @@ class Workbench(widgets.VBox):
         self.header.tab = "tag"
         if suggestions:
             editor.suggestions = suggestions
+
+    def _build_insight(self) -> widgets.Widget:
+        from .insight import Insight, show_in_gallery
+
+        insight = Insight(self.project)
+        insight.on_show_images(lambda ids: show_in_gallery(self, ids))
+        self._widgets["insight"] = insight
+        return widgets.VBox([insight])
 
     def _build_predictions(self) -> widgets.Widget:
         from .predictions import Predictions
