@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from . import _training
 from ._project_images import ImagesMixin
-from ._types import AddResult, Tag
+from ._types import AddResult, StoredImage, Tag
 from .boxes import Box, RegionInput
 from .errors import ProjectError, TagError
 from .iteration import Iteration, get_iteration, list_iterations
@@ -26,6 +26,8 @@ from .predict import (
 from .predict import region_proposals as _objectness
 from .train import ProgressEvent
 
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
 __all__ = ["ModelsMixin"]
 
 IterationKey = str | Iteration | None
@@ -73,6 +75,50 @@ class ModelsMixin(ImagesMixin):
         return _training.train(self, mode, budget_minutes, chosen, domain, size=size,
                                settings=settings, on_progress=on_progress, cancel=cancel,
                                progress_bar=progress_bar)
+
+    def augmentation_preview(self, n_images: int = 4, views: int = 6, seed: int = 0, *,
+                             colors: Mapping[str, str] | None = None
+                             ) -> list[tuple[StoredImage, list[Image.Image]]]:
+        """What advanced training's augmentation makes of the training images: ``views``
+        random views of each of ``n_images`` tagged images (drawn with ``seed``), made by
+        the functions training calls (:func:`cvbench.train.preview_augmentations`).
+        Detection views are the detector's input squares with the boxes that survive each
+        crop drawn, coloured by ``colors`` (tag id -> #rrggbb) when given. Returns
+        ``(image, views)`` pairs; raises ValueError when no image is tagged yet."""
+        import numpy as np
+
+        from . import domains as _domains
+        from .train import get_task, preview_augmentations
+
+        for name, value in (("n_images", n_images), ("views", views)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
+                raise ValueError(f"{name}={value!r} should be a whole number from 1 to 64")
+        total = self.count_images(tagged=True)
+        if not total:
+            what = "draw boxes on some" if self.kind == "detection" else "tag some"
+            raise ValueError(f"the project has no tagged image to augment yet; {what} first")
+        rng = np.random.default_rng(seed)
+        picked = sorted(int(k) for k in rng.choice(total, size=min(n_images, total),
+                                                     replace=False))
+        images = [img for k in picked
+                  for img in self.images(tagged=True, order="oldest", skip=k, take=1)]
+        if self.kind != "detection":
+            made = preview_augmentations([img.path for img in images], views, seed)
+            return list(zip(images, made, strict=True))
+        tags = [t.id for t in self.tags]
+        index = {tag_id: k for k, tag_id in enumerate(tags)}
+        palette = ([colors.get(t, "#0078d4") for t in tags] if colors else None)
+        boxes = [np.array([[r.left, r.top, r.left + r.width, r.top + r.height]
+                           for r in img.regions], dtype=np.float32).reshape(-1, 4)
+                 for img in images]
+        labels = [np.array([index[r.tag_id] for r in img.regions], dtype=np.int64)
+                  for img in images]
+        side = get_task(self.kind).default_size.get(
+            self.kind, _domains.get_domain(self.domain).image_size)
+        made = preview_augmentations([img.path for img in images], views, seed, boxes=boxes,
+                                     labels=labels, size=side,
+                                     **({"colors": palette} if palette else {}))
+        return list(zip(images, made, strict=True))
 
     def start_training(
         self,

@@ -1,6 +1,7 @@
 // Performance: iteration picker, probability (and overlap) threshold sliders that update the
 // numbers live, per-tag table, PR curves with live operating points, confusion matrix, and
-// the images it got wrong, clickable to retag (cvbench/ui/performance.py).
+// the images it got wrong, clickable to retag (cvbench/ui/performance.py); "Why?" on a wrong
+// image shows the heatmap of the tag it predicted (widgets/saliency.js).
 //
 // The root element carries data-rtt-ms: the time from the last threshold move to the
 // numbers computed for it coming back, in milliseconds (what the slider feels like).
@@ -10,6 +11,7 @@ import {
   cvbPlural, cvbSet, cvbTagChip, cvbTagPicker, cvbTile
 } from "./common.js";
 import { cvbDetail } from "./image_detail.js";
+import { cvbWhy } from "./saliency.js";
 
 function render({ model, el }) {
   const { on, root, color } = cvbMount(model, el, "performance");
@@ -18,6 +20,8 @@ function render({ model, el }) {
   const sent = []; // [threshold, overlap, time] of moves not yet answered
   let openCard = null; // image id whose tag picker is open
   let hoverTag = null;
+  const why = cvbWhy(model, on);
+  const whyShown = new Set(); // image ids whose heatmap is shown
 
   const header = h("div", { class: "cvb-header" });
   const controls = h("div", { class: "cvb-toolbar cvb-perf-controls" });
@@ -203,8 +207,12 @@ function render({ model, el }) {
     const byId = new Map(tags.map((t) => [t.id, t]));
     const chips = (ids) => ids.map((id) => byId.has(id) ? cvbTagChip(byId.get(id), color(id)) : h("span", { class: "cvb-chip", text: id }));
     const retagged = !detection() && JSON.stringify([...item.current_tags].sort()) !== JSON.stringify([...item.true_tags].sort());
-    const thumb = h("div", { class: "cvb-wthumb cvb-has-expand" },
-      cvbBoxedImage(item.src, item.width, item.height, item.boxes, { alt: item.name, labels: false }),
+    const whyReq = { source: "image", id: item.image_id, iteration: model.get("iteration"), tag: item.predicted_tags[0] || "" };
+    const whyOn = whyShown.has(item.image_id);
+    const answer = whyOn ? why.known(whyReq) : null;
+    if (whyOn && !answer) why.ask(whyReq, (a) => { if (a.error) whyShown.delete(item.image_id); renderWrong(); });
+    const thumb = h("div", { class: `cvb-wthumb cvb-has-expand${whyOn ? " is-why" : ""}` },
+      cvbBoxedImage(answer ? answer.src : item.src, item.width, item.height, item.boxes, { alt: item.name, labels: false }),
       h("button", {
         class: "cvb-expand", type: "button", title: "Show it large", "aria-label": `Show ${item.name} large`, dataset: { action: "detail" },
         on: { click: (e) => { e.stopPropagation(); detail.open("image", item.image_id, (model.get("mistakes") || []).map((m) => m.image_id)); } },
@@ -239,7 +247,10 @@ function render({ model, el }) {
           h("div", { class: "cvb-wrow" }, h("span", { class: "cvb-wkey", text: "Tagged" }), chips(item.true_tags)),
           h("div", { class: "cvb-wrow" }, h("span", { class: "cvb-wkey", text: "Predicted" }), item.predicted_tags.length ? chips(item.predicted_tags) : h("span", { class: "cvb-muted", text: "nothing" })),
           retagged ? h("div", { class: "cvb-wrow" }, h("span", { class: "cvb-badge is-ok", text: "Retagged" }), chips(item.current_tags)) : null,
-        ]),
+        ],
+      h("div", { class: "cvb-wrow cvb-why-row" },
+        why.button(whyReq, whyOn, (next) => { if (next) whyShown.add(item.image_id); else whyShown.delete(item.image_id); renderWrong(); }),
+        whyOn ? why.caption(answer) : null)),
     picker);
   }
 

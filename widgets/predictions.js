@@ -1,12 +1,14 @@
 // Predictions: stored predictions and the smart labeler. Each card shows an image with the
 // tags (boxes) the model suggests, preselected; the person corrects them here, in the
 // browser, and one click sends the confirmed tags to Python (cvbench/ui/predictions.py).
+// "Why?" on a card shows the heatmap of its top prediction (widgets/saliency.js).
 
 import {
   h, cvbBoxedImage, cvbFill, cvbFmt, cvbIcon, cvbInWorkbench, cvbIterationSelect, cvbMount, cvbNotice, cvbPct,
   cvbPlural, cvbProbBar, cvbSelect, cvbSet, cvbTagPicker, cvbWhen
 } from "./common.js";
 import { cvbDetail } from "./image_detail.js";
+import { cvbWhy } from "./saliency.js";
 
 function render({ model, el }) {
   const { on, root, color } = cvbMount(model, el, "predictions");
@@ -14,6 +16,8 @@ function render({ model, el }) {
   const multilabel = () => model.get("kind") === "multilabel";
   const stored = () => model.get("view") === "stored";
   const choices = new Map(); // card id -> {key, tags: Set, boxes: [{...box, keep}]}
+  const why = cvbWhy(model, on);
+  const whyShown = new Set(); // card ids whose heatmap is shown
 
   const header = h("div", { class: "cvb-header" });
   const toolbar = h("div", { class: "cvb-toolbar" });
@@ -123,14 +127,21 @@ function render({ model, el }) {
     const tags = model.get("tags") || [];
     const boxes = detection() ? c.boxes.filter((b) => b.keep).map((b) => ({ ...b, color: color(b.tag) })) : [];
     const top = item.predictions.slice(0, 3);
+    // a stored prediction is explained by the iteration that made it, an untagged image by
+    // the one that suggests its tags
+    const whyReq = { source: stored() ? "prediction" : "image", id: item.id, iteration: stored() ? "" : model.get("iteration"), tag: (item.predictions[0] || {}).tag || "" };
+    const whyOn = whyShown.has(item.id);
+    const answer = whyOn ? why.known(whyReq) : null;
+    if (whyOn && !answer) why.ask(whyReq, (a) => { if (a.error) whyShown.delete(item.id); renderGrid(); });
     return h("div", { class: "cvb-pr-card", dataset: { id: item.id } },
-      h("div", { class: "cvb-pr-thumb cvb-has-expand", title: "Show it large", on: { click: () => openDetail(item) } },
-        item.src ? cvbBoxedImage(item.src, item.width, item.height, boxes, { alt: item.name, labels: false }) : null,
+      h("div", { class: `cvb-pr-thumb cvb-has-expand${whyOn ? " is-why" : ""}`, title: "Show it large", on: { click: () => openDetail(item) } },
+        item.src ? cvbBoxedImage(answer ? answer.src : item.src, item.width, item.height, boxes, { alt: item.name, labels: false }) : null,
         h("button", { class: "cvb-expand", type: "button", title: "Show it large", "aria-label": "Show it large", dataset: { action: "detail" },
           on: { click: (e) => { e.stopPropagation(); openDetail(item); } } }, "\u2922")),
       h("div", { class: "cvb-pr-meta" },
         h("div", { class: "cvb-pr-name", title: item.name || item.created, text: item.name || cvbWhen(item.created) }),
         h("span", { class: `cvb-badge${item.uncertainty > 0.5 ? " is-warn" : ""}`, title: "How unsure the model is (0: sure, 1: a coin flip)" }, `uncertainty ${item.uncertainty.toFixed(2)}`)),
+      whyOn ? why.caption(answer) : null,
       detection() ? null : h("div", { class: "cvb-pr-top" }, top.map((p) => h("div", { class: "cvb-pr-toprow" },
         h("span", { class: "cvb-pr-topname", text: p.name }), cvbProbBar(p.probability, color(p.tag))))),
       detection()
@@ -139,6 +150,7 @@ function render({ model, el }) {
       h("div", { class: "cvb-pr-actions" },
         h("button", { class: "cvb-btn is-small is-primary", dataset: { action: stored() ? "add" : "confirm" }, disabled: !ready(item), on: { click: () => send([item]) } },
           stored() ? "\u2713 Add to training" : "\u2713 Confirm"),
+        item.predictions.length ? why.button(whyReq, whyOn, (next) => { if (next) whyShown.add(item.id); else whyShown.delete(item.id); renderGrid(); }) : null,
         !stored() && detection() ? h("button", { class: "cvb-btn is-small", dataset: { action: "edit-boxes" }, title: "Draw the boxes the model missed, in the box editor",
           on: { click: () => model.send({ type: "edit_boxes", image_id: item.id, suggestions: c.boxes.filter((b) => b.keep).map((b) => ({ tag: b.tag, left: b.left, top: b.top, width: b.width, height: b.height, probability: b.probability })) }) } }, "Edit boxes") : null,
         stored() ? h("button", { class: "cvb-btn is-small is-quiet is-danger", dataset: { action: "delete" }, on: { click: () => { root.classList.add("is-loading"); model.send({ type: "delete_predictions", ids: [item.id] }); } } }, "Delete") : null));

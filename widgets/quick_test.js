@@ -1,11 +1,13 @@
 // QuickTest: an image from a file, a URL or the webcam -> the iteration's predictions, drawn
 // on the image (boxes for detection) and listed, filtered live by the probability threshold
 // (cvbench/ui/quick_test.py). Files and webcam pictures go to Python as binary buffers.
+// "Why?" shows the heatmap of the top prediction, or of the row clicked (widgets/saliency.js).
 
 import {
   h, cvbBoxedImage, cvbFill, cvbIcon, cvbInWorkbench, cvbIterationSelect, cvbMount, cvbNotice, cvbPct,
   cvbPlural, cvbProbBar, cvbSet, cvbTagChip
 } from "./common.js";
+import { cvbWhy } from "./saliency.js";
 
 const CVB_QT_MAX_SEND = 50 * 1024 * 1024;
 
@@ -14,6 +16,9 @@ function render({ model, el }) {
   const detection = () => model.get("kind") === "detection";
   let stream = null; // the webcam's MediaStream while it is open
   let showAll = false;
+  const why = cvbWhy(model, on);
+  let whyOn = false; // the heatmap is shown instead of the picture
+  let whyTag = ""; // the tag id it explains ("": the top prediction)
 
   const header = h("div", { class: "cvb-header" });
   const fileInput = h("input", { type: "file", accept: "image/*", class: "cvb-fileinput", "aria-label": "Choose an image" });
@@ -114,6 +119,12 @@ function render({ model, el }) {
   }
 
   const colorOf = (p) => color(p.tag);
+  function whyRequest() {
+    const im = model.get("image") || {};
+    const preds = model.get("predictions") || [];
+    if (!im.key || !preds.length) return null;
+    return { source: "tested", id: im.key, iteration: im.iteration_id || "", tag: whyTag || preds[0].tag };
+  }
 
   function renderResult() {
     const im = model.get("image") || {};
@@ -129,9 +140,13 @@ function render({ model, el }) {
       h("div", { class: "cvb-empty-title", text: model.get("iteration") ? "Drop an image here to test it" : "Train an iteration to test it" }),
       h("div", { text: "A file, an image URL, or a picture from your webcam." })));
     } else {
+      const req = whyOn ? whyRequest() : null;
+      const answer = req ? why.known(req) : null;
+      if (req && !answer) why.ask(req, renderResult);
       const boxes = detection() ? visible.filter((p) => p.box).map((p) => ({ ...p.box, color: colorOf(p), label: `${p.name} ${cvbPct(p.probability, 0)}` })) : [];
       cvbFill(stage,
-        h("div", { class: "cvb-qt-frame" }, cvbBoxedImage(im.src, im.width, im.height, boxes, { alt: im.name, class: "cvb-qt-img" })),
+        h("div", { class: `cvb-qt-frame${req ? " is-why" : ""}` }, cvbBoxedImage(answer ? answer.src : im.src, im.width, im.height, boxes, { alt: im.name, class: "cvb-qt-img" })),
+        req ? why.caption(answer) : null,
         h("div", { class: "cvb-qt-caption" }, h("b", { text: im.name }), ` \u00b7 ${im.width}\u00d7${im.height} \u00b7 ${im.iteration}`, im.stored ? " \u00b7 saved to Predictions" : ""));
     }
     const thrInput = h("input", {
@@ -148,7 +163,11 @@ function render({ model, el }) {
         : list.length
           ? h("table", { class: "cvb-table cvb-qt-preds" },
             h("thead", null, h("tr", null, h("th", null, "Tag"), h("th", null, "Probability"))),
-            h("tbody", null, list.map((p) => h("tr", { class: p.probability >= thr ? "" : "is-below", dataset: { tag: p.name } },
+            h("tbody", null, list.map((p) => h("tr", {
+              class: `cvb-qt-row${p.probability >= thr ? "" : " is-below"}${whyOn && (whyTag || (preds[0] || {}).tag) === p.tag ? " is-why" : ""}`,
+              dataset: { tag: p.name }, title: "Click: where the model looked for this tag",
+              on: { click: () => { whyTag = p.tag; whyOn = true; renderResult(); } },
+            },
               h("td", null, cvbTagChip({ id: p.tag, name: p.name }, colorOf(p))),
               h("td", null, cvbProbBar(p.probability, colorOf(p)))))))
           : h("div", { class: "cvb-muted cvb-qt-none", text: `No prediction at or above ${cvbPct(thr, 0)}.` }),
@@ -163,7 +182,9 @@ function render({ model, el }) {
     cvbFill(side,
       h("div", { class: "cvb-qt-side-head" },
         h("span", { class: "cvb-section-title" }, "Predictions"),
-        im.src ? h("span", { class: "cvb-badge is-ok cvb-qt-count", text: `${visible.length} shown` }) : null),
+        h("span", { class: "cvb-group" },
+          im.src ? h("span", { class: "cvb-badge is-ok cvb-qt-count", text: `${visible.length} shown` }) : null,
+          im.src && preds.length ? why.button(whyRequest() || {}, whyOn, (next) => { whyOn = next; whyTag = ""; renderResult(); }) : null)),
       h("label", { class: "cvb-slider" }, h("span", { class: "cvb-label" }, "Threshold"), thrInput, thrOut),
       table);
   }
@@ -178,6 +199,7 @@ function render({ model, el }) {
 
   on("change:iterations change:iteration change:store change:host", () => { renderHeader(); renderSources(); renderResult(); });
   on("change:busy", () => { renderSources(); if (!model.get("busy")) root.classList.remove("is-loading"); });
+  on("change:image", () => { whyTag = ""; });
   on("change:image change:predictions change:threshold", renderResult);
   on("change:notice", () => root.classList.remove("is-loading"));
 

@@ -1,6 +1,8 @@
 // TrainPanel: choose Quick or Advanced training, follow the run live, list the iterations
 // (cvbench/ui/train_panel.py). Training runs in a Python thread; this view only draws the
 // traits it sets (state, progress, last_run, iterations) and sends short messages.
+// "Preview augmentations" shows the random views advanced training makes of a few tagged
+// images (the augmentations trait, drawn in Python by the functions training calls).
 
 import {
   h, cvbClock, cvbFill, cvbFmt, cvbInWorkbench, cvbMount, cvbNotice, cvbPct, cvbPlural, cvbSelect, cvbSet, cvbTile,
@@ -22,7 +24,37 @@ function render({ model, el }) {
   const settings = h("div", { class: "cvb-card cvb-train-settings" });
   const run = h("div", { class: "cvb-card cvb-train-run" });
   const list = h("div", { class: "cvb-train-list" });
-  root.append(header, h("div", { class: "cvb-train-body" }, settings, run), list, cvbNotice(model, on));
+  const augment = h("div", { class: "cvb-card cvb-train-augment" });
+  root.append(header, h("div", { class: "cvb-train-body" }, settings, run), augment, list, cvbNotice(model, on));
+  let previewing = false; // asked for a preview, not yet shown
+
+  function askPreview(seed) {
+    previewing = true;
+    renderAugment();
+    model.send({ type: "preview_augmentations", seed });
+  }
+  function renderAugment() {
+    const a = model.get("augmentations") || {};
+    const images = a.images || [];
+    if (!images.length && !previewing) { augment.style.display = "none"; cvbFill(augment); return; }
+    augment.style.display = "";
+    const detection = model.get("kind") === "detection";
+    cvbFill(augment,
+      h("div", { class: "cvb-augment-head" },
+        h("span", { class: "cvb-card-title" }, "Augmentations"),
+        h("span", { class: "cvb-muted" }, detection
+          ? "Random views as advanced training makes them: zoomed crops, colour jitter, mirrors; the boxes follow each crop."
+          : "Random views as advanced training makes them: crops of 60\u2013100% of the image, colour jitter, mirrors."),
+        h("div", { class: "cvb-spacer" }),
+        h("button", { class: "cvb-btn is-small", dataset: { action: "more-views" }, disabled: previewing, on: { click: () => askPreview((a.seed || 0) + 1) } },
+          previewing ? "Drawing\u2026" : "Other views"),
+        h("button", { class: "cvb-btn is-quiet is-small", dataset: { action: "close-preview" }, on: { click: () => { previewing = false; model.send({ type: "close_preview" }); } } }, "Close")),
+      images.length
+        ? h("div", { class: "cvb-augment-grid" }, images.map((img) => h("div", { class: "cvb-augment-row", dataset: { image: img.id } },
+          h("div", { class: "cvb-augment-name", title: img.name, text: img.name }),
+          h("div", { class: "cvb-augment-views" }, img.views.map((src, i) => h("img", { src, class: "cvb-augment-view", alt: `${img.name}: view ${i + 1}` }))))))
+        : h("div", { class: "cvb-muted" }, h("span", { class: "cvb-spinner" }), " Drawing the views\u2026"));
+  }
 
   const busy = () => model.get("state") !== "idle";
   const blockers = () => (model.get("readiness") || {}).blockers || [];
@@ -128,6 +160,10 @@ function render({ model, el }) {
       modeCard("quick", "Quick training", "Frozen pretrained features and a linear head: seconds to a minute."),
       modeCard("advanced", "Advanced training", "Fine-tunes the network within a time budget; kept only if it beats quick training.",
         h("div", { class: "cvb-budget-row" }, "Budget", budget, "minutes")),
+      h("div", { class: "cvb-augment-open" },
+        h("button", { class: "cvb-btn is-small", dataset: { action: "preview-augmentations" }, disabled: !(r.tagged > 0) || previewing,
+          title: r.tagged > 0 ? "Show what advanced training's augmentation makes of a few of your tagged images" : "Tag some images first",
+          on: { click: () => askPreview(((model.get("augmentations") || {}).seed) || 0) } }, "Preview augmentations")),
       h("div", { class: "cvb-field" }, h("span", { class: "cvb-label" }, "Domain"), domain),
       tagChecklist(),
       blockersBox(),
@@ -255,11 +291,15 @@ function render({ model, el }) {
   on("change:iterations", () => { renderList(); renderRun(); });
   on("change:readiness", () => { renderHeader(); renderSettings(); });
   on("change:mode change:budget_minutes change:domain change:domains change:left_out change:tags", renderSettings);
+  on("change:augmentations", () => { previewing = false; renderAugment(); renderSettings(); });
+  // a refused preview (no tagged image) comes back as the notice
+  on("change:notice", () => { if (previewing) { previewing = false; renderAugment(); renderSettings(); } });
 
   renderHeader();
   renderSettings();
   renderRun();
   renderList();
+  renderAugment();
   syncTicker();
   return () => { if (ticker) clearInterval(ticker); on.dispose(); };
 }

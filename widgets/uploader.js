@@ -1,12 +1,30 @@
 // Uploader: a drop zone, a file dialog, a box for paths / folders / URLs, tags, a progress
 // bar and the per-file results (cvbench/ui/uploader.py). Each file dropped or chosen is sent
-// to Python at once as a "file" message with its bytes in a binary buffer.
+// to Python at once as a "file" message with its bytes in a binary buffer. "Webcam" opens a
+// live preview: after a 3-2-1 countdown a burst of N frames, one every interval, goes to
+// Python as one "webcam" message (JPEG bytes, one buffer a frame) and is added under a tag.
 
 import {
   h, cvbBytes, cvbFill, cvbFmt, cvbInWorkbench, cvbMount, cvbNotice, cvbPlural
 } from "./common.js";
 
 const CVB_MAX_SEND = 50 * 1024 * 1024; // larger files would break the kernel's websocket
+const CVB_MAX_FRAMES = 100; // as cvbench/ui/uploader.py MAX_FRAMES
+
+// what a person can do when the camera does not open (getUserMedia's error names)
+function cvbCameraError(err) {
+  const name = (err && err.name) || "";
+  if (name === "NotAllowedError" || name === "SecurityError") {
+    return "The browser was not allowed to use the camera: allow it in the address bar, or upload files";
+  }
+  if (name === "NotFoundError" || name === "OverconstrainedError" || name === "DevicesNotFoundError") {
+    return "No camera was found: connect one (and close other programs using it), or upload files";
+  }
+  if (name === "NotReadableError" || name === "AbortError") {
+    return "The camera is busy in another program or tab: close it there, or upload files";
+  }
+  return `The camera did not open (${(err && (err.message || err.name)) || err}): upload files instead`;
+}
 
 function render({ model, el }) {
   const { on, root, color } = cvbMount(model, el, "uploader");
@@ -23,10 +41,23 @@ function render({ model, el }) {
   const tagArea = h("div", { class: "cvb-tagarea" });
   const actions = h("div", { class: "cvb-actions" });
   const results = h("div", { class: "cvb-results" });
+  const cam = h("div", { class: "cvb-up-cam" });
+  const video = h("video", { class: "cvb-up-video", autoplay: true, playsinline: true, muted: true });
+  const countdown = h("div", { class: "cvb-up-countdown", "aria-live": "assertive" });
+  let stream = null; // the camera's MediaStream while the panel is open
+  let camTag = "";
+  let burst = 10;
+  let interval = 0.5; // seconds between frames
+  let shooting = false;
+  let shot = 0;
+  let cancelled = false;
 
   root.append(
     h("div", { class: "cvb-header" }, h("div", { class: "cvb-title" }, "Add images"),
-      h("span", { class: "cvb-subtle" }, "JPEG, PNG, BMP, GIF, WebP or TIFF")),
+      h("span", { class: "cvb-subtle" }, "JPEG, PNG, BMP, GIF, WebP or TIFF"),
+      h("div", { class: "cvb-spacer" }),
+      h("button", { class: "cvb-btn cvb-up-webcam", dataset: { action: "webcam" }, title: "Take pictures with your camera", on: { click: () => (stream ? closeCam() : openCam()) } }, "\u25c9 Webcam")),
+    cam,
     h("div", { class: "cvb-up-body" },
       h("div", { class: "cvb-up-col" }, drop, staged),
       h("div", { class: "cvb-up-col" },
@@ -91,6 +122,107 @@ function render({ model, el }) {
       skipped.length ? h("div", { class: "cvb-skipped" }, skipped.map((s) => h("div", { text: `Not sent: ${s.name} (${s.why})` }))) : null,
     );
     renderActions();
+  }
+
+  // -- the webcam: preview, tag, burst ----------------------------------------------------------
+  const say = (text, level) => model.set("notice", { level: level || "error", text, id: Date.now() });
+  async function openCam() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      say("This browser gives no camera access here (it needs https or localhost): upload files instead");
+      return;
+    }
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 } }, audio: false });
+    } catch (err) {
+      stream = null;
+      say(cvbCameraError(err));
+      renderCam();
+      return;
+    }
+    video.srcObject = stream;
+    if (!camTag) camTag = chosenTags[0] || "";
+    renderCam();
+  }
+  function closeCam() {
+    cancelled = true;
+    if (stream) stream.getTracks().forEach((tr) => tr.stop());
+    stream = null;
+    video.srcObject = null;
+    renderCam();
+  }
+  const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  function frame() {
+    const canvas = document.createElement("canvas");
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    canvas.getContext("2d").drawImage(video, 0, 0);
+    return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.92)).then((blob) => (blob ? blob.arrayBuffer() : null));
+  }
+  async function takeBurst() {
+    if (!stream || shooting) return;
+    if (!video.videoWidth) { say("The camera shows no picture yet: wait a moment and try again"); return; }
+    const n = Math.round(burst);
+    if (!(n >= 1 && n <= CVB_MAX_FRAMES)) { say(`Take between 1 and ${CVB_MAX_FRAMES} frames at a time`); return; }
+    if (!(interval >= 0 && interval <= 10)) { say("The interval should be between 0 and 10 seconds"); return; }
+    shooting = true;
+    cancelled = false;
+    shot = 0;
+    renderCam();
+    for (const k of [3, 2, 1]) {
+      countdown.textContent = String(k);
+      countdown.classList.add("is-visible");
+      await wait(700);
+      if (cancelled) break;
+    }
+    countdown.textContent = "";
+    countdown.classList.remove("is-visible");
+    const buffers = [];
+    for (let i = 0; i < n && !cancelled; i++) {
+      if (i) await wait(1000 * interval);
+      const buffer = await frame();
+      if (buffer) buffers.push(buffer);
+      shot = buffers.length;
+      root.classList.add("cvb-up-flash");
+      setTimeout(() => root.classList.remove("cvb-up-flash"), 120);
+      renderCamStatus();
+    }
+    shooting = false;
+    if (!cancelled && buffers.length) {
+      model.send({ type: "webcam", tag: detection() ? "" : camTag.trim() }, undefined, buffers);
+    }
+    renderCam();
+  }
+  const camStatus = h("span", { class: "cvb-subtle cvb-up-camstatus", "aria-live": "polite" });
+  function renderCamStatus() {
+    cvbFill(camStatus, shooting ? `${shot} of ${Math.round(burst)} taken\u2026` : "");
+  }
+  function renderCam() {
+    cam.style.display = stream ? "" : "none";
+    const header = root.querySelector(".cvb-up-webcam");
+    if (header) header.classList.toggle("is-active", !!stream);
+    if (!stream) { cvbFill(cam); return; }
+    const known = model.get("tags") || [];
+    const listId = `cvb-camtags-${Math.random().toString(36).slice(2)}`;
+    const field = (label, input) => h("label", { class: "cvb-field" }, h("span", { class: "cvb-label" }, label), input);
+    cvbFill(cam,
+      h("div", { class: "cvb-up-camview" }, video, countdown),
+      h("div", { class: "cvb-up-camtools" },
+        detection()
+          ? h("div", { class: "cvb-muted" }, "The frames are added untagged: draw their boxes afterwards.")
+          : field("Tag", [h("input", { class: "cvb-input cvb-up-camtag", list: listId, value: camTag, placeholder: "Tag for the frames", "aria-label": "Tag for the frames",
+            on: { input: (e) => { camTag = e.target.value; } } }),
+          h("datalist", { id: listId }, known.map((t) => h("option", { value: t.name })))]),
+        h("div", { class: "cvb-group" },
+          field("Frames", h("input", { class: "cvb-input cvb-up-burst", type: "number", min: "1", max: String(CVB_MAX_FRAMES), step: "1", value: String(burst), "aria-label": "Frames in the burst",
+            on: { input: (e) => { burst = Number(e.target.value); } } })),
+          field("Every (s)", h("input", { class: "cvb-input cvb-up-interval", type: "number", min: "0", max: "10", step: "0.1", value: String(interval), "aria-label": "Seconds between frames",
+            on: { input: (e) => { interval = Number(e.target.value); } } }))),
+        h("div", { class: "cvb-group" },
+          h("button", { class: "cvb-btn is-primary", dataset: { action: "burst" }, disabled: shooting || model.get("busy"), on: { click: takeBurst } },
+            shooting ? "Taking\u2026" : "Start: 3, 2, 1"),
+          h("button", { class: "cvb-btn", dataset: { action: "close-camera" }, on: { click: closeCam } }, "Close camera")),
+        camStatus));
+    renderCamStatus();
   }
 
   // -- tags ----------------------------------------------------------------------------------------
@@ -201,6 +333,7 @@ function render({ model, el }) {
   on("change:staged", renderStaged);
   on("change:tags", renderTags);
   on("change:busy change:progress", renderActions);
+  on("change:busy", () => { if (stream && !shooting) renderCam(); });
   on("change:results", () => { renderResults(); if (!model.get("busy")) text.value = (model.get("results") || []).length ? "" : text.value; renderActions(); });
 
   renderDrop();
@@ -208,7 +341,8 @@ function render({ model, el }) {
   renderTags();
   renderActions();
   renderResults();
-  return () => on.dispose();
+  renderCam();
+  return () => { closeCam(); on.dispose(); };
 }
 
 export default { render };

@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ..errors import TrainingError
+from ._preview import preview_augmentations
 from ._progress import STAGES, Budget, Progress, ProgressEvent, is_cancelled
 from .base import MODES
 
@@ -28,6 +29,7 @@ __all__ = [
     "ProgressEvent",
     "Budget",
     "is_cancelled",
+    "preview_augmentations",
 ]
 
 #: Project kind -> (module, class) implementing :class:`~cvbench.train.base.Task`.

@@ -36,6 +36,7 @@ from ._detail import ImageDetail, detail_css
 from ._messages import RefreshMsg
 from ._mixins import IterationPicker
 from ._report import BOX_COLORS, draw_confusion, draw_pr, metrics_json, mistake_records
+from ._saliency import Explainer, why_css
 
 __all__ = ["Performance", "BOX_COLORS", "INTERVAL_RESAMPLES"]
 
@@ -43,16 +44,17 @@ __all__ = ["Performance", "BOX_COLORS", "INTERVAL_RESAMPLES"]
 INTERVAL_RESAMPLES = 200
 
 
-class Performance(ImageDetail, IterationPicker):
+class Performance(Explainer, ImageDetail, IterationPicker):
     """Precision, recall, mAP, PR curves, confusion matrix and mistakes of an iteration."""
 
     _esm = esm("performance.js")
-    _css = app_css("performance.css") + detail_css()
+    _css = app_css("performance.css") + detail_css() + why_css()
     _handlers = {
         "retag": (RetagMsg, "_on_retag"),
         "open_image": (OpenImageMsg, "_on_open_image"),
         "refresh": (RefreshMsg, "_on_refresh"),
         **ImageDetail.DETAIL_HANDLERS,
+        **Explainer.WHY_HANDLERS,
     }
 
     iteration = t.Unicode("", help="Id of the iteration shown ('' when there is none).").tag(

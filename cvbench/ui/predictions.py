@@ -40,6 +40,7 @@ from ._images import data_url, thumbnail_url
 from ._messages import RefreshMsg, check_box, check_suggestion
 from ._mixins import IterationPicker, Paged
 from ._results import prediction_rows, suggested_labels
+from ._saliency import Explainer, why_css
 
 __all__ = ["Predictions", "VIEWS"]
 
@@ -48,11 +49,11 @@ VIEWS = ("stored", "suggested")
 MAX_PAGE_SIZE = 200
 
 
-class Predictions(ImageDetail, IterationPicker, Paged):
+class Predictions(Explainer, ImageDetail, IterationPicker, Paged):
     """Stored predictions and the smart labeler: confirm, correct, add to training."""
 
     _esm = esm("predictions.js")
-    _css = app_css("predictions.css") + detail_css()
+    _css = app_css("predictions.css") + detail_css() + why_css()
     _handlers = {
         "add_predictions": (AddPredictionsMsg, "_on_add"),
         "delete_predictions": (DeletePredictionsMsg, "_on_delete"),
@@ -60,6 +61,7 @@ class Predictions(ImageDetail, IterationPicker, Paged):
         "edit_boxes": (EditBoxesMsg, "_on_edit_boxes"),
         "refresh": (RefreshMsg, "_on_refresh"),
         **ImageDetail.DETAIL_HANDLERS,
+        **Explainer.WHY_HANDLERS,
     }
 
     MAX_PAGE_SIZE = MAX_PAGE_SIZE

@@ -13,6 +13,7 @@ the threshold slider moves.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from typing import Any
 
@@ -28,6 +29,7 @@ from ._images import data_url
 from ._messages import RefreshMsg
 from ._mixins import IterationPicker
 from ._results import prediction_rows
+from ._saliency import Explainer, why_css
 
 __all__ = ["QuickTest"]
 
@@ -35,16 +37,18 @@ __all__ = ["QuickTest"]
 PREVIEW_SIDE = 900
 
 
-class QuickTest(IterationPicker):
-    """Predict one image (upload, URL or webcam) and show the predictions on it."""
+class QuickTest(Explainer, IterationPicker):
+    """Predict one image (upload, URL or webcam) and show the predictions on it; "Why?"
+    shows where the model looked (:mod:`cvbench.ui._saliency`)."""
 
     _esm = esm("quick_test.js")
-    _css = app_css("quick_test.css")
+    _css = app_css("quick_test.css") + why_css()
     _handlers = {
         "file": (QuickFileMsg, "_on_file"),
         "url": (QuickUrlMsg, "_on_url"),
         "capture": (CaptureMsg, "_on_capture"),
         "refresh": (RefreshMsg, "_on_refresh"),
+        **Explainer.WHY_HANDLERS,
     }
 
     iteration = t.Unicode(
@@ -58,7 +62,8 @@ class QuickTest(IterationPicker):
     busy = t.Bool(False, help="True while an image is being predicted (read-only).").tag(sync=True)
     image = t.Dict(
         help="The image tested: {name, width, height, src (JPEG data URL, at most "
-        f"{PREVIEW_SIDE} px), iteration (name), stored (bool)}}; {{}} before any (read-only)."
+        f"{PREVIEW_SIDE} px), iteration (name), iteration_id, stored (bool), key (SHA-256 of "
+        "its bytes: the id of a 'why' request for it)}; {} before any (read-only)."
     ).tag(sync=True)
     predictions = t.List(
         t.Dict(),
@@ -68,6 +73,8 @@ class QuickTest(IterationPicker):
 
     def __init__(self, project, *, iteration: Any = None, threshold: float = 0.5,
                  store: bool = True) -> None:
+        #: the bytes last tested and the id of the iteration that predicted them
+        self._tested: tuple[bytes, str] | None = None
         super().__init__(project)
         self.threshold = threshold
         self.store = store
@@ -115,6 +122,7 @@ class QuickTest(IterationPicker):
             preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
         buf = io.BytesIO()
         preview.convert("RGB").save(buf, "JPEG", quality=88)
+        self._tested = (read.data, iteration.id)
         with self.hold_sync():
             self.image = {
                 "name": str(label),
@@ -122,10 +130,19 @@ class QuickTest(IterationPicker):
                 "height": read.height,
                 "src": data_url(buf.getvalue()),
                 "iteration": iteration.name,
+                "iteration_id": iteration.id,
                 "stored": bool(self.store),
+                "key": hashlib.sha256(read.data).hexdigest(),
             }
             self.predictions = prediction_rows(result)
         return result
+
+    def _why_picture(self, source: str, id: str) -> tuple[str, Any, str]:
+        if source != "tested":
+            return super()._why_picture(source, id)
+        if self._tested is None or hashlib.sha256(self._tested[0]).hexdigest() != id:
+            raise ValueError("that image is no longer the one tested here; test it again")
+        return id, self._tested[0], self._tested[1]
 
     # -- handlers ------------------------------------------------------------------------------
     def _one_buffer(self, buffers: list[bytes], what: str) -> bytes:
@@ -150,6 +167,7 @@ class QuickTest(IterationPicker):
         try:
             self.test(source, name=name)
         except CvbenchError as exc:  # an unreadable image, a download that failed, …
+            self._tested = None
             with self.hold_sync():
                 self.image = {}
                 self.predictions = []

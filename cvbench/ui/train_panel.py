@@ -9,7 +9,9 @@
 Training runs in a background thread (``project.train(..., on_progress=, cancel=)``), so the
 page stays live: the progress bar shows the stage, the loss and the time left (within the
 budget of an advanced run), and Cancel stops the run at its next safe point with nothing
-half-made kept. When a run ends, the new iteration appears in the list with its precision,
+half-made kept. "Preview augmentations" shows, for 4 of the tagged images, 6 random views
+as advanced training makes them (``project.augmentation_preview``; detection: with the
+boxes). When a run ends, the new iteration appears in the list with its precision,
 recall and mAP at threshold 0.5, where it can be published or deleted.
 
 "Tags to train" (Custom Vision's selected tags) has a checkbox per tag: the tags left out
@@ -22,11 +24,12 @@ cannot start shows the engine's message, not a traceback.
 
 from __future__ import annotations
 
+import io
 import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import traitlets as t
 
@@ -42,6 +45,7 @@ from ._app_messages import (
 )
 from ._assets import app_css, esm
 from ._base import ProjectWidget, check_dict_list
+from ._images import data_url
 from ._iterations import iteration_row, num
 from ._messages import RefreshMsg
 
@@ -54,6 +58,21 @@ STATES = ("idle", "training", "cancelling")
 #: The longest budget the panel offers (minutes).
 MAX_BUDGET_MINUTES = 24 * 60.0
 _PROGRESS_INTERVAL = 0.25  # seconds between progress updates sent to the browser
+#: What the augmentation preview shows: images, views of each, longest side of a view (px).
+PREVIEW_IMAGES, PREVIEW_VIEWS, PREVIEW_SIDE = 4, 6, 160
+
+
+class PreviewAugmentationsMsg(TypedDict):
+    """Show the augmentation preview drawn with ``seed`` (another seed, other views)."""
+
+    type: Literal["preview_augmentations"]
+    seed: int
+
+
+class ClosePreviewMsg(TypedDict):
+    type: Literal["close_preview"]
+
+
 _IDLE_PROGRESS: dict[str, Any] = {
     "stage": "", "fraction": 0.0, "loss": None, "eta_seconds": None, "elapsed_seconds": 0.0,
     "message": "",
@@ -72,6 +91,8 @@ class TrainPanel(ProjectWidget):
         "unpublish": (UnpublishMsg, "_on_unpublish"),
         "delete_iteration": (DeleteIterationMsg, "_on_delete"),
         "refresh": (RefreshMsg, "_on_refresh"),
+        "preview_augmentations": (PreviewAugmentationsMsg, "_on_preview"),
+        "close_preview": (ClosePreviewMsg, "_on_close_preview"),
     }
 
     mode = t.Unicode(
@@ -109,6 +130,10 @@ class TrainPanel(ProjectWidget):
         "blockers}. per_tag: [{id, name, type, count (images; boxes for detection), "
         "minimum, chosen, enough}]; blockers: why Train is off now ([] when it can run) "
         "(read-only).",
+    ).tag(sync=True)
+    augmentations = t.Dict(
+        help="The augmentation preview: {seed, images: [{id, name, views (JPEG data URLs, "
+        f"at most {PREVIEW_SIDE} px)}}]}}; {{}} when it is closed (read-only)."
     ).tag(sync=True)
     left_out = t.List(
         t.Unicode(), help="Ids of the tags to leave out of the next run (the tags to train "
@@ -410,7 +435,26 @@ class TrainPanel(ProjectWidget):
         self.refresh()
         self.say(f"Deleted {it.name}", "success")
 
+    def preview_augmentations(self, seed: int = 0) -> dict[str, Any]:
+        """Show :data:`PREVIEW_VIEWS` views of :data:`PREVIEW_IMAGES` tagged images as
+        advanced training augments them, drawn with ``seed``; returns ``augmentations``."""
+        palette = list(self.palette)
+        colors = {tag["id"]: palette[int(tag.get("slot", 0)) % len(palette)]
+                  for tag in self.tags}
+        made = self.project.augmentation_preview(PREVIEW_IMAGES, PREVIEW_VIEWS, int(seed),
+                                                 colors=colors)
+        self.augmentations = {"seed": int(seed), "images": [
+            {"id": img.id, "name": img.original_name or img.id[:8],
+             "views": [_jpeg_url(v) for v in views]} for img, views in made]}
+        return self.augmentations
+
     # -- handlers ------------------------------------------------------------------------------
+    def _on_preview(self, msg: PreviewAugmentationsMsg, _buffers: list[bytes]) -> None:
+        self.preview_augmentations(msg["seed"])
+
+    def _on_close_preview(self, _msg: ClosePreviewMsg, _buffers: list[bytes]) -> None:
+        self.augmentations = {}
+
     def _on_train(self, msg: TrainMsg, _buffers: list[bytes]) -> None:
         try:
             with self.hold_sync():
@@ -439,6 +483,14 @@ class TrainPanel(ProjectWidget):
 
     def _on_refresh(self, _msg: RefreshMsg, _buffers: list[bytes]) -> None:
         self.refresh()
+
+
+def _jpeg_url(img: Any) -> str:
+    img = img.copy()
+    img.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    out = io.BytesIO()
+    img.convert("RGB").save(out, "JPEG", quality=85)
+    return data_url(out.getvalue())
 
 
 def time_left(eta: float | None, elapsed: float, budget: float | None) -> float | None:

@@ -11,12 +11,18 @@ bar follows ``project.add_images(progress=...)``, and the table shows every file
 result in words (:data:`STATUS_LABELS`), with Custom Vision's status code (OK, OKDuplicate,
 ErrorImageFormat, …) in its tooltip and in ``results``. Staging the first file of a new
 batch clears the results of the last one.
+
+"Webcam" opens the camera in the browser: after a 3-2-1 countdown it takes a burst of
+frames (JPEG) at an interval and sends them in one message; they are added under the tag
+chosen (:meth:`Uploader.add_frames`), with the same results table.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+from typing import Literal, TypedDict
 
 import traitlets as t
 
@@ -25,7 +31,10 @@ from ._assets import css, esm
 from ._base import ProjectWidget, check_dict_list
 from ._messages import ClearFilesMsg, FileMsg, UploadMsg
 
-__all__ = ["Uploader", "IMAGE_SUFFIXES", "STATUS_LABELS"]
+__all__ = ["Uploader", "IMAGE_SUFFIXES", "STATUS_LABELS", "WebcamMsg", "MAX_FRAMES"]
+
+#: The most frames one webcam burst may send.
+MAX_FRAMES = 100
 
 #: File name endings a folder is searched for.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -48,6 +57,14 @@ STATUS_LABELS: dict[str, str] = {
 }
 
 
+class WebcamMsg(TypedDict):
+    """A burst of webcam frames (JPEG bytes, one buffer each) to add under the tag named
+    ``tag`` ("" for none; a new name becomes a tag)."""
+
+    type: Literal["webcam"]
+    tag: str
+
+
 class Uploader(ProjectWidget):
     """Upload images into the project, with tags, a progress bar and a results table."""
 
@@ -57,6 +74,7 @@ class Uploader(ProjectWidget):
         "file": (FileMsg, "_on_file"),
         "upload": (UploadMsg, "_on_upload"),
         "clear_files": (ClearFilesMsg, "_on_clear_files"),
+        "webcam": (WebcamMsg, "_on_webcam"),
     }
 
     staged = t.List(
@@ -125,6 +143,9 @@ class Uploader(ProjectWidget):
     def _on_upload(self, msg: UploadMsg, _buffers: list[bytes]) -> None:
         self.upload(msg["text"], tags=msg["tags"])
 
+    def _on_webcam(self, msg: WebcamMsg, buffers: list[bytes]) -> None:
+        self.add_frames(buffers, tag=msg["tag"])
+
     # -- the same from Python ------------------------------------------------------------------
     def add_file(self, name: str, data: bytes) -> None:
         """Stage one file (as the browser does for each file dropped or chosen); the first
@@ -146,14 +167,7 @@ class Uploader(ProjectWidget):
 
         ``tags`` (names; new names become tags) go on every image. Returns the result rows.
         """
-        tags = [name.strip() for name in tags if name.strip()]
-        if tags and self.project.kind == "detection":
-            where = ("in the Tag tab" if self.host == "workbench"
-                     else "with cvbench.ui.BoxEditor(project)")
-            raise ValueError(
-                "detection images get their tags from their boxes: upload without tags, then "
-                f"draw boxes {where}"
-            )
+        tags = self._check_tags(tags)
         sources: list[str | bytes] = []
         labels: list[str] = []
         names: list[str] = []
@@ -193,6 +207,39 @@ class Uploader(ProjectWidget):
                 "nothing to upload: drop image files, choose them, or type paths, folders or "
                 "URLs (one a line)"
             )
+        return self._add(sources, labels, names, tags, rows, staged=True)
+
+    def add_frames(self, frames: list[bytes], *, tag: str = "") -> list[dict]:
+        """Add a burst of webcam frames (image bytes, JPEG from the browser) under the tag
+        named ``tag`` ("" for none; a new name becomes a tag). A frame that is not an image
+        is refused in its row of the results; returns the result rows."""
+        if not frames:
+            raise ValueError("the webcam burst came with no frame; take at least one picture")
+        if len(frames) > MAX_FRAMES:
+            raise ValueError(f"the webcam burst has {len(frames)} frames; take at most "
+                             f"{MAX_FRAMES} at a time")
+        tags = self._check_tags([tag] if tag else [])
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        names = [f"webcam-{stamp}-{i + 1:02d}.jpg" for i in range(len(frames))]
+        sources: list[str | bytes] = [bytes(f) for f in frames]
+        return self._add(sources, list(names), names, tags, [], staged=False)
+
+    def _check_tags(self, tags: list[str] | tuple[str, ...]) -> list[str]:
+        tags = [name.strip() for name in tags if name.strip()]
+        if tags and self.project.kind == "detection":
+            where = ("in the Tag tab" if self.host == "workbench"
+                     else "with cvbench.ui.BoxEditor(project)")
+            raise ValueError(
+                "detection images get their tags from their boxes: upload without tags, then "
+                f"draw boxes {where}"
+            )
+        return tags
+
+    def _add(self, sources: list[str | bytes], labels: list[str], names: list[str],
+             tags: list[str], rows: list[dict], *, staged: bool) -> list[dict]:
+        """Add ``sources`` with ``project.add_images``; show and return the result rows
+        (``rows``: problems found before, first). ``staged``: the staged files are among
+        the sources (they are forgotten once added)."""
         with self.hold_sync():
             self.busy = True
             self.results = []
@@ -206,9 +253,11 @@ class Uploader(ProjectWidget):
         rows += [
             _row(label, r.status, r.message, r.image_id) for label, r in zip(labels, results, strict=True)
         ]
-        self._files = []
+        if staged:
+            self._files = []
         with self.hold_sync():
-            self.staged = []
+            if staged:
+                self.staged = []
             self.results = rows
             self.refresh_tags()
         added = sum(r["status"] == "OK" for r in rows)
