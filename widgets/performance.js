@@ -29,9 +29,10 @@ function render({ model, el }) {
   const table = h("div", { class: "cvb-card cvb-perf-table" });
   const pr = h("div", { class: "cvb-card cvb-perf-pr" });
   const cm = h("div", { class: "cvb-card cvb-perf-cm" });
+  const calib = h("div", { class: "cvb-card cvb-perf-calib" });
   const wrong = h("div", { class: "cvb-perf-wrong" });
   const body = h("div", { class: "cvb-perf-body" },
-    tiles, h("div", { class: "cvb-perf-grid" }, table, pr), cm, wrong);
+    tiles, h("div", { class: "cvb-perf-grid" }, table, pr), cm, calib, wrong);
   root.append(header, controls, body, cvbNotice(model, on));
   const detail = cvbDetail(model, root, color); // the wrong images, shown large
 
@@ -201,6 +202,27 @@ function render({ model, el }) {
       src ? h("div", { class: "cvb-perf-cmframe" }, cmImg) : h("div", { class: "cvb-muted", text: "Drawing\u2026" }));
   }
 
+  // -- calibration: do 90 % predictions come true 90 % of the time? -------------------------
+  const calibImg = h("img", { class: "cvb-perf-calibimg", alt: "Reliability diagram" });
+  function renderCalib() {
+    const c = model.get("calibration") || {};
+    if (detection() || !model.get("iteration")) { calib.style.display = "none"; return; }
+    calib.style.display = "";
+    if (c.src && calibImg.getAttribute("src") !== c.src) calibImg.src = c.src;
+    const ece = c.ece === null || c.ece === undefined ? "n/a" : `${(100 * c.ece).toFixed(1)}%`;
+    const scaled = c.temperature
+      ? ` Training divided the model's logits by ${c.temperature.toFixed(2)}, fitted on these same validation images, so the diagram flatters it a little; the Train tab gives the error measured on held-out halves.`
+      : "";
+    cvbFill(calib,
+      h("div", { class: "cvb-card-title" }, "Calibration", h("span", { class: "cvb-muted" }, c.src ? ` \u00b7 calibration error ${ece}` : "")),
+      c.src
+        ? h("div", { class: "cvb-perf-calibbody" }, calibImg,
+          h("p", { class: "cvb-subtle" },
+            "Of the predictions made at about 90 %, about 90 % should be right: the bars are how often they were, the diagonal is where they should be. ",
+            `The calibration error is the average gap, over ${c.n} validation predictions.${scaled}`))
+        : h("div", { class: "cvb-muted", text: "Drawing\u2026" }));
+  }
+
   // -- the images it got wrong --------------------------------------------------------------
   function card(item) {
     const tags = model.get("tags") || [];
@@ -291,8 +313,9 @@ function render({ model, el }) {
   on("change:metrics", () => { measure(); renderTiles(); renderTable(); renderDots(); renderControls(); root.classList.remove("is-loading"); });
   on("change:pr_plot", () => { renderPr(); renderTable(); });
   on("change:cm_plot change:plotted", () => { renderCm(); renderWrong(); });
+  on("change:calibration", renderCalib);
   on("change:mistakes change:tags", renderWrong);
-  on("change:iterations change:iteration change:host", () => { renderHeader(); renderSliders(); renderControls(); renderTiles(); renderTable(); renderPr(); renderCm(); renderWrong(); });
+  on("change:iterations change:iteration change:host", () => { renderHeader(); renderSliders(); renderControls(); renderTiles(); renderTable(); renderPr(); renderCm(); renderCalib(); renderWrong(); });
   on("change:threshold change:overlap", () => {
     for (const name of ["threshold", "overlap"]) {
       const label = sliders.querySelector(`[data-slider="${name}"]`);
@@ -314,6 +337,7 @@ function render({ model, el }) {
   renderTable();
   renderPr();
   renderCm();
+  renderCalib();
   renderWrong();
   return () => { detail.dispose(); on.dispose(); };
 }

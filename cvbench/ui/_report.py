@@ -247,6 +247,26 @@ def draw_pr(evaluation: Any, *, overlap: float, tags: list[dict[str, Any]],
         }
 
 
+def draw_reliability(evaluation: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """The reliability diagram of a classification evaluation as ``{src, ece, n,
+    temperature}`` (the temperature training scaled the logits by, from the iteration's
+    ``settings``; None when none was applied)."""
+    from ..evaluate import ReliabilityDisplay
+
+    disp = ReliabilityDisplay.from_evaluation(evaluation)
+    cal = (settings.get("notes") or {}).get("calibration") or {}
+    with figure_lock():
+        fig = new_figure(4.6, 3.6)
+        ax = fig.add_subplot()
+        disp.plot(ax=ax)
+        ax.set_title("")  # the card has the title
+        _style(ax)
+        fig.tight_layout()
+        src = figure_url(fig)
+    return {"src": src, "ece": num(disp.curve.ece), "n": disp.curve.n,
+            "temperature": cal.get("temperature") if cal.get("applied") else None}
+
+
 def draw_confusion(evaluation: Any, *, threshold: float) -> str:
     """The confusion matrix at ``threshold`` (classification) as a PNG data URL, sized to
     its rows and columns."""

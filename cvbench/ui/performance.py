@@ -35,7 +35,14 @@ from ._base import Fraction, check_dict_list
 from ._detail import ImageDetail, detail_css
 from ._messages import RefreshMsg
 from ._mixins import IterationPicker
-from ._report import BOX_COLORS, draw_confusion, draw_pr, metrics_json, mistake_records
+from ._report import (
+    BOX_COLORS,
+    draw_confusion,
+    draw_pr,
+    draw_reliability,
+    metrics_json,
+    mistake_records,
+)
 from ._saliency import Explainer, why_css
 
 __all__ = ["Performance", "BOX_COLORS", "INTERVAL_RESAMPLES"]
@@ -71,6 +78,12 @@ class Performance(Explainer, ImageDetail, IterationPicker):
         help="The precision/recall curves: {src (PNG data URL), axes ([x0, y0, x1, y1] of the "
         "plot area as fractions of the picture, y from the bottom), xlim, ylim, colors ({tag: "
         "colour})}; {} before it is drawn (read-only)."
+    ).tag(sync=True)
+    calibration = t.Dict(
+        help="How well the probabilities are calibrated (classification): {src (PNG data URL "
+        "of the reliability diagram), ece (expected calibration error), n (predictions), "
+        "temperature (the scaling training applied, or null)}; {} for detection or before it "
+        "is drawn (read-only)."
     ).tag(sync=True)
     cm_plot = t.Unicode(
         "", help="The confusion matrix at threshold as a PNG data URL (classification) "
@@ -181,6 +194,7 @@ class Performance(Explainer, ImageDetail, IterationPicker):
                 self.metrics = {}
                 self.pr_plot = {}
                 self.cm_plot = ""
+                self.calibration = {}
                 self.mistakes = []
                 self.plotted = {}
             return
@@ -192,13 +206,14 @@ class Performance(Explainer, ImageDetail, IterationPicker):
                 self.metrics = {}
                 self.pr_plot = {}
                 self.cm_plot = ""
+                self.calibration = {}
                 self.mistakes = []
             self.say(str(exc), "error")
             return
         self._suggested = (self._evaluation.suggested_thresholds(self.overlap) if self.detection
                            else self._evaluation.suggested_thresholds())
         self._update_numbers()
-        self._pending = {"pr", "cm", "mistakes"}
+        self._pending = {"pr", "cm", "mistakes", "calibration"}
         self.flush()
 
     def _at(self, threshold: float) -> Any:
@@ -252,6 +267,9 @@ class Performance(Explainer, ImageDetail, IterationPicker):
                                          palette=self.palette, detection=self.detection)
         if "cm" in what and not self.detection:
             updates["cm_plot"] = draw_confusion(evaluation, threshold=threshold)
+        if "calibration" in what:
+            updates["calibration"] = ({} if self.detection else draw_reliability(
+                evaluation, self.project.iteration(self.iteration).settings))
         if "mistakes" in what:
             updates["mistakes"] = mistake_records(
                 self.project, evaluation, self.tags, threshold=threshold, overlap=overlap,

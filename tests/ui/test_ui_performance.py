@@ -159,3 +159,14 @@ def test_detection_has_an_overlap_slider_and_shows_the_boxes_of_wrong_images(tmp
     image_id = perf.mistakes[0]["image_id"]
     perf.handle_message({"type": "retag", "image_id": image_id, "tags": []})
     assert perf.notice["level"] == "error" and "box editor" in perf.notice["text"]
+
+
+def test_the_calibration_card_shows_the_reliability_diagram(project):
+    perf = Performance(project, plot_delay=60)
+    c = perf.calibration
+    assert c["src"].startswith("data:image/png;base64,") and png_size(c["src"])[0] > 300
+    it = project.iteration(perf.iteration)
+    curve = it.evaluation().calibration()
+    assert c["ece"] == pytest.approx(curve.ece) and c["n"] == curve.n
+    cal = it.settings["notes"].get("calibration") or {}
+    assert c["temperature"] == (cal.get("temperature") if cal.get("applied") else None)
