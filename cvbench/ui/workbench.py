@@ -5,8 +5,9 @@
     Workbench(project, tab="performance")
 
 A header with the project's name, kind, domain and counts, and tabs: Images (upload and
-gallery), Tag (tagger, or box editor for detection), Train, Performance, Predictions,
-Quick test, Export and Settings (the project's and its tags'). A tab's widget is built the first time it is shown and read again
+gallery), Tag (tagger, or box editor for detection), Train, Performance, Insight (dataset
+health, the embedding map, iteration comparison), Predictions, Quick test, Export and
+Settings (the project's and its tags'). A tab's widget is built the first time it is shown and read again
 from the project each time it is shown again, so every tab reflects what the others did.
 
 ``ExportPanel`` (the Export tab) lives in :mod:`cvbench.ui.export_panel`.
