@@ -104,3 +104,9 @@ def test_a_separable_validation_set_does_not_make_it_certain():
     assert cal.temperature == pytest.approx(0.5, abs=0.01)
     scaled = apply_temperature(probs, cal.temperature, False)
     assert scaled.max() < 0.99
+
+
+def test_too_few_images_per_tag_are_not_fitted():
+    probs, y = _overconfident(35, 12)  # 35 images of 12 tags: fewer than 3 per tag
+    cal = calibrate(probs, y, multilabel=False)
+    assert not cal.applied and "fewer than 36" in cal.why

@@ -23,8 +23,10 @@ import numpy as np
 __all__ = ["Calibration", "fit_temperature", "apply_temperature", "expected_calibration_error",
            "calibrate", "MIN_IMAGES"]
 
-#: Fewer validation images than this: too few to fit a temperature; none is fitted.
-MIN_IMAGES = 20
+#: Fewer validation images than this, or fewer than :data:`MIN_PER_TAG` per tag: too few
+#: to fit a temperature (on 20 images of 10 tags it swings from 2 to 7); none is fitted.
+MIN_IMAGES = 30
+MIN_PER_TAG = 3
 #: The temperatures searched (log-uniform bounds). Sharpening stops at 2x: on validation
 #: images the model separates perfectly, the likelihood grows without end as T goes to 0,
 #: and probabilities of exactly 0 and 1 would claim a certainty no validation set shows.
@@ -108,15 +110,17 @@ def calibrate(probs: np.ndarray, y: np.ndarray, multilabel: bool, *, seed: int =
               ) -> Calibration:
     """Fit a temperature on the validation probabilities ``probs`` (of the images whose
     tags are ``y``) and say whether to apply it: only with :data:`MIN_IMAGES` images or
-    more, and only when it lowers the negative log-likelihood."""
+    more (and :data:`MIN_PER_TAG` per tag), and only when it lowers the negative
+    log-likelihood."""
     probs = np.asarray(probs, dtype=np.float64)
     y = _labels(y, probs)
     n = len(probs)
     nll0 = _nll(probs, y, multilabel) if n else float("nan")
     ece0 = expected_calibration_error(probs, y, multilabel) if n else float("nan")
-    if n < MIN_IMAGES:
+    need = max(MIN_IMAGES, MIN_PER_TAG * probs.shape[1]) if probs.ndim == 2 else MIN_IMAGES
+    if n < need:
         return Calibration(1.0, False, f"not fitted: {n} validation images, fewer than "
-                           f"{MIN_IMAGES}", nll0, nll0, ece0, ece0, n)
+                           f"{need}", nll0, nll0, ece0, ece0, n)
     t = fit_temperature(probs, y, multilabel)
     scaled = apply_temperature(probs, t, multilabel)
     nll1 = _nll(scaled, y, multilabel)
