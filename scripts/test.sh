@@ -8,4 +8,4 @@ bash scripts/setup.sh --dev
 export MPLBACKEND=Agg
 echo "test: mypy cvbench"
 .venv/bin/python -m mypy cvbench
-exec .venv/bin/python -m pytest -m "not slow" -q "$@"
+exec .venv/bin/python -m pytest -m "not slow" -q --durations=25 "$@"
