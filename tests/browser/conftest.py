@@ -54,7 +54,9 @@ def lab(browser_home, notebooks) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
-def browser(browser_home):
+def pw_driver():
+    """The session's one Playwright driver (the sync API allows one per thread): every
+    Chromium of the tests is launched from it."""
     if not Path(CHROMIUM).exists():
         message = f"{CHROMIUM} is missing: apt-get install -y chromium"
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
@@ -63,11 +65,16 @@ def browser(browser_home):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        context = launch_chromium(pw, browser_home / "chromium-profile")
-        try:
-            yield context
-        finally:
-            context.close()
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(pw_driver, browser_home):
+    context = launch_chromium(pw_driver, browser_home / "chromium-profile")
+    try:
+        yield context
+    finally:
+        context.close()
 
 
 @pytest.fixture

@@ -27,22 +27,18 @@ FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-st
 
 
 @pytest.fixture
-def camera_page(browser_home, tmp_path):
-    """A page of a Chromium of its own, launched with the fake camera."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            user_data_dir=str(tmp_path / "camera-profile"), executable_path=CHROMIUM,
-            args=[*CHROMIUM_ARGS, *FAKE_CAMERA], headless=True,
-            viewport={"width": 1280, "height": 900}, device_scale_factor=1)
-        try:
-            page = context.new_page()
-            yield page, watch_page(page)
-        finally:
-            context.close()
+def camera_page(pw_driver, tmp_path):
+    """A page of a Chromium of its own, launched with the fake camera (from the session's
+    Playwright driver: a second sync driver in the same thread is refused)."""
+    context = pw_driver.chromium.launch_persistent_context(
+        user_data_dir=str(tmp_path / "camera-profile"), executable_path=CHROMIUM,
+        args=[*CHROMIUM_ARGS, *FAKE_CAMERA], headless=True,
+        viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+    try:
+        page = context.new_page()
+        yield page, watch_page(page)
+    finally:
+        context.close()
 
 
 def tab(page, key: str) -> None:
