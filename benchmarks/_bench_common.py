@@ -125,7 +125,9 @@ def fastai_fine_tune(train: Sequence[tuple[Path, str]], valid: Sequence[tuple[Pa
     state = domains._pretrained_state_dict("General (compact)")
     body = learn.model[0].model
     wanted = body.state_dict().keys()
-    body.load_state_dict({k: v for k, v in state.items() if k in wanted}, strict=False)
+    missing = body.load_state_dict({k: v for k, v in state.items() if k in wanted},
+                                   strict=False).missing_keys
+    assert not missing, missing
     learn.freeze()
     start = time.monotonic()
 

@@ -142,73 +142,14 @@ def raw_pixel_baseline(train, test) -> dict:
 
 def fastai_baseline(train, valid, test_paths, test_labels, seconds: float, size: int,
                     workdir: Path) -> dict:
-    """A plain ``vision_learner(...).fine_tune()``: fastai's defaults (head: one frozen
-    epoch; then one-cycle over everything with discriminative rates), the offline
-    EfficientNet-Lite0 weights, standard augmentation; epochs sized to ``seconds``."""
-    import fastai.callback.schedule  # noqa: F401 - Learner.fit_one_cycle
-    import torch
-    from fastai.callback.core import Callback, CancelFitException
-    from fastai.data.block import CategoryBlock, DataBlock
-    from fastai.data.transforms import IndexSplitter, Normalize
-    from fastai.vision.augment import Resize, ResizeMethod, aug_transforms
-    from fastai.vision.data import ImageBlock
-    from fastai.vision.learner import vision_learner
+    """A plain ``vision_learner(...).fine_tune()`` sized to ``seconds``
+    (:func:`_bench_common.fastai_fine_tune`), its accuracy on the test images."""
+    from _bench_common import fastai_fine_tune
 
-    labels = {str(p): t for p, t in [*train, *valid]}
-    items = [str(p) for p, _ in train] + [str(p) for p, _ in valid]
-    dblock = DataBlock(
-        blocks=(ImageBlock, CategoryBlock),
-        get_y=lambda p: labels[p],
-        splitter=IndexSplitter(list(range(len(train), len(items)))),
-        item_tfms=Resize(size, method=ResizeMethod.Squish),
-        batch_tfms=[*aug_transforms(), Normalize.from_stats([0.5] * 3, [0.5] * 3, cuda=False)],
-    )
-    dls = dblock.dataloaders(items, bs=32, num_workers=0, device=torch.device("cpu"))
-    learn = vision_learner(dls, "tf_efficientnet_lite0", pretrained=False, normalize=False,
-                           path=workdir)
-    state = domains._pretrained_state_dict("General (compact)")
-    body = learn.model[0].model
-    wanted = body.state_dict().keys()
-    missing = body.load_state_dict({k: v for k, v in state.items() if k in wanted},
-                                   strict=False).missing_keys
-    assert not missing, missing
-    learn.freeze()
-    start = time.monotonic()
-
-    class StopAt(Callback):
-        def after_batch(self):
-            if time.monotonic() - start > seconds:
-                raise CancelFitException
-
-    t0 = time.monotonic()
-    with learn.no_bar(), learn.no_logging():  # fine_tune's frozen epoch
-        learn.fit_one_cycle(1, slice(2e-3), pct_start=0.99, cbs=[StopAt()])
-    head_epoch = time.monotonic() - t0
-    # the cost of an unfrozen epoch: one training batch timed on a copy of the model
-    import copy
-
-    probe = copy.deepcopy(learn.model).train()
-    xb, yb = learn.dls.train.one_batch()
-    t0 = time.monotonic()
-    learn.loss_func(probe(xb), yb).backward()
-    step = time.monotonic() - t0
-    epoch = step * len(learn.dls.train) + head_epoch * 0.3  # + validation, roughly
-    epochs = max(1, int((seconds - (time.monotonic() - start)) / epoch))
-    if time.monotonic() - start < seconds:
-        learn.unfreeze()
-        with learn.no_bar(), learn.no_logging():
-            learn.fit_one_cycle(epochs, slice(1e-3 / 100, 1e-3), pct_start=0.3, div=5.0,
-                                cbs=[StopAt()])
-    else:
-        epochs = 0
-    wall = time.monotonic() - start
-    test_dl = learn.dls.test_dl([str(p) for p in test_paths])
-    with learn.no_bar():
-        probs, _ = learn.get_preds(dl=test_dl)
-    vocab = list(learn.dls.vocab)
-    pred = [vocab[i] for i in probs.argmax(1).tolist()]
-    return {"accuracy": float(np.mean([a == b for a, b in zip(pred, test_labels, strict=True)])),
-            "epochs_after_head": epochs, "wall_seconds": round(wall, 1)}
+    res = fastai_fine_tune(train, valid, list(zip(test_paths, test_labels, strict=True)),
+                           seconds, size, workdir)
+    return {"accuracy": res["accuracy"], "epochs_after_head": res["epochs_after_head"],
+            "wall_seconds": res["seconds"]}
 
 
 # --------------------------------------------------------------------------- main
