@@ -7,17 +7,12 @@ request to another host fails the test.
 
 from __future__ import annotations
 
-import signal
-import socket
-import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from cvb_browser import assert_rendered, untagged_project, wait_until, watch_page
+from cvb_browser import assert_rendered, untagged_project, watch_page
+from test_browser_app import cvbench_app  # the one launcher of `cvbench app` under test
 
 import cvbench
 from cvbench.samples import make_sample
@@ -27,36 +22,6 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 CVBENCH = str(Path(sys.executable).parent / "cvbench")
-
-
-@contextmanager
-def cvbench_app(folder: Path, cwd: Path) -> Iterator[str]:
-    """``cvbench app FOLDER --port N --no-browser``, its URL; Ctrl-C when done (status 0)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([CVBENCH, "app", str(folder), "--port", str(port), "--no-browser"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")),
-                              daemon=True)
-    reader.start()
-    try:
-        wait_until(lambda: "press Ctrl-C" in "".join(lines) or proc.poll() is not None, 120,
-                   what="cvbench app to print its URL")
-        assert proc.poll() is None, f"cvbench app exited:\n{''.join(lines)}"
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                code = proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                raise AssertionError(f"cvbench app did not stop:\n{''.join(lines)}") from None
-            reader.join(5)
-            assert code == 0, f"cvbench app exited with {code}:\n{''.join(lines)}"
 
 
 def open_app(browser, url: str):
@@ -80,8 +45,8 @@ def test_create_and_delete_a_project_from_the_home(browser, tmp_path, artifacts)
     cvbench.create_project(root / "parking", kind="detection", name="Parking lot",
                            description="cars and bikes").close()
 
-    with cvbench_app(root, cwd=tmp_path) as url:
-        page, watch = open_app(browser, url)
+    with cvbench_app(root, cwd=tmp_path) as app:
+        page, watch = open_app(browser, app.url)
         page.wait_for_selector(".cvb-home .cvb-hm-card", timeout=120_000)
         cards = page.locator(".cvb-home .cvb-hm-card")
         assert cards.count() == 3
@@ -133,8 +98,8 @@ def test_a_tag_renamed_in_settings_shows_in_the_gallery_and_the_export(browser, 
     project.update_tag("dog", description="any dog, any breed")
     project.close()
 
-    with cvbench_app(path, cwd=tmp_path) as url:
-        page, watch = open_app(browser, url)
+    with cvbench_app(path, cwd=tmp_path) as app:
+        page, watch = open_app(browser, app.url)
         page.wait_for_selector(".cvb-wb-tabs", timeout=120_000)
         page.locator(".cvb-wb-tab[data-tab=settings]").click()
         page.wait_for_selector(".cvb-settings .cvb-st-tag", timeout=60_000)
