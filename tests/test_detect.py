@@ -316,10 +316,25 @@ def test_onnx_export_matches_in_app_predictions(iteration, shapes, tmp_path):
     theirs = onnx_runtime.predict(exported.path, path)
     mine = iteration.predict(path).to_dict()["predictions"]
     assert len(theirs) == len(mine) <= MAX_DETECTIONS
-    for a, b in zip(mine, theirs, strict=True):
-        assert a["tagId"] == b["tagId"] and abs(a["probability"] - b["probability"]) < 1e-3
-        assert all(abs(a["boundingBox"][k] - b["boundingBox"][k]) < 1e-3
-                   for k in ("left", "top", "width", "height"))
+    # pair each box with one of the same tag and probability: a weak model on noise gives
+    # many boxes whose probabilities tie, and tied boxes may come in either order; at the
+    # cut-off of MAX_DETECTIONS a tie may also keep one box here and its twin there
+    floor = min((a["probability"] for a in mine), default=0.0) + 1e-3
+    free = list(theirs)
+    for a in mine:
+        near = [b for b in free if b["tagId"] == a["tagId"]
+                and abs(a["probability"] - b["probability"]) < 1e-3]
+        twin = min(near, key=lambda b: _box_gap(a, b), default=None)
+        if twin is None or _box_gap(a, twin) >= 1e-3:
+            assert a["probability"] < floor, (a, near[:3])  # only a tie at the cut-off
+            continue
+        free.remove(twin)
+    assert all(b["probability"] < floor for b in free)
+
+
+def _box_gap(a: dict, b: dict) -> float:
+    return max(abs(a["boundingBox"][k] - b["boundingBox"][k])
+               for k in ("left", "top", "width", "height"))
 
 
 def test_torchscript_export_matches(iteration, tmp_path):
