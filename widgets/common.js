@@ -452,3 +452,21 @@ export function cvbBoxedImage(src, width, height, boxes, opts) {
     svg("image", { href: src, x: 0, y: 0, width: w, height: hgt, preserveAspectRatio: "none" }),
     shapes);
 }
+
+// What a person can do when the camera does not open: ``err`` is getUserMedia's error
+// (null when the browser offers no camera API here), ``instead`` the other way in
+// ("upload files", "choose an image file").
+export function cvbCameraError(err, instead) {
+  const name = (err && err.name) || "";
+  if (!err) return `This browser gives no camera access here (it needs https or localhost): ${instead} instead`;
+  if (name === "NotAllowedError" || name === "SecurityError") {
+    return `The browser was not allowed to use the camera: allow it in the address bar, or ${instead}`;
+  }
+  if (name === "NotFoundError" || name === "OverconstrainedError" || name === "DevicesNotFoundError") {
+    return `No camera was found: connect one (and close other programs using it), or ${instead}`;
+  }
+  if (name === "NotReadableError" || name === "AbortError") {
+    return `The camera is busy in another program or tab: close it there, or ${instead}`;
+  }
+  return `The camera did not open (${err.message || err.name || err}): ${instead} instead`;
+}

@@ -4,7 +4,7 @@
 // "Why?" shows the heatmap of the top prediction, or of the row clicked (widgets/saliency.js).
 
 import {
-  h, cvbBoxedImage, cvbFill, cvbIcon, cvbInWorkbench, cvbIterationSelect, cvbMount, cvbNotice, cvbPct,
+  h, cvbBoxedImage, cvbCameraError, cvbFill, cvbIcon, cvbInWorkbench, cvbIterationSelect, cvbMount, cvbNotice, cvbPct,
   cvbPlural, cvbProbBar, cvbSet, cvbTagChip
 } from "./common.js";
 import { cvbWhy } from "./saliency.js";
@@ -51,7 +51,7 @@ function render({ model, el }) {
   // -- the webcam (optional: needs a camera and the page's permission) ------------------------
   async function openCam() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      model.set("notice", { level: "error", text: "This browser gives no camera access here (it needs https or localhost).", id: Date.now() });
+      model.set("notice", { level: "error", text: cvbCameraError(null, "choose an image file"), id: Date.now() });
       return;
     }
     try {
@@ -59,7 +59,7 @@ function render({ model, el }) {
       video.srcObject = stream;
       renderCam();
     } catch (err) {
-      model.set("notice", { level: "error", text: `No camera: ${err.message || err.name}`, id: Date.now() });
+      model.set("notice", { level: "error", text: cvbCameraError(err, "choose an image file"), id: Date.now() });
     }
   }
   function closeCam() {

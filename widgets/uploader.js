@@ -5,26 +5,11 @@
 // Python as one "webcam" message (JPEG bytes, one buffer a frame) and is added under a tag.
 
 import {
-  h, cvbBytes, cvbFill, cvbFmt, cvbInWorkbench, cvbMount, cvbNotice, cvbPlural
+  h, cvbBytes, cvbCameraError, cvbFill, cvbFmt, cvbInWorkbench, cvbMount, cvbNotice, cvbPlural
 } from "./common.js";
 
 const CVB_MAX_SEND = 50 * 1024 * 1024; // larger files would break the kernel's websocket
 const CVB_MAX_FRAMES = 100; // as cvbench/ui/uploader.py MAX_FRAMES
-
-// what a person can do when the camera does not open (getUserMedia's error names)
-function cvbCameraError(err) {
-  const name = (err && err.name) || "";
-  if (name === "NotAllowedError" || name === "SecurityError") {
-    return "The browser was not allowed to use the camera: allow it in the address bar, or upload files";
-  }
-  if (name === "NotFoundError" || name === "OverconstrainedError" || name === "DevicesNotFoundError") {
-    return "No camera was found: connect one (and close other programs using it), or upload files";
-  }
-  if (name === "NotReadableError" || name === "AbortError") {
-    return "The camera is busy in another program or tab: close it there, or upload files";
-  }
-  return `The camera did not open (${(err && (err.message || err.name)) || err}): upload files instead`;
-}
 
 function render({ model, el }) {
   const { on, root, color } = cvbMount(model, el, "uploader");
@@ -128,14 +113,14 @@ function render({ model, el }) {
   const say = (text, level) => model.set("notice", { level: level || "error", text, id: Date.now() });
   async function openCam() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      say("This browser gives no camera access here (it needs https or localhost): upload files instead");
+      say(cvbCameraError(null, "upload files"));
       return;
     }
     try {
       stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 } }, audio: false });
     } catch (err) {
       stream = null;
-      say(cvbCameraError(err));
+      say(cvbCameraError(err, "upload files"));
       renderCam();
       return;
     }

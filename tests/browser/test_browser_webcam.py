@@ -98,6 +98,11 @@ def test_a_webcam_burst_goes_into_a_tag_and_quick_test_says_why(voila, camera_pa
     # -- Quick test: "Why?" shows where the model looked --------------------------------------
     tab(page, "quick_test")
     page.wait_for_selector(".cvb-quicktest [data-action=browse]:not([disabled])")
+    # its own camera, denied too: the same advice, with Quick test's other way in
+    page.locator(".cvb-quicktest [data-action=webcam]").click()
+    qt_notice = page.locator(".cvb-quicktest .cvb-notice.is-error")
+    qt_notice.wait_for()
+    assert "allow it in the address bar, or choose an image file" in qt_notice.inner_text()
     page.locator(".cvb-quicktest .cvb-fileinput").set_input_files(str(picture))
     page.wait_for_selector(".cvb-quicktest .cvb-qt-preds tbody tr", timeout=60_000)
     page.locator(".cvb-quicktest [data-action=why]").click()
