@@ -8,10 +8,11 @@ methods of :class:`cvbench.Iteration`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 from . import insight as _insight
 from ._project_models import IterationKey, ModelsMixin
@@ -22,6 +23,16 @@ from .iteration import Iteration, get_iteration
 from .train import ProgressEvent
 
 __all__ = ["InsightMixin"]
+
+
+class _Read(NamedTuple):
+    """What a run over the feature cache starts from."""
+
+    progress: Any
+    stored: list[StoredImage]
+    seen: list[_insight.HealthImage]
+    vectors: _insight.ImageVectors
+    side: int
 
 
 class InsightMixin(ModelsMixin):
@@ -54,6 +65,20 @@ class InsightMixin(ModelsMixin):
                                          domain, size, progress)
         return vectors, size or get_domain(domain).image_size
 
+    @contextlib.contextmanager
+    def _insight_run(self, what: str, iteration: Iteration | None,
+                     on_progress: Callable[[ProgressEvent], Any] | None,
+                     cancel: threading.Event | None, progress_bar: bool) -> Iterator[_Read]:
+        """A run of ``what`` over every image's vectors: progress with a stage for the
+        features (computed where missing) and one for the engine; cancelling raises
+        :class:`~cvbench.errors.CancelledError` naming ``what``."""
+        progress = _insight.progress_of(on_progress, cancel, progress_bar, what)
+        with _insight.cancelled_as(f"the {what}"):
+            progress.plan({"features": 10.0, "evaluate": 1.0})
+            stored, seen = self._insight_images()
+            vectors, side = self._insight_vectors(stored, iteration, progress)
+            yield _Read(progress, stored, seen, vectors, side)
+
     # -- health ------------------------------------------------------------------------
     def health(
         self,
@@ -83,18 +108,15 @@ class InsightMixin(ModelsMixin):
         check_settings(duplicate_threshold=duplicate_threshold, outlier_score=outlier_score,
                        min_side=min_side, dark=dark)  # before any feature is computed
         it = None if iteration is None else get_iteration(self, iteration)
-        progress = _insight.progress_of(on_progress, cancel, progress_bar, "health")
-        with _insight.cancelled_as("the health check"):
-            progress.plan({"features": 10.0, "evaluate": 1.0})
-            stored, seen = self._insight_images()
-            vectors, side = self._insight_vectors(stored, it, progress)
-            progress.stage("evaluate", "looking for duplicates, mislabels and outliers")
+        with self._insight_run("health check", it, on_progress, cancel, progress_bar) as run:
+            run.progress.stage("evaluate", "looking for duplicates, mislabels and outliers")
+            vectors = run.vectors
             report = _insight.analyse(
-                seen, vectors.pooled, vectors.pixels, vectors.brightness, kind=self.kind,
-                tag_names=[t.name for t in self.tags], input_side=side,
+                run.seen, vectors.pooled, vectors.pixels, vectors.brightness, kind=self.kind,
+                tag_names=[t.name for t in self.tags], input_side=run.side,
                 duplicate_threshold=duplicate_threshold, outlier_score=outlier_score,
-                min_side=min_side, dark=dark, check=lambda f: progress.update(f))
-            progress.done("health checked")
+                min_side=min_side, dark=dark, check=lambda f: run.progress.update(f))
+            run.progress.done("health checked")
         return dataclasses.replace(report, features=vectors.stats.to_dict())
 
     def keep_duplicate(self, group: _insight.DuplicateGroup | Sequence[str],
@@ -171,14 +193,11 @@ class InsightMixin(ModelsMixin):
             raise ValueError("color_by='correct' needs an iteration: "
                              "embedding_map(color_by='correct', iteration=…)")
         it = None if iteration is None else get_iteration(self, iteration)
-        progress = _insight.progress_of(on_progress, cancel, False, "embedding map")
-        with _insight.cancelled_as("the embedding map"):
-            progress.plan({"features": 10.0, "evaluate": 1.0})
-            stored, seen = self._insight_images()
-            vectors, _ = self._insight_vectors(stored, it, progress)
-            progress.stage("evaluate", f"{method.upper()} of {len(stored)} images")
-            xy = _insight.embed(vectors.pooled, method)
-            progress.done("map made")
+        with self._insight_run("embedding map", it, on_progress, cancel, False) as run:
+            seen = run.seen
+            run.progress.stage("evaluate", f"{method.upper()} of {len(seen)} images")
+            xy = _insight.embed(run.vectors.pooled, method)
+            run.progress.done("map made")
         correct: dict[str, bool] = {}
         if it is not None:
             wrong = set(it.performance(threshold).mistakes()["image_id"])
