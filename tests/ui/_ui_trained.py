@@ -30,11 +30,12 @@ def trained_copy(factory, name: str = "digits") -> cvbench.Project:
 
 def trained_detection(factory, name: str = "shapes") -> cvbench.Project:
     """A copy of the small shapes sample (detection) with one short quick iteration (small
-    inputs, a few seconds of head training: enough boxes to exercise the widgets)."""
+    inputs, twelve seconds of training: enough for boxes on new scenes even on a busy
+    machine, which the smart labeler's tests need)."""
     if "detection" not in _BUILT:
         root = factory.mktemp("shapes-trained") / "shapes"
         project = make_sample("shapes", root, small=True)
-        project.train("quick", size=128, settings={"head_seconds": 6}, progress_bar=False)
+        project.train("quick", size=128, settings={"head_seconds": 12}, progress_bar=False)
         project.close()
         _BUILT["detection"] = root
     dest = factory.mktemp(name) / "shapes"
