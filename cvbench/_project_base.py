@@ -13,7 +13,7 @@ from .errors import ProjectError
 from .sources import ImageSource, ReadImage, read_image
 from .store import Store
 from .store.db import DB_NAME
-from .store.images import Limits
+from .store.images import Limits, check_limits, size_text
 
 __all__ = ["ProjectBase", "check_domain", "now"]
 
@@ -24,6 +24,14 @@ _MAX_DESCRIPTION = 4000
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _stored_limits(text: str | None) -> Limits:
+    return Limits.from_stored(json.loads(text) if text else None)
+
+
+def _plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
 def check_domain(domain: str | None, kind: str) -> str:
@@ -50,7 +58,8 @@ class ProjectBase:
         self.store = Store.open(self.path)
         meta = self.store.meta.all()
         self.id: str = meta["project_id"]
-        self.limits = Limits.from_dict(json.loads(meta["limits"]))
+        #: the stored limits' text and the Limits parsed from it (see ``limits``)
+        self._limits: tuple[str | None, Limits] = (None, _stored_limits(None))
 
     def close(self) -> None:
         self.store.close()
@@ -159,7 +168,7 @@ class ProjectBase:
             "domain": meta["domain"],
             "split_seed": int(meta["split_seed"]),
             "validation_fraction": float(meta["validation_fraction"]),
-            "limits": json.loads(meta["limits"]),
+            "limits": _stored_limits(meta.get("limits")).to_dict(),
             "created": meta["created"],
         }
 
@@ -190,6 +199,107 @@ class ProjectBase:
                 meta.set("validation_fraction", repr(float(validation_fraction)))
             meta.set("split_dirty", "1")
             self.store.split.update()
+
+    # -- limits ----------------------------------------------------------------------------
+    @property
+    def limits(self) -> Limits:
+        """What the project accepts (:class:`~cvbench.store.images.Limits`), as stored now:
+        :meth:`set_limits` by this or any other process shows at the next read (one
+        indexed row; parsed again only when it changed). Assigning a ``Limits`` is
+        :meth:`set_limits` with all of its values."""
+        text = self.store.meta.limits_text()
+        cached = self._limits
+        if cached[0] != text:
+            cached = self._limits = (text, _stored_limits(text))
+        return cached[1]
+
+    @limits.setter
+    def limits(self, value: Limits) -> None:
+        if not isinstance(value, Limits):
+            raise ValueError(f"limits should be a cvbench.store.images.Limits, not "
+                             f"{type(value).__name__}; or call project.set_limits(name=value)")
+        self.set_limits(**value.to_dict())
+
+    def set_limits(self, **limits: int) -> list[str]:
+        """Change some of the project's limits (``max_image_bytes``, ``max_image_pixels``,
+        ``max_image_side``, ``max_tags``, ``max_images``, ``max_regions_per_image``,
+        ``max_tags_per_image``); those not given stay.
+
+        Each is a whole number from 1 to its ceiling
+        (:data:`~cvbench.store.images.LIMIT_CEILINGS`: what cvbench reads safely). A count
+        cannot go below what the project holds (its tags, its images, the most boxes or
+        tags on one image): the refusal says how many it holds and what to remove. A
+        refusal changes nothing. The byte, pixel and side limits govern images as they are
+        added, so they may go below images already in the project: they stay, and the
+        returned notes say how many there are. Returns those notes (``[]`` when there is
+        nothing to note); every open ``Project`` of the folder sees the new limits."""
+        check_limits(limits)  # unknown names, bad values, ceilings: before any lock
+        with self.store.transaction():
+            current = self.limits
+            new = current.updated(limits)
+            if new == current:
+                return []
+            lowered = {k for k in limits if getattr(new, k) < getattr(current, k)}
+            problems = self._held_above(new, lowered)
+            if problems:
+                raise ProjectError("; ".join(problems) + ". Nothing was changed")
+            notes = self._images_above(new, lowered)
+            self.store.meta.set("limits", json.dumps(new.to_dict()))
+        return notes
+
+    def _held_above(self, new: Limits, lowered: set[str]) -> list[str]:
+        """Why the lowered count limits of ``new`` are below what the project holds."""
+        if not lowered & {"max_tags", "max_images", "max_regions_per_image",
+                          "max_tags_per_image"}:
+            return []
+        held = self.store.meta.holdings()
+        problems = []
+        if "max_tags" in lowered and held.tags > new.max_tags:
+            problems.append(
+                f"max_tags={new.max_tags:,} is below the {_plural(held.tags, 'tag')} the "
+                f"project holds: delete or merge {held.tags - new.max_tags:,} of them first "
+                f"(project.delete_tag, project.merge_tags), or choose {held.tags:,} or more")
+        if "max_images" in lowered and held.images > new.max_images:
+            problems.append(
+                f"max_images={new.max_images:,} is below the {_plural(held.images, 'image')} "
+                f"the project holds: delete {held.images - new.max_images:,} of them first "
+                f"(project.delete_images), or choose {held.images:,} or more")
+        for key, most, what, fix in (
+                ("max_regions_per_image", held.most_regions, ("box", "boxes"),
+                 "delete some of their boxes first (project.delete_regions, "
+                 "project.set_regions)"),
+                ("max_tags_per_image", held.most_tags, ("tag", "tags"),
+                 "untag them first (project.untag_images)")):
+            limit = getattr(new, key)
+            over = [(image, n) for image, n in most if n > limit]
+            if key not in lowered or not over:
+                continue
+            which = ", ".join(f"image {image} has {_plural(n, *what)}" for image, n in over)
+            more = " (and maybe others)" if len(over) == len(most) == 5 else ""
+            problems.append(
+                f"{key}={limit:,} is below what images of the project hold: {which}{more}; "
+                f"{fix}, or choose {over[0][1]:,} or more")
+        return problems
+
+    def _images_above(self, new: Limits, lowered: set[str]) -> list[str]:
+        """Notes on the images already above the lowered byte, pixel or side limits."""
+        if not lowered & {"max_image_bytes", "max_image_pixels", "max_image_side"}:
+            return []
+        over = self.store.meta.images_over(max_bytes=new.max_image_bytes,
+                                           max_pixels=new.max_image_pixels,
+                                           max_side=new.max_image_side)
+        notes = []
+        for key, what, limit in (
+                ("max_image_bytes", "bytes", f"{size_text(new.max_image_bytes)} a file"),
+                ("max_image_pixels", "pixels", f"{new.max_image_pixels:,} pixels"),
+                ("max_image_side", "side", f"{new.max_image_side:,} pixels a side")):
+            n = over[what]
+            if key in lowered and n:
+                notes.append(
+                    f"{_plural(n, 'image')} already in the project {'is' if n == 1 else 'are'} "
+                    f"above the new limit of {limit}; {'it stays' if n == 1 else 'they stay'} "
+                    "(the limit governs images added from now on)")
+        return notes
 
     @property
     def is_classification(self) -> bool:

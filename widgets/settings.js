@@ -7,11 +7,21 @@ import {
   h, cvbFill, cvbFmt, cvbIcon, cvbInWorkbench, cvbMount, cvbNotice, cvbPlural, cvbSelect, cvbTagColors
 } from "./common.js";
 
-const CVB_LIMIT_NAMES = {
-  max_images: "Images", max_tags: "Tags", max_tags_per_image: "Tags per image",
-  max_regions_per_image: "Boxes per image", max_image_bytes: "Bytes per image",
-  max_image_pixels: "Pixels per image", max_image_side: "Longest side (px)",
-};
+// The limits, in the order shown: their label, unit and how many bytes one unit is.
+const CVB_LIMITS = [
+  { key: "max_image_bytes", label: "File size", unit: "MB", scale: 1048576, hint: "per image file (1 MB = 1,048,576 bytes)" },
+  { key: "max_image_pixels", label: "Pixels per image", unit: "pixels", hint: "width \u00d7 height" },
+  { key: "max_image_side", label: "Longest side", unit: "pixels" },
+  { key: "max_images", label: "Images", unit: "images", hint: "in the project" },
+  { key: "max_tags", label: "Tags", unit: "tags", hint: "in the project" },
+  { key: "max_tags_per_image", label: "Tags per image", unit: "tags" },
+  { key: "max_regions_per_image", label: "Boxes per image", unit: "boxes" },
+];
+
+// A limit as shown in its input: MB with up to two decimals, counts as they are.
+function cvbLimitShown(limit, value) {
+  return limit.scale ? String(Math.round((100 * value) / limit.scale) / 100) : String(value);
+}
 
 function render({ model, el }) {
   const { on, root } = cvbMount(model, el, "settings");
@@ -19,13 +29,15 @@ function render({ model, el }) {
   const header = h("div", { class: "cvb-header" });
   const body = h("div", { class: "cvb-st-body" });
   const projectCard = h("section", { class: "cvb-card cvb-st-project", "aria-label": "Project settings" });
+  const limitsCard = h("section", { class: "cvb-card cvb-st-limits-card", "aria-label": "Limits" });
   const tagsCard = h("section", { class: "cvb-card cvb-st-tags", "aria-label": "Tags" });
-  body.append(projectCard, tagsCard);
+  body.append(projectCard, tagsCard, limitsCard);
   root.append(header, body, cvbNotice(model, on));
 
   let editing = null; // id of the tag whose row is a form
   let confirming = null; // {action: "delete"|"merge", tag, into}
   let dirty = false; // the project form holds edits not saved yet
+  let limitsDirty = false; // the limits form holds edits not saved yet
 
   const detection = () => model.get("kind") === "detection";
   const tagName = (id) => ((model.get("tag_details") || []).find((t) => t.id === id) || {}).name || "";
@@ -35,7 +47,7 @@ function render({ model, el }) {
       h("div", { class: "cvb-title" }, "Settings"),
       h("span", { class: "cvb-subtle" }, "The project and its tags"),
       h("div", { class: "cvb-spacer" }),
-      h("button", { class: "cvb-btn is-quiet", on: { click: () => { dirty = false; model.send({ type: "refresh" }); } } }, cvbIcon("refresh"), "Refresh"));
+      h("button", { class: "cvb-btn is-quiet", on: { click: () => { dirty = false; limitsDirty = false; model.send({ type: "refresh" }); } } }, cvbIcon("refresh"), "Refresh"));
   }
 
   // -- the project ------------------------------------------------------------------------------
@@ -69,8 +81,6 @@ function render({ model, el }) {
     const seed = h("input", { class: "cvb-input cvb-st-seed", name: "split_seed", type: "number", step: "1", value: String(s.split_seed ?? 0), "aria-label": "Split seed" });
     const share = h("input", { class: "cvb-input cvb-st-share", name: "validation_percent", type: "number", min: "1", max: "99", step: "1", value: String(Math.round(1000 * (s.validation_fraction ?? 0.2)) / 10), "aria-label": "Validation share (percent)" });
     const formError = h("div", { class: "cvb-st-error", role: "alert" });
-    const limits = s.limits || {};
-    const limitRows = Object.keys(CVB_LIMIT_NAMES).filter((k) => limits[k] !== undefined);
     const form = h("form", {
       class: "cvb-st-form",
       on: {
@@ -101,14 +111,83 @@ function render({ model, el }) {
           h("label", { class: "cvb-field" }, h("span", { class: "cvb-subtle", text: "Validation share" }), share, h("span", { class: "cvb-subtle", text: "%" })),
           h("label", { class: "cvb-field" }, h("span", { class: "cvb-subtle", text: "Seed" }), seed)),
         h("div", { class: "cvb-st-hint", text: `Now ${cvbFmt(s.train || 0)} training and ${cvbFmt(s.validation || 0)} validation images${s.untagged ? ` (${cvbFmt(s.untagged)} untagged images have no split)` : ""}. Each tag's images are split alike; the seed picks which.` }))),
-    limitRows.length ? h("div", { class: "cvb-st-row" }, h("span", { class: "cvb-label", text: "Limits" }),
-      h("div", { class: "cvb-st-control cvb-st-limits" }, limitRows.map((k) => h("span", { class: "cvb-st-limit" }, h("span", { class: "cvb-subtle", text: CVB_LIMIT_NAMES[k] }), h("b", { text: cvbFmt(limits[k]) }))))) : null,
     h("div", { class: "cvb-st-row" }, h("span"),
       h("div", { class: "cvb-st-actions" },
         h("button", { class: "cvb-btn is-primary", type: "submit", dataset: { action: "save-settings" } }, "Save"),
         h("button", { class: "cvb-btn is-quiet", type: "button", on: { click: () => { dirty = false; renderProject(); } } }, "Undo changes"),
         formError)));
     cvbFill(projectCard, h("div", { class: "cvb-st-card-title" }, h("span", { class: "cvb-section-title", text: "Project" }), h("span", { class: "cvb-subtle", text: s.path || "" })), form);
+  }
+
+  // -- the limits ----------------------------------------------------------------------------------
+  function renderLimits(force) {
+    if (!force && limitsDirty && limitsCard.contains(document.activeElement)) return; // keep what is being typed
+    const limits = (model.get("settings") || {}).limits || {};
+    const bounds = model.get("limit_bounds") || {};
+    // boxes are for detection projects only (the limit stays as it is in the others)
+    const shown = CVB_LIMITS.filter((l) => limits[l.key] !== undefined && bounds[l.key]
+      && (detection() || l.key !== "max_regions_per_image"));
+    const inputs = {};
+    const error = h("div", { class: "cvb-st-error", role: "alert" });
+    const rows = shown.map((l) => {
+      const { default: def, ceiling } = bounds[l.key];
+      const input = inputs[l.key] = h("input", {
+        class: "cvb-input cvb-st-limit-input", name: l.key, type: "number", min: l.scale ? "0.01" : "1",
+        max: cvbLimitShown(l, ceiling), step: l.scale ? "any" : "1", value: cvbLimitShown(l, limits[l.key]),
+        "aria-label": `${l.label} (${l.unit})`, dataset: { limit: l.key },
+      });
+      const changed = limits[l.key] !== def;
+      return h("label", { class: `cvb-st-limit-row${changed ? " is-changed" : ""}`, dataset: { limit: l.key } },
+        h("span", { class: "cvb-st-limit-label" }, h("span", { text: l.label }), l.hint ? h("span", { class: "cvb-subtle", text: l.hint }) : null),
+        h("span", { class: "cvb-st-limit-value" }, input, h("span", { class: "cvb-subtle", text: l.unit })),
+        h("span", { class: "cvb-st-limit-default cvb-subtle", text: `Default ${l.scale ? cvbLimitShown(l, def) : cvbFmt(def)} ${l.unit}` }));
+    });
+    // every value, checked as Python will: a whole number (of bytes) from 1 to its ceiling
+    function collect() {
+      const values = {};
+      for (const l of shown) {
+        const text = inputs[l.key].value.trim();
+        const number = Number(text);
+        const value = l.scale ? Math.round(number * l.scale) : number;
+        const { ceiling } = bounds[l.key];
+        const most = `${l.scale ? cvbLimitShown(l, ceiling) : cvbFmt(ceiling)} ${l.unit}`;
+        if (text === "" || !isFinite(number) || (!l.scale && !Number.isInteger(number))) {
+          return [null, `${l.label} should be a ${l.scale ? "number of MB, e.g. 6" : "whole number"}.`];
+        }
+        if (value < 1) return [null, `${l.label} should be more than 0 ${l.unit}.`];
+        if (value > ceiling) return [null, `${l.label} can be at most ${most}.`];
+        values[l.key] = value;
+      }
+      return [values, ""];
+    }
+    const form = h("form", {
+      class: "cvb-st-limits-form",
+      novalidate: true, // checked below, with the reason in the form's error line
+      on: {
+        input: () => { limitsDirty = true; },
+        submit: (e) => {
+          e.preventDefault();
+          const [values, problem] = collect();
+          cvbFill(error, problem);
+          if (problem) return;
+          limitsDirty = false;
+          model.send({ type: "save_limits", limits: values });
+        },
+      },
+    },
+    h("div", { class: "cvb-st-limit-grid" }, rows),
+    h("div", { class: "cvb-st-actions" },
+      h("button", { class: "cvb-btn is-primary", type: "submit", dataset: { action: "save-limits" } }, "Save limits"),
+      h("button", {
+        class: "cvb-btn", type: "button", dataset: { action: "reset-limits" }, title: "Put the defaults in the form; Save limits keeps them",
+        on: { click: () => { for (const l of shown) inputs[l.key].value = cvbLimitShown(l, bounds[l.key].default); limitsDirty = true; cvbFill(error); } },
+      }, "Reset to defaults"),
+      h("button", { class: "cvb-btn is-quiet", type: "button", on: { click: () => { limitsDirty = false; renderLimits(true); } } }, "Undo changes"),
+      error));
+    cvbFill(limitsCard,
+      h("div", { class: "cvb-st-card-title" }, h("span", { class: "cvb-section-title", text: "Limits" }),
+        h("span", { class: "cvb-subtle", text: "What the project accepts. File size and pixels apply to images added from now on; a count cannot go below what the project holds." })),
+      form);
   }
 
   // -- tags ---------------------------------------------------------------------------------------
@@ -194,9 +273,11 @@ function render({ model, el }) {
   }
 
   on("change:settings change:domains change:trained_domain change:host change:kind", renderProject);
+  on("change:settings change:limit_bounds change:kind", () => renderLimits(false));
   on("change:tag_details change:tags change:palette change:kind", renderTags);
   renderHeader();
   renderProject();
+  renderLimits(true);
   renderTags();
   return () => on.dispose();
 }

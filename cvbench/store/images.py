@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -22,6 +24,8 @@ from ..errors import ImageError
 __all__ = [
     "ImageInfo",
     "Limits",
+    "LIMIT_CEILINGS",
+    "check_limits",
     "inspect_image",
     "load_rgb",
     "make_thumbnail",
@@ -52,9 +56,32 @@ _TRANSPOSED = {5, 6, 7, 8}
 THUMBNAIL_SIZE = 256
 
 
+#: The most each limit may be set to: what cvbench reads safely. A file is held in memory
+#: whole while it is checked, hashed and stored (and the workbench's websocket carries at
+#: most 256 MiB); the pixel count is Pillow's own decompression-bomb threshold (twice its
+#: ``MAX_IMAGE_PIXELS``: about 537 MB of RGB pixels, decoded, then converted); a side of
+#: 65,535 pixels is the most JPEG, GIF and most other formats can store. The counts bound
+#: what one project keeps in memory at once: a class per tag in the model's head and in
+#: every tag list, a row per image in the split, the insight features and the training
+#: lists, a drawn box and a training target per region.
+LIMIT_CEILINGS: dict[str, int] = {
+    "max_image_bytes": 256 * 1024 * 1024,
+    "max_image_pixels": 2 * 89_478_485,
+    "max_image_side": 65_535,
+    "max_tags": 10_000,
+    "max_images": 1_000_000,
+    "max_regions_per_image": 1_000,
+    "max_tags_per_image": 1_000,
+}
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Limits on what a project accepts; defaults follow Custom Vision's S0 tier."""
+    """Limits on what a project accepts; defaults follow Custom Vision's S0 tier.
+
+    Each is a whole number from 1 to its ceiling in :data:`LIMIT_CEILINGS`. The byte,
+    pixel and side limits govern images as they are added (and predicted); the counts
+    govern what the project may hold."""
 
     max_image_bytes: int = 6 * 1024 * 1024
     max_image_pixels: int = 10240 * 10240
@@ -65,19 +92,51 @@ class Limits:
     max_tags_per_image: int = 100
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> Limits:
-        if not data:
-            return cls()
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Limits:
+        """Limits from ``{name: value}``, each checked (:meth:`check`); those not given
+        keep their defaults."""
+        return cls().updated(data or {})
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any] | None) -> Limits:
+        """The limits a project stored: those it lacks (a project made before they
+        existed) take their defaults, names this version does not know are left out, and
+        values are taken as they were accepted then (not checked against today's
+        ceilings)."""
         known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(
-                f"unknown limit(s) {sorted(unknown)}; valid limits are {sorted(known)}"
-            )
-        for key, value in data.items():
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"limit {key}={value!r} must be a positive whole number")
-        return cls(**data)
+        return cls(**{k: int(v) for k, v in (data or {}).items() if k in known})
+
+    def updated(self, changes: Mapping[str, Any]) -> Limits:
+        """These limits with ``changes`` (``{name: value}``) applied, each checked: a
+        ValueError names every bad one and says what it should be."""
+        check_limits(changes)
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def check_limits(changes: Mapping[str, Any]) -> None:
+    """Raise a ValueError naming every unknown limit, and every value that is not a whole
+    number from 1 to its ceiling (:data:`LIMIT_CEILINGS`)."""
+    unknown = sorted(set(changes) - set(LIMIT_CEILINGS))
+    if unknown:
+        raise ValueError(f"unknown limit(s) {unknown}; valid limits are "
+                         f"{sorted(LIMIT_CEILINGS)}")
+    problems = []
+    for key, value in changes.items():
+        ceiling = LIMIT_CEILINGS[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(f"{key}={value!r} should be a positive whole number "
+                            f"(at most {ceiling:,})")
+        elif value <= 0:
+            problems.append(f"{key}={value} should be a positive whole number "
+                            f"(at most {ceiling:,})")
+        elif value > ceiling:
+            problems.append(f"{key}={value:,} is above the most cvbench reads safely, "
+                            f"{ceiling:,}; choose {ceiling:,} or less")
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@
 The project: its name and description, the domain (the backbone the next training uses:
 iterations keep the one they were trained with, so a change needs a new training), the
 classification type (multiclass or multilabel), and the train/validation split (its seed
-and the validation share; every image's split follows at once). The limits are shown as
-they are. The tags: rename, edit the description, mark the Negative tag (classification),
-merge tags into another and delete them, with the number of images each change affects
-(the browser asks the person to confirm merges and deletions).
+and the validation share; every image's split follows at once), and its limits (what it
+accepts: bytes, pixels and side of an image, tags, images, boxes and tags per image), each
+beside its default and saved on its own. The tags: rename, edit the description, mark the
+Negative tag (classification), merge tags into another and delete them, with the number of
+images each change affects (the browser asks the person to confirm merges and deletions).
 
 Every action is a :class:`~cvbench.Project` call; a refused one leaves the project as it
 was and says why in the notice line. The other widgets follow ``Project.revision``, so a
@@ -25,6 +26,7 @@ import traitlets as t
 
 from .. import domains as _domains
 from ..project import Project
+from ..store.images import LIMIT_CEILINGS, Limits
 from ._assets import app_css, esm
 from ._base import ProjectWidget, check_dict_list
 from ._messages import RefreshMsg
@@ -32,12 +34,25 @@ from ._messages import RefreshMsg
 __all__ = [
     "ProjectSettings",
     "SaveSettingsMsg",
+    "SaveLimitsMsg",
     "UpdateTagMsg",
     "MergeTagsMsg",
     "DeleteTagMsg",
 ]
 
 _CLASSIFICATION = ("multiclass", "multilabel")
+#: The limits in words, for the notice line.
+_LIMIT_WORDS = {
+    "max_image_bytes": "file size", "max_image_pixels": "pixels per image",
+    "max_image_side": "longest side", "max_tags": "tags", "max_images": "images",
+    "max_regions_per_image": "boxes per image", "max_tags_per_image": "tags per image",
+}
+
+
+def _limit_text(name: str, value: int) -> str:
+    if name == "max_image_bytes":
+        return f"{value / 2**20:,.2f}".rstrip("0").rstrip(".") + " MB"
+    return f"{value:,}" + (" px" if name in ("max_image_pixels", "max_image_side") else "")
 
 
 class SaveSettingsMsg(TypedDict):
@@ -51,6 +66,14 @@ class SaveSettingsMsg(TypedDict):
     kind: str
     split_seed: int
     validation_fraction: float
+
+
+class SaveLimitsMsg(TypedDict):
+    """Save the project's limits: ``{name: value}`` (bytes, pixels or counts; those not
+    given stay)."""
+
+    type: Literal["save_limits"]
+    limits: dict[str, int]
 
 
 class UpdateTagMsg(TypedDict):
@@ -89,6 +112,7 @@ class ProjectSettings(ProjectWidget):
     _css = app_css("settings.css")
     _handlers = {
         "save_settings": (SaveSettingsMsg, "_on_save_settings"),
+        "save_limits": (SaveLimitsMsg, "_on_save_limits"),
         "update_tag": (UpdateTagMsg, "_on_update_tag"),
         "merge_tags": (MergeTagsMsg, "_on_merge_tags"),
         "delete_tag": (DeleteTagMsg, "_on_delete_tag"),
@@ -99,6 +123,11 @@ class ProjectSettings(ProjectWidget):
         help="The project's settings: {name, description, kind, domain, split_seed, "
         "validation_fraction, limits ({name: value}), created, path, images, train, "
         "validation, untagged} (read-only; change them with save_settings)."
+    ).tag(sync=True)
+    limit_bounds = t.Dict(
+        {k: {"default": v, "ceiling": LIMIT_CEILINGS[k]} for k, v in Limits().to_dict().items()},
+        help="Each limit's default and the most it may be set to: {name: {default, ceiling}} "
+        "(read-only; the values are in ``settings['limits']``).",
     ).tag(sync=True)
     domains = t.List(
         t.Dict(), help="The domains that serve this project's kind: {name, offline} (read-only)."
@@ -212,6 +241,28 @@ class ProjectSettings(ProjectWidget):
             changed.append("split")
         self.refresh()
         return changed
+
+    def save_limits(self, limits: dict[str, int]) -> tuple[list[str], list[str]]:
+        """Change the limits given (``{name: value}``) with :meth:`Project.set_limits`: all or
+        nothing. Returns the names that changed and the notes on images already above a
+        lowered byte, pixel or side limit."""
+        if not isinstance(limits, dict):
+            raise ValueError(f"the limits should be {{name: value}}, not {limits!r:.60}")
+        before = self.project.limits.to_dict()
+        notes = self.project.set_limits(**limits)
+        after = self.project.limits.to_dict()
+        self.refresh()
+        return [k for k in after if after[k] != before[k]], notes
+
+    def _on_save_limits(self, msg: SaveLimitsMsg, _buffers: list[bytes]) -> None:
+        changed, notes = self.save_limits(msg["limits"])
+        if not changed:
+            self.say("Nothing to save: the limits are as they were")
+            return
+        text = "Saved the limits: " + ", ".join(
+            f"{_LIMIT_WORDS.get(k, k)} {_limit_text(k, self.settings['limits'][k])}"
+            for k in changed)
+        self.say(". ".join([text, *notes]), "success")
 
     def _on_save_settings(self, msg: SaveSettingsMsg, _buffers: list[bytes]) -> None:
         changed = self.save_settings(

@@ -100,6 +100,10 @@ class Uploader(ProjectWidget):
         self._files: list[tuple[str, bytes]] = []
         self.max_bytes = project.limits.max_image_bytes
 
+    def _follow_change(self) -> None:  # the limits may have changed too (Settings tab)
+        super()._follow_change()
+        self.max_bytes = self.project.limits.max_image_bytes
+
     # -- validators --------------------------------------------------------------------------
     @t.validate("staged")
     def _valid_staged(self, proposal: t.Bunch) -> list[dict]:

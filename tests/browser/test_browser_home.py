@@ -1,6 +1,7 @@
 """The projects home and the Settings tab in a real Chromium, against a real ``cvbench app``
 (Voila on 127.0.0.1, stopped with Ctrl-C): a project created and deleted from the home, and
-a tag renamed in the Settings tab, then seen in the gallery and in a dataset export. The
+a tag renamed in the Settings tab, then seen in the gallery and in a dataset export, and the
+project's limits changed there (refused by the browser, refused by Python, saved). The
 screenshots docs/home.png and docs/settings.png are taken here; any console error or
 request to another host fails the test.
 """
@@ -16,6 +17,7 @@ from test_browser_app import cvbench_app  # the one launcher of `cvbench app` un
 
 import cvbench
 from cvbench.samples import make_sample
+from cvbench.store.images import Limits
 
 pytestmark = pytest.mark.browser
 
@@ -106,7 +108,9 @@ def test_a_tag_renamed_in_settings_shows_in_the_gallery_and_the_export(browser, 
         row = page.locator(".cvb-st-tag[data-name=cat]")
         assert "4" in row.inner_text()
         assert_rendered(page)
+        page.set_viewport_size({"width": 1280, "height": 1500})  # the whole tab in one picture
         page.locator(".cvb-settings").screenshot(path=DOCS / "settings.png")
+        page.set_viewport_size({"width": 1280, "height": 900})
 
         row.locator("[data-action=edit-tag]").click()
         form = page.locator(".cvb-st-tag-form")
@@ -130,3 +134,61 @@ def test_a_tag_renamed_in_settings_shows_in_the_gallery_and_the_export(browser, 
     assert sorted(d.name for d in (tmp_path / "export").iterdir() if d.is_dir()) == [
         "dog", "kitten"]
     assert len(list((tmp_path / "export" / "kitten").iterdir())) == 4
+
+
+def test_limits_changed_in_settings_are_saved(browser, tmp_path, artifacts):
+    path = tmp_path / "pets"
+    project = untagged_project(path, n=4)
+    project.tag_images([im.id for im in project.images()], ["cat"])
+    project.create_tag("dog")
+    project.close()
+
+    with cvbench_app(path, cwd=tmp_path) as app:
+        page, watch = open_app(browser, app.url)
+        page.wait_for_selector(".cvb-wb-tabs", timeout=120_000)
+        page.locator(".cvb-wb-tab[data-tab=settings]").click()
+        card = page.locator(".cvb-st-limits-card")
+        card.locator("input[name=max_tags]").wait_for(timeout=60_000)
+        row = card.locator(".cvb-st-limit-row[data-limit=max_image_bytes]")
+        assert row.locator("input").input_value() == "6" and "Default 6 MB" in row.inner_text()
+        assert "Default 500 tags" in card.inner_text()
+        assert card.locator("[data-limit=max_regions_per_image]").count() == 0  # no boxes here
+        notice = page.locator(".cvb-settings .cvb-notice")
+
+        # the browser's own check: nothing is sent, the form says why
+        card.locator("input[name=max_tags]").fill("0")
+        card.locator("[data-action=save-limits]").click()
+        card.locator(".cvb-st-error:has-text('Tags should be more than 0')").wait_for()
+        # Python's check: below what the project holds
+        card.locator("input[name=max_tags]").fill("1")
+        card.locator("[data-action=save-limits]").click()
+        page.wait_for_selector(".cvb-settings .cvb-notice:has-text('below the 2 tags')",
+                               timeout=30_000)
+        with cvbench.open_project(path) as p:
+            assert p.limits == Limits()
+
+        # a change saved: the project has it, and the form shows it as changed
+        card.locator("input[name=max_tags]").fill("40")
+        card.locator("input[name=max_image_bytes]").fill("2.5")
+        card.screenshot(path=artifacts / "settings-limits-edit.png")
+        card.locator("[data-action=save-limits]").click()
+        page.wait_for_selector(".cvb-settings .cvb-notice:has-text('Saved the limits')",
+                               timeout=30_000)
+        assert "tags 40" in notice.inner_text() and "file size 2.5 MB" in notice.inner_text()
+        with cvbench.open_project(path) as p:
+            assert (p.limits.max_tags, p.limits.max_image_bytes) == (40, round(2.5 * 2**20))
+        card.locator(".cvb-st-limit-row.is-changed[data-limit=max_tags]").wait_for()
+        assert card.locator(".cvb-st-limit-row.is-changed").count() == 2
+        assert_rendered(page)
+        card.screenshot(path=artifacts / "settings-limits.png")
+
+        # reset to defaults, then save
+        card.locator("[data-action=reset-limits]").click()
+        assert card.locator("input[name=max_tags]").input_value() == "500"
+        card.locator("[data-action=save-limits]").click()
+        card.locator(".cvb-st-limit-row.is-changed").first.wait_for(state="detached",
+                                                                     timeout=30_000)
+        with cvbench.open_project(path) as p:
+            assert p.limits == Limits()
+        clean(watch)
+        page.close()

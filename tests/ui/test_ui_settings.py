@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from cvbench.ui import Gallery, ProjectSettings, Workbench
+import cvbench
+from cvbench.store.images import LIMIT_CEILINGS, Limits
+from cvbench.ui import Gallery, ProjectSettings, Uploader, Workbench
 from cvbench.ui.workbench import TABS
 
 
@@ -222,3 +224,72 @@ def test_the_workbench_has_a_settings_tab_and_its_header_follows(tagged):
     assert wb.header.info["tags"] == 1 and wb.header.info["untagged"] == 4
     wb.show("images")
     assert [t["name"] for t in wb.widget("images").tags] == ["cat"]
+
+
+# -- the limits -------------------------------------------------------------------------------------
+def test_it_shows_the_limits_with_their_defaults_and_ceilings(tagged):
+    w = ProjectSettings(tagged)
+    assert w.settings["limits"] == Limits().to_dict()
+    assert w.limit_bounds["max_image_bytes"] == {"default": 6 * 2**20,
+                                                 "ceiling": LIMIT_CEILINGS["max_image_bytes"]}
+    assert set(w.limit_bounds) == set(LIMIT_CEILINGS)
+
+
+def test_saving_the_limits_changes_the_project(tagged):
+    w = ProjectSettings(tagged)
+    w.handle_message({"type": "save_limits",
+                      "limits": {**Limits().to_dict(), "max_tags": 20, "max_image_bytes": 2**21}})
+    assert w.notice["level"] == "success", w.notice
+    assert w.notice["text"] == "Saved the limits: file size 2 MB, tags 20"
+    assert tagged.limits == Limits(max_tags=20, max_image_bytes=2**21)
+    assert w.settings["limits"]["max_tags"] == 20
+    revision = tagged.revision
+    w.handle_message({"type": "save_limits", "limits": {"max_tags": 20}})
+    assert w.notice["level"] == "info" and "Nothing to save" in w.notice["text"]
+    assert tagged.revision == revision
+    # lowering a size limit below images already there: saved, and said
+    w.handle_message({"type": "save_limits", "limits": {"max_image_side": 10}})
+    assert w.notice["level"] == "success"
+    assert "longest side 10 px" in w.notice["text"]
+    assert "10 images already in the project are above the new limit" in w.notice["text"]
+    # reset to defaults: what the browser sends for it
+    w.handle_message({"type": "save_limits", "limits": Limits().to_dict()})
+    assert tagged.limits == Limits() and w.notice["level"] == "success"
+
+
+@pytest.mark.parametrize("limits, error", [
+    ({"max_tags": 0}, "max_tags=0 should be a positive whole number"),
+    ({"max_tags": 2.5}, "max_tags=2.5 should be a positive whole number"),
+    ({"max_image_pixels": 20_000 * 20_000}, "above the most cvbench reads safely"),
+    ({"max_pictures": 3}, "unknown limit(s) ['max_pictures']"),
+    ({"max_tags": 1}, "below the 2 tags the project holds"),
+    ({"max_images": 9}, "below the 10 images the project holds: delete 1 of them"),
+])
+def test_bad_limits_are_refused_and_change_nothing(tagged, limits, error):
+    w = ProjectSettings(tagged)
+    before = _state(tagged)
+    w.handle_message({"type": "save_limits", "limits": {"max_regions_per_image": 50, **limits}})
+    assert w.notice["level"] == "error" and error in w.notice["text"], w.notice
+    assert _state(tagged) == before and w.settings["limits"] == Limits().to_dict()
+
+
+def test_a_malformed_limits_message_is_a_readable_error(tagged):
+    w = ProjectSettings(tagged)
+    w.handle_message({"type": "save_limits", "limits": [1, 2]})
+    assert w.notice["level"] == "error" and "field 'limits'" in w.notice["text"]
+
+
+def test_the_uploader_and_other_settings_follow_new_limits(tagged):
+    uploader = Uploader(tagged)
+    other = ProjectSettings(cvbench.open_project(tagged.path))  # another process, say
+    assert uploader.max_bytes == 6 * 2**20
+    ProjectSettings(tagged).handle_message({"type": "save_limits",
+                                            "limits": {"max_image_bytes": 3 * 2**20}})
+    deadline = time.monotonic() + 10
+    while (uploader.max_bytes != 3 * 2**20
+           or other.settings["limits"]["max_image_bytes"] != 3 * 2**20) \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)  # the watchers poll the projects' revision every second
+    assert uploader.max_bytes == 3 * 2**20
+    assert other.settings["limits"]["max_image_bytes"] == 3 * 2**20
+    other.project.close()
