@@ -1,6 +1,6 @@
 // Insight (cvbench/ui/insight.py): the dataset's health (tiles, near-duplicates to keep one
 // of, likely mislabels to accept or dismiss), the embedding map drawn in a <canvas> (hover,
-// click, lasso; tag or show the selection), and two iterations compared.
+// click, lasso; tag or show the selection), and two iterations compared (widgets/compare.js).
 //
 // The map's points arrive as compact arrays: map_xy (float32 x, y pairs), map_tag (uint16
 // tag index per point), map_outcome (uint8: 0 wrong, 1 right, 2 not validated). The root
@@ -11,6 +11,7 @@ import {
   h, cvbFill, cvbFmt, cvbInWorkbench, cvbIterationSelect, cvbMount, cvbNotice, cvbPct, cvbPlural,
   cvbSelect, cvbSet, cvbTagChip, cvbTile
 } from "./common.js";
+import { cvbComparison } from "./compare.js";
 
 const CVB_OUTCOME_COLORS = ["#d13438", "#107c10", "#c8c6c4"]; // wrong, right, not validated
 const CVB_UNTAGGED = 0xffff;
@@ -490,32 +491,7 @@ function render({ model, el }) {
       cvbSelect(options, otherId, (v) => { otherId = v; }, { "aria-label": "The other iteration", class: "cvb-select cvb-ins-other" }),
       h("button", { class: "cvb-btn is-primary", dataset: { action: "compare" }, disabled: !thisId || !otherId,
         on: { click: () => model.send({ type: "compare", this: thisId, other: otherId }) } }, "Compare"));
-    if (c.error) {
-      cvbFill(compareCard, head, tools, h("div", { class: "cvb-ins-refused", role: "alert", text: c.error }));
-      return;
-    }
-    if (!c.per_tag) { cvbFill(compareCard, head, tools); return; }
-    const diff = (v) => {
-      if (v === null || v === undefined) return h("td", { class: "is-num cvb-muted-cell", text: "\u2014" });
-      const cls = v > 0.0005 ? "is-better" : v < -0.0005 ? "is-worse" : "";
-      return h("td", { class: `is-num cvb-ins-diff ${cls}`, text: `${v > 0 ? "+" : ""}${(100 * v).toFixed(1)}` });
-    };
-    const metrics = [["precision", "Precision"], ["recall", "Recall"], ["ap", "AP"]];
-    const tt = c.totals || {};
-    cvbFill(compareCard, head, tools,
-      h("div", { class: "cvb-subtle cvb-ins-cmpsum", text: `${c.this} against ${c.other} on ${cvbPlural(c.shared_images, "shared validation image")} at threshold ${cvbPct(c.threshold, 0)}: mAP ${cvbPct((tt.this || {}).map)} vs ${cvbPct((tt.other || {}).map)}` }),
-      h("div", { class: "cvb-ins-cmpgrid" },
-        h("div", { class: "cvb-ins-cmpwrap" }, h("table", { class: "cvb-table cvb-ins-cmptable" },
-          h("thead", null,
-            h("tr", null, h("th", { rowspan: "2", text: "Tag" }), metrics.map(([, label]) => h("th", { colspan: "3", class: "is-num", text: label }))),
-            h("tr", null, metrics.map(() => [h("th", { class: "is-num", text: c.this }), h("th", { class: "is-num", text: c.other }), h("th", { class: "is-num", text: "\u0394 pts" })]))),
-          h("tbody", null, c.per_tag.map((row) => h("tr", { dataset: { tag: row.tag } },
-            h("td", null, chip(row.tag)),
-            metrics.map(([m]) => [h("td", { class: "is-num", text: cvbPct(row[`${m}_this`]) }), h("td", { class: "is-num cvb-subtle", text: cvbPct(row[`${m}_other`]) }), diff(row[`${m}_diff`])])))))),
-        c.plot ? h("img", { class: "cvb-ins-cmpplot", src: c.plot, alt: "Precision/recall curves of both iterations" }) : null),
-      [["fixed", "Fixed", `right in ${c.this}, wrong in ${c.other}`], ["broken", "Broken", `wrong in ${c.this}, right in ${c.other}`]].map(([key, label, hint]) => [
-        h("div", { class: "cvb-ins-sub", dataset: { changes: key } }, h("span", { class: "cvb-label" }, `${label} (${c[`n_${key}`] || 0})`), h("span", { class: "cvb-muted", text: hint })),
-        (c[key] || []).length ? h("div", { class: `cvb-ins-row is-wrap cvb-ins-${key}` }, c[key].map((img) => thumb(img))) : null]));
+    cvbFill(compareCard, head, tools, cvbComparison(model, color, c));
   }
 
   on("change:state change:progress", () => { renderHealth(); renderMapTools(); cvbFill(mapProgress, progressBox("map")); });

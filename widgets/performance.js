@@ -1,15 +1,17 @@
 // Performance: iteration picker, probability (and overlap) threshold sliders that update the
 // numbers live, per-tag table, PR curves with live operating points, confusion matrix, and
 // the images it got wrong, clickable to retag (cvbench/ui/performance.py); "Why?" on a wrong
-// image shows the heatmap of the tag it predicted (widgets/saliency.js).
+// image shows the heatmap of the tag it predicted (widgets/saliency.js). "Compare with…" puts
+// another iteration beside it (widgets/compare.js); its fixed and broken images open large.
 //
 // The root element carries data-rtt-ms: the time from the last threshold move to the
 // numbers computed for it coming back, in milliseconds (what the slider feels like).
 
 import {
   h, cvbBoxedImage, cvbFill, cvbFmt, cvbIcon, cvbInWorkbench, cvbIterationSelect, cvbMount, cvbNotice, cvbPct,
-  cvbPlural, cvbSet, cvbTagChip, cvbTagPicker, cvbTile
+  cvbPlural, cvbSelect, cvbSet, cvbTagChip, cvbTagPicker, cvbTile
 } from "./common.js";
+import { cvbComparison } from "./compare.js";
 import { cvbDetail } from "./image_detail.js";
 import { cvbWhy } from "./saliency.js";
 
@@ -31,8 +33,9 @@ function render({ model, el }) {
   const cm = h("div", { class: "cvb-card cvb-perf-cm" });
   const calib = h("div", { class: "cvb-card cvb-perf-calib" });
   const wrong = h("div", { class: "cvb-perf-wrong" });
+  const compare = h("section", { class: "cvb-card cvb-perf-compare", dataset: { section: "compare" } });
   const body = h("div", { class: "cvb-perf-body" },
-    tiles, h("div", { class: "cvb-perf-grid" }, table, pr), cm, calib, wrong);
+    tiles, compare, h("div", { class: "cvb-perf-grid" }, table, pr), cm, calib, wrong);
   root.append(header, controls, body, cvbNotice(model, on));
   const detail = cvbDetail(model, root, color); // the wrong images, shown large
 
@@ -44,9 +47,44 @@ function render({ model, el }) {
       its.length
         ? cvbIterationSelect(model, (v) => { root.classList.add("is-loading"); cvbSet(model, { iteration: v }); })
         : null,
+      its.length ? comparePicker(its) : null,
       h("div", { class: "cvb-spacer" }),
       h("button", { class: "cvb-btn is-quiet", title: "Read the iterations again", on: { click: () => model.send({ type: "refresh" }) } }, cvbIcon("refresh"), "Refresh"),
     );
+  }
+
+  // -- another iteration beside this one ------------------------------------------------------
+  function comparePicker(its) {
+    const options = model.get("compare_options") || [];
+    const why = options.length ? "" : its.length < 2
+      ? `Train another iteration ${cvbInWorkbench(model) ? "in the Train tab" : "with project.train()"} to compare it with this one`
+      : `The other ${cvbPlural(its.length - 1, "iteration is", "iterations are")} of another kind: only iterations of one kind compare`;
+    const select = cvbSelect([{ value: "", label: options.length ? "Compare with\u2026" : "Compare with\u2026 (none)" },
+      ...options.map((o) => ({ value: o.id, label: o.label }))],
+    model.get("compare_with") || "", (v) => cvbSet(model, { compare_with: v }),
+    { "aria-label": "Compare with", class: "cvb-select cvb-perf-cmppick", disabled: !options.length, title: why || "Show another iteration beside this one" });
+    return h("span", { class: "cvb-group cvb-perf-cmpwith" },
+      model.get("compare_with") ? h("span", { class: "cvb-muted", text: "compared with" }) : null, select,
+      why ? h("span", { class: "cvb-muted cvb-perf-cmpwhy", text: why }) : null);
+  }
+
+  function renderCompare() {
+    const other = model.get("compare_with");
+    if (!other || !model.get("iteration")) { compare.style.display = "none"; cvbFill(compare); return; }
+    compare.style.display = "";
+    const c = model.get("comparison") || {};
+    const ready = c.other_id === other && c.this_id === model.get("iteration");
+    const name = ((model.get("compare_options") || []).find((o) => o.id === other) || {}).name || "";
+    cvbFill(compare,
+      h("div", { class: "cvb-card-title cvb-perf-cmphead" },
+        h("span", null, `Compared with ${name}`),
+        h("span", { class: "cvb-muted" }, " \u00b7 follows the threshold"), detection() ? h("span", { class: "cvb-muted" }, " and the overlap") : null,
+        h("div", { class: "cvb-spacer" }),
+        h("button", { class: "cvb-btn is-quiet is-small", dataset: { action: "compare-close" }, title: "Hide the comparison",
+          on: { click: () => cvbSet(model, { compare_with: "" }) } }, "Hide")),
+      ready
+        ? cvbComparison(model, color, c, (id, ids) => detail.open("image", id, ids))
+        : h("div", { class: "cvb-muted cvb-perf-wait", text: "Comparing\u2026" }));
   }
 
   function slider(name, label, hint) {
@@ -315,7 +353,9 @@ function render({ model, el }) {
   on("change:cm_plot change:plotted", () => { renderCm(); renderWrong(); });
   on("change:calibration", renderCalib);
   on("change:mistakes change:tags", renderWrong);
-  on("change:iterations change:iteration change:host", () => { renderHeader(); renderSliders(); renderControls(); renderTiles(); renderTable(); renderPr(); renderCm(); renderCalib(); renderWrong(); });
+  on("change:iterations change:iteration change:host", () => { renderHeader(); renderSliders(); renderControls(); renderTiles(); renderTable(); renderPr(); renderCompare(); renderCm(); renderCalib(); renderWrong(); });
+  on("change:compare_options change:compare_with", () => { renderHeader(); renderCompare(); });
+  on("change:comparison change:tags", renderCompare);
   on("change:threshold change:overlap", () => {
     for (const name of ["threshold", "overlap"]) {
       const label = sliders.querySelector(`[data-slider="${name}"]`);
@@ -336,6 +376,7 @@ function render({ model, el }) {
   renderTiles();
   renderTable();
   renderPr();
+  renderCompare();
   renderCm();
   renderCalib();
   renderWrong();

@@ -1,7 +1,7 @@
 """What the Insight widget shows, as plain data: a health report's tiles, duplicate groups and
 likely mislabels with their thumbnails; an embedding map as compact arrays (coordinates as a
-float32 buffer, a tag index and an outcome code per point); a comparison of two iterations
-as a per-tag table, its figure and the images it fixed and broke.
+float32 buffer, a tag index and an outcome code per point). (A comparison of two iterations
+is shaped in :mod:`cvbench.ui._compare`, which the Performance widget shares.)
 """
 
 from __future__ import annotations
@@ -11,28 +11,23 @@ from typing import Any
 
 import numpy as np
 
-from ..insight import Comparison, EmbeddingMap, HealthReport
+from ..insight import EmbeddingMap, HealthReport
 from ..project import Project
 from ._images import thumbnail_url
-from ._iterations import num
-from ._report import figure_lock, figure_url, new_figure
 
 __all__ = [
     "MAX_GROUPS",
     "MAX_MISLABELS",
-    "MAX_CHANGES",
     "OUTCOMES",
     "UNTAGGED",
     "health_view",
     "map_arrays",
-    "comparison_view",
     "thumbs",
 ]
 
-#: How many duplicate groups, likely mislabels and fixed/broken images the page shows.
+#: How many duplicate groups and likely mislabels the page shows.
 MAX_GROUPS = 30
 MAX_MISLABELS = 40
-MAX_CHANGES = 24
 #: The outcome code of each point of a map coloured by correctness.
 OUTCOMES = {"wrong": 0, "right": 1, "not validated": 2}
 #: The tag index of an untagged point.
@@ -130,29 +125,3 @@ def map_arrays(emap: EmbeddingMap) -> tuple[bytes, bytes, bytes, list[str], list
                         for c in frame["correct"].tolist()], dtype=np.uint8)
     return (xy.tobytes(), codes.tobytes(), outcome.tobytes(), names,
             [str(i) for i in frame["image_id"]])
-
-
-def comparison_view(project: Project, c: Comparison) -> dict[str, Any]:
-    """The ``comparison`` trait: ``{this, other, threshold, shared_images, totals, per_tag
-    ([{tag, precision_this, precision_other, precision_diff, recall_…, ap_…}], NaN as
-    None), plot (PNG data URL), fixed, broken (thumbnails), n_fixed, n_broken}``."""
-    rows = [{k: (num(v) if k != "tag" else str(v)) for k, v in r.items()}
-            for r in c.per_tag.to_dict(orient="records")]
-    fixed, broken = c.fixed, c.broken
-    found = thumbs(project, fixed[:MAX_CHANGES] + broken[:MAX_CHANGES])
-    with figure_lock():
-        fig = new_figure(8.6, 4.4)
-        ax = fig.add_subplot()
-        c.plot(ax=ax)
-        ax.set_title("")
-        ax.grid(True, color="#edebe9", linewidth=0.8)
-        ax.set_axisbelow(True)
-        fig.subplots_adjust(left=0.08, right=0.64, bottom=0.12, top=0.96)
-        plot = figure_url(fig)
-    return {"this": c.this, "other": c.other, "threshold": c.threshold,
-            "shared_images": c.shared_images,
-            "totals": {k: {m: num(v) for m, v in t.items()} for k, t in c.totals.items()},
-            "per_tag": rows, "plot": plot,
-            "fixed": [found[i] for i in fixed[:MAX_CHANGES] if i in found],
-            "broken": [found[i] for i in broken[:MAX_CHANGES] if i in found],
-            "n_fixed": len(fixed), "n_broken": len(broken), "error": ""}

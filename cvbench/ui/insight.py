@@ -40,7 +40,8 @@ from ..errors import CancelledError, CvbenchError
 from ..insight import METHODS, EmbeddingMap, HealthReport
 from ._assets import app_css, esm
 from ._base import check_dict_list
-from ._insight_data import UNTAGGED, comparison_view, health_view, map_arrays, thumbs
+from ._compare import Comparer, compare_css
+from ._insight_data import UNTAGGED, health_view, map_arrays, thumbs
 from ._insight_messages import (
     AcceptTagMsg,
     CancelCheckMsg,
@@ -71,11 +72,11 @@ GALLERY_FILTER = "map-selection"
 _IDLE: dict[str, Any] = {"job": "", "stage": "", "fraction": 0.0, "message": ""}
 
 
-class Insight(IterationPicker):
+class Insight(Comparer, IterationPicker):
     """The dataset's health, the embedding map and iteration comparison of a project."""
 
     _esm = esm("insight.js")
-    _css = app_css("insight.css")
+    _css = app_css("insight.css") + compare_css()
     _handlers = {
         "check": (CheckMsg, "_on_check"),
         "cancel": (CancelCheckMsg, "_on_cancel"),
@@ -120,12 +121,6 @@ class Insight(IterationPicker):
         "tags, split, width, height}, at most MAX_SHOWN (read-only).").tag(sync=True)
     hover = t.Dict(help="The point under the pointer: {index, id, name, src, tags}; {} for "
                    "none (read-only).").tag(sync=True)
-    comparison = t.Dict(
-        help="The last comparison: {this, other, threshold, shared_images, totals, per_tag, "
-        "plot (PNG data URL), fixed, broken (thumbnails), n_fixed, n_broken, error ('' or "
-        "why the iterations do not compare)}; {} before one (read-only)."
-    ).tag(sync=True)
-
     def __init__(self, project: Any, *, iteration: Any = None) -> None:
         super().__init__(project)
         self._thread: threading.Thread | None = None
@@ -361,14 +356,12 @@ class Insight(IterationPicker):
 
     # -- compare -------------------------------------------------------------------------------
     def compare(self, this: str, other: str) -> None:
-        """Compare two iterations (ids or names): ``this`` against ``other``."""
-        a, b = self.project.iteration(this), self.project.iteration(other)
-        try:
-            c = a.compare(b)
-        except CvbenchError as exc:
-            self.comparison = {"this": a.name, "other": b.name, "error": str(exc)}
-            raise
-        self.comparison = comparison_view(self.project, c)
+        """Compare two iterations (ids or names): ``this`` against ``other``; iterations
+        that do not compare raise ValueError (and ``comparison`` says why)."""
+        view = self._compared(self.project.iteration(this), self.project.iteration(other))
+        self.comparison = view
+        if view["error"]:
+            raise ValueError(view["error"])
 
     # -- the background jobs ---------------------------------------------------------------------
     def _start(self, job: str, target: Callable[[], None], *, wait: bool) -> threading.Thread:

@@ -12,6 +12,12 @@ probability threshold, so they are drawn once per iteration (and overlap) and th
 marks each tag's operating point on them live; the confusion matrix and the images it got
 wrong follow the threshold a moment after the slider stops (``plot_delay``).
 
+"Compare with…" (``compare_with``, or :meth:`Performance.compare`) puts another iteration of
+the same kind beside the one shown (:mod:`cvbench.ui._compare`, as the Insight tab shows it):
+per-tag precision, recall and AP of both and their difference, both PR curves, and the images
+one got right and the other wrong, which open large. It follows the iteration shown, the
+threshold and the overlap; '' hides it.
+
 Clicking a wrong image opens a small tag picker (classification: the image is retagged with
 ``project.tag_images``), or, for detection, hands the image to the callbacks registered
 with :meth:`Performance.on_open_image` (the workbench opens it in its box editor). The ⤢
@@ -29,9 +35,11 @@ import traitlets as t
 
 from ..errors import CvbenchError
 from ..evaluate import bootstrap_intervals
+from ..iteration import Iteration
 from ._app_messages import OpenImageMsg, RetagMsg
 from ._assets import app_css, esm
 from ._base import Fraction, check_dict_list
+from ._compare import Comparer, compare_css
 from ._detail import ImageDetail, detail_css
 from ._messages import RefreshMsg
 from ._mixins import IterationPicker
@@ -51,11 +59,11 @@ __all__ = ["Performance", "BOX_COLORS", "INTERVAL_RESAMPLES"]
 INTERVAL_RESAMPLES = 200
 
 
-class Performance(Explainer, ImageDetail, IterationPicker):
+class Performance(Comparer, Explainer, ImageDetail, IterationPicker):
     """Precision, recall, mAP, PR curves, confusion matrix and mistakes of an iteration."""
 
     _esm = esm("performance.js")
-    _css = app_css("performance.css") + detail_css() + why_css()
+    _css = app_css("performance.css") + detail_css() + why_css() + compare_css()
     _handlers = {
         "retag": (RetagMsg, "_on_retag"),
         "open_image": (OpenImageMsg, "_on_open_image"),
@@ -100,6 +108,12 @@ class Performance(Explainer, ImageDetail, IterationPicker):
         "(read-only)."
     ).tag(sync=True)
     max_mistakes = t.Int(24, help="How many wrong images to show (1 to 200).")
+    compare_with = t.Unicode(
+        "", help="Id of the iteration shown beside the one shown (one of compare_options), or "
+        "'' for none: its comparison is in `comparison`.").tag(sync=True)
+    compare_options = t.List(
+        t.Dict(), help="The iterations the one shown compares with: the others of its kind, "
+        "newest first: {id, name, label}; [] when there is none (read-only).").tag(sync=True)
 
     def __init__(self, project, *, iteration: Any = None, threshold: float = 0.5,
                  overlap: float = 0.5, plot_delay: float = 0.35, max_mistakes: int = 24) -> None:
@@ -113,6 +127,10 @@ class Performance(Explainer, ImageDetail, IterationPicker):
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
         self._pending: set[str] = set()
+        #: iteration id -> Iteration, whose evaluation is read once
+        self._iterations: dict[str, Iteration] = {}
+        #: iteration id -> kind, of the project's iterations as last read
+        self._kinds: dict[str, str] = {}
         self._loading = True
         self.max_mistakes = max_mistakes
         self.threshold = threshold
@@ -124,6 +142,26 @@ class Performance(Explainer, ImageDetail, IterationPicker):
     @t.validate("mistakes")
     def _valid_mistakes(self, proposal: t.Bunch) -> list[dict]:
         return check_dict_list(proposal["value"], ("image_id", "src", "detail"), "mistakes")
+
+    @t.validate("compare_with")
+    def _valid_compare_with(self, proposal: t.Bunch) -> str:
+        value = proposal["value"]
+        names = [o["name"] for o in self.compare_options]
+        if not value or value in {o["id"] for o in self.compare_options}:
+            return value
+        shown = self._name(self.iteration)
+        choice = (f"pick one of {names}" if names else
+                  f"train another {self._kinds.get(self.iteration, self.kind)} iteration first")
+        if value == self.iteration:
+            raise t.TraitError(f"compare_with={value!r} is {shown!r}, the iteration shown: an "
+                               f"iteration compares with another; {choice}")
+        if value in self._kinds:
+            raise t.TraitError(
+                f"{self._name(value)!r} is a {self._kinds[value]} iteration and {shown!r} a "
+                f"{self._kinds.get(self.iteration, self.kind)} one: iterations of one kind "
+                f"compare; {choice}")
+        raise t.TraitError(f"compare_with={value!r} is not an iteration id of this project; "
+                           f"{choice}")
 
     @t.validate("max_mistakes")
     def _valid_max_mistakes(self, proposal: t.Bunch) -> int:
@@ -142,7 +180,18 @@ class Performance(Explainer, ImageDetail, IterationPicker):
         if self._loading or self._evaluation is None:
             return
         self._update_numbers()
-        self._schedule({"cm", "mistakes"})
+        self._schedule({"cm", "mistakes", "compare"})
+
+    @t.observe("compare_with")
+    def _compare_with_changed(self, _change: t.Bunch) -> None:
+        if self._loading:
+            return
+        if not self.compare_with:
+            self.comparison = {}
+            return
+        with self._timer_lock:  # a pick shows at once
+            self._pending.add("compare")
+        self.flush()
 
     @t.observe("overlap")
     def _overlap_changed(self, _change: t.Bunch) -> None:
@@ -150,7 +199,7 @@ class Performance(Explainer, ImageDetail, IterationPicker):
             return
         self._suggested = self._evaluation.suggested_thresholds(self.overlap)
         self._update_numbers()
-        self._schedule({"pr", "mistakes"})
+        self._schedule({"pr", "mistakes", "compare"})
 
     # -- reading -----------------------------------------------------------------------------
     @property
@@ -161,6 +210,17 @@ class Performance(Explainer, ImageDetail, IterationPicker):
     def evaluation(self) -> Any:
         """The ``cvbench.evaluate`` evaluation of the iteration shown (None if none)."""
         return self._evaluation
+
+    def compare(self, other: str | None) -> None:
+        """Show iteration ``other`` (id, name or published name; of the kind of the one
+        shown) beside the one shown; None or '' hides the comparison."""
+        if not other:
+            self.compare_with = ""
+            return
+        try:
+            self.compare_with = self.project.iteration(other).id
+        except t.TraitError as exc:
+            raise ValueError(str(exc)) from None
 
     def on_open_image(self, callback: Callable[[str], Any]) -> None:
         """Call ``callback(image_id)`` when a wrong detection image is clicked."""
@@ -181,14 +241,40 @@ class Performance(Explainer, ImageDetail, IterationPicker):
         finally:
             self._loading = False
         if self.iteration == shown:
-            self._schedule({"mistakes"})  # tags may have changed since
+            self._read_compare_options()  # one may have been trained or deleted since
+            self._schedule({"mistakes", "compare"})  # tags may have changed since
         else:
             self._load()
+
+    def _name(self, iteration_id: str) -> str:
+        return next((o["name"] for o in self.iterations if o["id"] == iteration_id),
+                    iteration_id)
+
+    def _iteration(self, iteration_id: str) -> Iteration:
+        if iteration_id not in self._iterations:
+            self._iterations[iteration_id] = self.project.iteration(iteration_id)
+        return self._iterations[iteration_id]
+
+    def _read_compare_options(self) -> None:
+        """Read which iterations the one shown compares with; a comparison with one that
+        is no longer among them is hidden."""
+        its = self.project.iterations if self.iteration else []
+        self._kinds = {it.id: it.kind for it in its}
+        kind = self._kinds.get(self.iteration)
+        labels = {o["id"]: o["label"] for o in self.iterations}
+        options = [{"id": it.id, "name": it.name, "label": labels.get(it.id, it.name)}
+                   for it in its if it.id != self.iteration and it.kind == kind]
+        with self.hold_sync():
+            self.compare_options = options
+            if self.compare_with not in {o["id"] for o in options}:
+                self.compare_with = ""
+                self.comparison = {}
 
     def _load(self) -> None:
         self._cancel_timer()
         self._evaluation = None
         self._suggested = None
+        self._read_compare_options()
         if not self.iteration:
             with self.hold_sync():
                 self.metrics = {}
@@ -198,7 +284,7 @@ class Performance(Explainer, ImageDetail, IterationPicker):
                 self.mistakes = []
                 self.plotted = {}
             return
-        iteration = self.project.iteration(self.iteration)
+        iteration = self._iteration(self.iteration)
         try:
             self._evaluation = iteration.evaluation()
         except CvbenchError as exc:
@@ -208,12 +294,13 @@ class Performance(Explainer, ImageDetail, IterationPicker):
                 self.cm_plot = ""
                 self.calibration = {}
                 self.mistakes = []
+                self.comparison = {}
             self.say(str(exc), "error")
             return
         self._suggested = (self._evaluation.suggested_thresholds(self.overlap) if self.detection
                            else self._evaluation.suggested_thresholds())
         self._update_numbers()
-        self._pending = {"pr", "cm", "mistakes", "calibration"}
+        self._pending = {"pr", "cm", "mistakes", "calibration", "compare"}
         self.flush()
 
     def _at(self, threshold: float) -> Any:
@@ -260,7 +347,7 @@ class Performance(Explainer, ImageDetail, IterationPicker):
         evaluation = self._evaluation
         if evaluation is None or not what:
             return
-        threshold, overlap = self.threshold, self.overlap
+        threshold, overlap, other = self.threshold, self.overlap, self.compare_with
         updates: dict[str, Any] = {}
         if "pr" in what:
             updates["pr_plot"] = draw_pr(evaluation, overlap=overlap, tags=self.tags,
@@ -269,13 +356,19 @@ class Performance(Explainer, ImageDetail, IterationPicker):
             updates["cm_plot"] = draw_confusion(evaluation, threshold=threshold)
         if "calibration" in what:
             updates["calibration"] = ({} if self.detection else draw_reliability(
-                evaluation, self.project.iteration(self.iteration).settings))
+                evaluation, self._iteration(self.iteration).settings))
         if "mistakes" in what:
             updates["mistakes"] = mistake_records(
                 self.project, evaluation, self.tags, threshold=threshold, overlap=overlap,
                 top=self.max_mistakes, detection=self.detection)
+        if "compare" in what:
+            updates["comparison"] = {} if not other else self._compared(
+                self._iteration(self.iteration), self._iteration(other), threshold=threshold,
+                overlap=overlap if self.detection else None)
         if evaluation is not self._evaluation:  # another iteration was picked meanwhile
             return
+        if other != self.compare_with:  # and another compared with: its own flush shows it
+            updates.pop("comparison", None)
         with self.hold_sync():
             for name, value in updates.items():
                 setattr(self, name, value)

@@ -116,11 +116,11 @@ def test_insight_checks_keeps_accepts_lassos_and_compares(voila, open_page, note
 
     # -- compare the two iterations ------------------------------------------------------------
     ins.locator("[data-action=compare]").click()
-    ins.locator(".cvb-ins-cmptable tbody tr").first.wait_for(timeout=60_000)
-    assert ins.locator(".cvb-ins-cmptable tbody tr").count() == 10
-    page.wait_for_function("() => { const i = document.querySelector('.cvb-ins-cmpplot');"
+    ins.locator(".cvb-cmp-table tbody tr").first.wait_for(timeout=60_000)
+    assert ins.locator(".cvb-cmp-table tbody tr").count() == 10
+    page.wait_for_function("() => { const i = document.querySelector('.cvb-cmp-plot');"
                            " return i && i.complete && i.naturalWidth > 0; }")
-    assert ins.locator(".cvb-ins-diff.is-better, .cvb-ins-diff.is-worse").count() > 0
+    assert ins.locator(".cvb-cmp-diff.is-better, .cvb-cmp-diff.is-worse").count() > 0
     ins.locator(".cvb-ins-compare").screenshot(path=artifacts / "insight-compare.png")
     # the whole tab at once: Voila scrolls the page in a box of its own, so a tall window
     page.set_viewport_size({"width": 1280, "height": 3200})

@@ -10,7 +10,7 @@ from _ui_trained import trained_copy
 from PIL import Image
 
 import cvbench
-from cvbench.ui import Insight
+from cvbench.ui import Insight, Performance
 from cvbench.ui._insight_data import OUTCOMES
 from cvbench.ui.workbench import TABS, Workbench
 
@@ -189,6 +189,10 @@ def test_compare_two_iterations_and_the_refusal_of_two_kinds(digits, tmp_path):
     assert row["ap_diff"] == pytest.approx(expected.per_tag["ap_diff"].iloc[0], nan_ok=True)
     assert c["plot"].startswith("data:image/png")
     assert c["n_fixed"] == len(expected.fixed) and c["n_broken"] == len(expected.broken)
+    # the Performance tab shows the same comparison, shaped by the same code
+    perf = Performance(project, iteration=new.id, plot_delay=60)
+    perf.compare(old.id)
+    assert perf.comparison == c
     widget.handle_message({"type": "compare", "this": new.id, "other": "Iteration 99"})
     assert widget.notice["level"] == "error"
 

@@ -170,3 +170,102 @@ def test_the_calibration_card_shows_the_reliability_diagram(project):
     assert c["ece"] == pytest.approx(curve.ece) and c["n"] == curve.n
     cal = it.settings["notes"].get("calibration") or {}
     assert c["temperature"] == (cal.get("temperature") if cal.get("applied") else None)
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    """Three iterations: two multiclass ones (the second with a weak head, so it breaks
+    images the first got right) and a multilabel one (the project switched kinds)."""
+    project = trained_copy(tmp_path_factory, "performance-compare")
+    first = project.iteration()
+    second = project.train("quick", progress_bar=False,
+                           settings={"C": 0.001, "calibrate": False})
+    project.set_kind("multilabel")
+    third = project.train("quick", progress_bar=False)
+    project.set_kind("multiclass")
+    yield {"project": project, "first": first, "second": second, "third": third}
+    project.close()
+
+
+def test_compare_with_shows_both_iterations_and_follows_the_threshold(compared):
+    first, second = compared["first"], compared["second"]
+    perf = Performance(compared["project"], iteration=second.id, plot_delay=60)
+    # the other iterations of the same kind only: not the multilabel one, not itself
+    assert [o["id"] for o in perf.compare_options] == [first.id]
+    assert perf.compare_with == "" and perf.comparison == {}
+    perf.set_state({"compare_with": first.id})  # as the picker sets it
+    c = perf.comparison
+    want = second.compare(first, 0.5)
+    assert (c["this"], c["other"], c["this_id"], c["other_id"]) == (
+        second.name, first.name, second.id, first.id)
+    assert c["error"] == "" and c["threshold"] == 0.5 and c["overlap"] is None
+    assert [r["tag"] for r in c["per_tag"]] == list(want.per_tag["tag"])
+    for row, expected in zip(c["per_tag"], want.per_tag.to_dict("records"), strict=True):
+        for key in ("precision_this", "precision_other", "precision_diff", "recall_diff",
+                    "ap_this", "ap_other", "ap_diff"):
+            assert row[key] == pytest.approx(expected[key], nan_ok=True), key
+    assert c["totals"]["this"]["map"] == pytest.approx(want.totals["this"]["map"])
+    assert (c["n_fixed"], c["n_broken"]) == (len(want.fixed), len(want.broken))
+    assert c["n_fixed"] + c["n_broken"] > 0  # the weak head changed some outcomes
+    assert [i["id"] for i in c["fixed"] + c["broken"]] == want.fixed[:24] + want.broken[:24]
+    assert all(i["src"].startswith("data:image/") for i in c["fixed"] + c["broken"])
+    assert png_size(c["plot"])[0] >= 400
+
+    # the threshold: the comparison follows when the slider stops, the figure is kept
+    perf.set_state({"threshold": 0.3})
+    assert perf.comparison["threshold"] == 0.5
+    perf.flush()
+    c3, want3 = perf.comparison, second.compare(first, 0.3)
+    assert c3["threshold"] == 0.3 and c3["plot"] == c["plot"]
+    assert c3["totals"]["this"]["recall"] == pytest.approx(want3.totals["this"]["recall"])
+    assert (c3["n_fixed"], c3["n_broken"]) == (len(want3.fixed), len(want3.broken))
+
+    # a broken or fixed image opens in the detail view, with both iterations' predictions
+    image_id = (c3["broken"] or c3["fixed"])[0]["id"]
+    perf.handle_message({"type": "detail", "source": "image", "id": image_id})
+    roles = {i["id"]: i["role"] for i in perf.detail["iterations"]}
+    assert perf.detail["id"] == image_id
+    assert roles[first.id] == roles[second.id] == "validation"
+
+    # another iteration shown: the comparison follows it, or goes when it was the other one
+    perf.set_state({"iteration": first.id})
+    assert [o["id"] for o in perf.compare_options] == [second.id]
+    assert perf.compare_with == "" and perf.comparison == {}
+    perf.compare(second.name)
+    assert perf.comparison["this"] == first.name and perf.comparison["other"] == second.name
+
+    # clearing the picker hides it
+    perf.set_state({"compare_with": ""})
+    assert perf.comparison == {}
+    perf.compare(second.id)
+    perf.compare(None)
+    assert perf.compare_with == "" and perf.comparison == {}
+
+
+def test_compare_with_refuses_another_kind_itself_and_unknown_ids(compared):
+    first, second, third = compared["first"], compared["second"], compared["third"]
+    perf = Performance(compared["project"], iteration=second.id, plot_delay=60)
+    perf.compare(first.id)
+    shown = perf.comparison
+    with pytest.raises(traitlets.TraitError, match="is a multilabel iteration and .* a "
+                       "multiclass one: iterations of one kind compare; pick one of"):
+        perf.set_state({"compare_with": third.id})
+    with pytest.raises(ValueError, match="iterations of one kind compare"):
+        perf.compare(third.name)
+    with pytest.raises(traitlets.TraitError, match="the iteration shown"):
+        perf.compare_with = second.id
+    with pytest.raises(traitlets.TraitError, match="not an iteration id of this project"):
+        perf.compare_with = "nope"
+    assert perf.compare_with == first.id and perf.comparison is shown  # nothing changed
+    # the multilabel iteration compares with none: the project has no other of its kind
+    perf.set_state({"iteration": third.id})
+    assert perf.compare_options == [] and perf.comparison == {}
+    with pytest.raises(traitlets.TraitError, match="train another multilabel iteration"):
+        perf.compare_with = first.id
+
+
+def test_a_single_iteration_has_nothing_to_compare_with(project):
+    perf = Performance(project, plot_delay=60)
+    assert len(perf.iterations) == 1 and perf.compare_options == []
+    with pytest.raises(traitlets.TraitError, match="the iteration shown"):
+        perf.compare_with = perf.iteration
