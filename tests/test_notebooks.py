@@ -189,6 +189,30 @@ def _pictures(nb: nbformat.NotebookNode) -> list[str]:
             for out in cell.get("outputs", []) if "image/png" in out.get("data", {})]
 
 
+def _cell(nb: nbformat.NotebookNode, cell_id: str) -> nbformat.NotebookNode:
+    """The cell with id ``cell_id`` (the checks below name the cells they read)."""
+    for cell in nb.cells:
+        if cell.get("id") == cell_id:
+            return cell
+    pytest.fail(f"the notebook has no cell with id {cell_id!r}; keep the ids of the cells "
+                "that tests/test_notebooks.py checks")
+
+
+def _cell_text(nb: nbformat.NotebookNode, cell_id: str) -> str:
+    """What one cell printed or displayed as text."""
+    cell = _cell(nb, cell_id)
+    return "\n".join(out.get("text", "") + out.get("data", {}).get("text/plain", "")
+                     for out in cell.get("outputs", []))
+
+
+def _shows(nb: nbformat.NotebookNode, cell_id: str, mime: str) -> bool:
+    """Whether the cell displayed an output of type ``mime``."""
+    return any(mime in out.get("data", {}) for out in _cell(nb, cell_id).get("outputs", []))
+
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
 def _after_01(workdir: Path, nb: nbformat.NotebookNode) -> None:
     """Sensible numbers with their intervals, on enough validation images."""
     with cvbench.open_project(workdir / "projects" / "01-digits") as project:
@@ -203,6 +227,11 @@ def _after_01(workdir: Path, nb: nbformat.NotebookNode) -> None:
     right = re.search(r"(\d+) of 10 unseen digits right", text)
     assert right and int(right.group(1)) >= 6, text[-2000:]
     assert _pictures(nb), "the unseen digits were not shown"
+    # the webcam section: without a browser the Uploader only shows, and takes nothing
+    assert _shows(nb, "webcam-uploader", WIDGET), _cell_text(nb, "webcam-uploader")
+    assert _cell_text(nb, "webcam-uploader").startswith("Uploader(project='01-mine')")
+    with cvbench.open_project(workdir / "projects" / "01-mine") as mine:
+        assert mine.kind == "multiclass" and mine.count_images() == 0
 
 
 def _after_02(workdir: Path, nb: nbformat.NotebookNode) -> None:
@@ -213,8 +242,15 @@ def _after_02(workdir: Path, nb: nbformat.NotebookNode) -> None:
         loose, strict = iteration.performance(overlap=0.3), iteration.performance(overlap=0.9)
         assert loose.map >= strict.map
         assert loose.map > 0.3, loose.map  # well above chance for boxes
-    assert len(_pictures(nb)) >= 2  # the validation image's boxes and the new scene
+    assert len(_pictures(nb)) >= 3  # the validation image's boxes, the new scene, its heat
     assert "COCO mAP@[.5:.95]" in _text(nb)
+    # the heat of the most probable box's class, drawn with its box
+    assert "box-saliency" in _pictures(nb)
+    heat = re.search(r"^(circle|square|triangle) (\d+)%: (\d+)% of the heat inside its box, "
+                     r"which covers (\d+)% of the picture$", _cell_text(nb, "box-saliency"),
+                     re.M)
+    assert heat, _cell_text(nb, "box-saliency")
+    assert int(heat.group(3)) <= 100 and int(heat.group(4)) <= 100, heat.group(0)
 
 
 def _after_03(workdir: Path, nb: nbformat.NotebookNode) -> None:
@@ -231,6 +267,52 @@ def _after_03(workdir: Path, nb: nbformat.NotebookNode) -> None:
         p1, p2 = first.performance(), second.performance()
         assert p2.map > p1.map + 0.05, (p1.map, p2.map)
         assert p2.recall > p1.recall, (p1.recall, p2.recall)
+        # "See why": the planted copy was deleted and the mistagged image tagged right again;
+        # every image carries the digit of its scan's name
+        names = {image.original_name: image.tags for image in project.images()}
+        assert "copy-of-a-zero.png" not in names
+        wrong = {name: tags for name, tags in names.items()
+                 if tags != (re.match(r"digit(\d)_", name).group(1),)}
+        assert not wrong, wrong
+    _after_03_see_why(nb)
+
+
+def _after_03_see_why(nb: nbformat.NotebookNode) -> None:
+    """The "See why" part showed what it says it shows."""
+    pictures = _pictures(nb)
+    for cell_id in ("see-why-compare-plot", "see-why-saliency", "see-why-duplicates",
+                    "see-why-mislabels", "see-why-map", "see-why-augment"):
+        assert cell_id in pictures, f"cell {cell_id} showed no picture"
+
+    compared = _cell_text(nb, "see-why-compare")
+    assert compared.startswith("Iteration 2 against Iteration 1 on 60 shared validation "
+                               "images"), compared
+    header = compared.splitlines()[2].split()
+    assert header == ["tag", "ap_other", "ap_this", "ap_diff", "recall_other", "recall_this",
+                      "recall_diff"], header
+    assert re.findall(r"^\d+\s+(\d)\s", compared, re.M) == [str(d) for d in range(10)], compared
+
+    # the text says that the heat lies mostly off the ink (a shortcut): the numbers agree
+    on_ink = re.findall(r"^(Iteration \d), evidence for \d: (\d+)% of the heat on the ink$",
+                        _cell_text(nb, "see-why-saliency"), re.M)
+    assert [who for who, _ in on_ink] == ["Iteration 1", "Iteration 1", "Iteration 2"], on_ink
+    assert int(on_ink[-1][1]) < 50, (
+        f"the second iteration now puts {on_ink[-1][1]}% of its heat on the ink; the lesson "
+        "says it looks at the blank paper: rewrite that paragraph")
+
+    health = _cell_text(nb, "see-why-health")
+    assert re.search(r"^\d+ images checked$", health, re.M), health
+    assert re.search(r"^2 groups of near-duplicates \(2 images to delete\); 1 with different "
+                     r"tags, 2 across train and validation$", health, re.M), health
+    assert "across_splits" in health and "similarity" in health, health
+    mislabels = _cell_text(nb, "see-why-mislabels")
+    assert "suggested_probability" in mislabels, mislabels
+    # both planted mistakes are near the top of the likely mislabels, the copy with its tag
+    assert re.search(r"^[0-2]\s+[1-3]\s+\(7,\)\s+\(0,\)", mislabels, re.M), mislabels
+    assert re.search(r"^[0-2]\s+[1-3]\s+\(6,\)\s", mislabels, re.M), mislabels
+    fixed = _cell_text(nb, "see-why-fix")
+    assert "1 image deleted" in fixed and "is tagged ('0',) again" in fixed, fixed
+    assert _shows(nb, "see-why-insight", WIDGET), _cell_text(nb, "see-why-insight")
 
 
 def _after_04(workdir: Path, nb: nbformat.NotebookNode) -> None:
