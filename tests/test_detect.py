@@ -97,6 +97,36 @@ def detector():
     return Detector(DetectorSpec(DOMAIN, 3, image_size=SIZE)).eval()
 
 
+def test_a_busy_machine_still_gets_the_steps_quick_training_needs(tmp_path):
+    """Quick training's time is a target: at least ``min_steps`` steps are taken while the
+    hard limit allows, and the hard limit ends the run whatever the steps."""
+    from cvbench.train import _detect_fit as fit
+
+    det = Detector(DetectorSpec(DOMAIN, 2, image_size=SIZE))
+    items = []
+    for i in range(4):
+        path = tmp_path / f"{i}.png"
+        _scene(i).save(path)
+        items.append((path, np.array([[10.0, 10.0, 60.0, 50.0]]), np.array([i % 2])))
+    samples = fit.load_samples(items, SIZE)
+    views = [samples]
+    acts = fit.cache_fronts(fit.front_runner(det, fit.FRONT_BLOCKS), views, DOMAIN)
+
+    class Quiet:
+        def update(self, *_a, **_k):
+            pass
+
+    def steps(**kw):
+        report = fit.FitReport()
+        fit.train_cached(det, views, acts, progress=Quiet(), report=report, key="head", **kw)
+        return report.steps["head"], report.seconds["head"]
+
+    assert steps(seconds=1e-3)[0] <= 1  # time alone: over before it starts
+    assert steps(seconds=1e-3, min_steps=5, max_seconds=600.0)[0] == 5
+    taken, seconds = steps(seconds=1e-3, min_steps=10**6, max_seconds=1.0)
+    assert 0 < taken < 10**6 and seconds >= 1.0  # the hard limit ended it
+
+
 def test_negative_images_train_with_a_finite_loss(detector):
     x = torch.zeros(2, 3, SIZE, SIZE)
     targets = [

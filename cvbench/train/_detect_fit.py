@@ -220,9 +220,13 @@ def _set_trainable(detector: Detector, *, backbone: bool) -> None:
 
 
 def _run(detector: Detector, model: nn.Module, loader: Any, *, seconds: float, lr: float,
-         wd: float, on_step: Callable[[float, float], None]) -> tuple[int, float, float | None]:
-    """Train ``model`` with fastai for ``seconds`` of wall-clock time. Returns
-    ``(steps, epochs, last smoothed loss)``."""
+         wd: float, on_step: Callable[[float, float], None], min_steps: int = 0,
+         max_seconds: float | None = None) -> tuple[int, float, float | None]:
+    """Train ``model`` with fastai for ``seconds`` of wall-clock time, and for at least
+    ``min_steps`` optimizer steps while ``max_seconds`` allow (a busy machine then gets
+    the steps it needs, within the hard limit). Returns ``(steps, epochs, last smoothed
+    loss)``."""
+    limit = seconds if max_seconds is None else max(seconds, max_seconds)
     from fastai.callback.core import Callback, CancelFitException
     from fastai.callback.progress import ProgressCallback
     from fastai.data.core import DataLoaders
@@ -241,8 +245,16 @@ def _run(detector: Detector, model: nn.Module, loader: Any, *, seconds: float, l
             self.steps = 0
             self.smooth: float | None = None
 
+        def fraction(self) -> float:
+            """How far the run is: the slower of time and steps, within the hard limit."""
+            t = time.monotonic() - self.t0
+            frac = t / seconds
+            if min_steps:
+                frac = min(frac, self.steps / min_steps)
+            return min(1.0, max(frac, t / limit))
+
         def before_batch(self) -> None:
-            frac = (time.monotonic() - self.t0) / seconds
+            frac = self.fraction()
             if frac >= 1.0:
                 raise CancelFitException()
             scale = min(1.0, (frac + 1e-3) / WARMUP) * 0.5 * (1.0 + math.cos(math.pi * frac))
@@ -255,7 +267,7 @@ def _run(detector: Detector, model: nn.Module, loader: Any, *, seconds: float, l
             loss = float(self.learn.loss.detach())
             if math.isfinite(loss):
                 self.smooth = loss if self.smooth is None else 0.9 * self.smooth + 0.1 * loss
-            on_step(min(1.0, (time.monotonic() - self.t0) / seconds), self.smooth or loss)
+            on_step(self.fraction(), self.smooth or loss)
 
     clock = WallClock()
     learn = Learner(
@@ -288,10 +300,10 @@ def _loader(samples: Sequence[Sample], detector: Detector, seed: int,
 
 def train_head(detector: Detector, samples: Sequence[Sample], *, seconds: float,
                progress: Any, report: FitReport, lr: float = 1e-3, wd: float = 1e-4,
-               seed: int = 0) -> None:
+               seed: int = 0, min_steps: int = 0, max_seconds: float | None = None) -> None:
     """Quick training, in place: the frozen backbone's feature maps of every sample and of
     its mirror image (stage ``features``), then the FPN and head trained on them for
-    ``seconds`` (stage ``head``). ``progress`` is a :class:`cvbench.train.Progress`; its
+    ``seconds`` (and ``min_steps`` within ``max_seconds``: see :func:`_run`; stage ``head``). ``progress`` is a :class:`cvbench.train.Progress`; its
     ``cancel`` is honoured at every step (raising :class:`~cvbench.errors.CancelledError`).
     """
     if not samples:
@@ -316,7 +328,7 @@ def train_head(detector: Detector, samples: Sequence[Sample], *, seconds: float,
     t0 = time.monotonic()
     steps, epochs, loss = _run(
         detector, _FromFeatures(detector), _loader(samples, detector, seed, feats),
-        seconds=seconds, lr=lr, wd=wd,
+        seconds=seconds, lr=lr, wd=wd, min_steps=min_steps, max_seconds=max_seconds,
         on_step=lambda frac, loss: progress.update(frac, loss=loss),
     )
     report.seconds["head"] = time.monotonic() - t0
@@ -476,10 +488,12 @@ class _FromFront(nn.Module):
 def train_cached(detector: Detector, views: Sequence[Sequence[Sample]], acts: Sequence[Tensor],
                  *, seconds: float, progress: Any, report: FitReport, key: str,
                  lr: float = 1e-3, wd: float = 1e-4, seed: int = 0,
-                 k: int = FRONT_BLOCKS) -> None:
+                 k: int = FRONT_BLOCKS, min_steps: int = 0,
+                 max_seconds: float | None = None) -> None:
     """Train the blocks after the first ``k``, the FPN and the head on cached activations
-    of the front (``acts[v]`` of ``views[v]``) for ``seconds``, in place; the report's
-    entries are named ``key``. Cancellation is honoured at every step."""
+    of the front (``acts[v]`` of ``views[v]``) for ``seconds`` (and ``min_steps``, within
+    ``max_seconds``: see :func:`_run`), in place; the report's entries are named ``key``.
+    Cancellation is honoured at every step."""
     n = len(views[0])
     if not n:
         raise ValueError("no training images")
@@ -495,7 +509,7 @@ def train_cached(detector: Detector, views: Sequence[Sequence[Sample]], acts: Se
         generator=torch.Generator().manual_seed(seed))
     t0 = time.monotonic()
     steps, epochs, loss = _run(detector, _FromFront(detector, k), loader, seconds=seconds,
-                               lr=lr, wd=wd,
+                               lr=lr, wd=wd, min_steps=min_steps, max_seconds=max_seconds,
                                on_step=lambda frac, loss: progress.update(frac, loss=loss))
     report.seconds[key] = time.monotonic() - t0
     report.steps[key], report.epochs[key], report.loss[key] = steps, epochs, loss
