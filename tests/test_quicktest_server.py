@@ -124,6 +124,22 @@ def test_junk_and_oversized_uploads_are_refused_in_words(client):
     assert resp.status_code == 400 and "Upload an image" in resp.json()["message"]
 
 
+def test_a_size_limit_changed_while_the_page_runs_applies_at_once(client, trained, face):
+    data, _ = face
+    with cvbench.open_project(trained) as project:  # as the Settings tab would
+        default = project.limits.max_image_bytes
+        project.set_limits(max_image_bytes=len(data) - 1)
+    try:
+        assert client.get("/api/info").json()["maxImageBytes"] == len(data) - 1
+        resp = client.post("/api/predict", files={"image": ("face.png", data, "image/png")})
+        assert resp.status_code == 413 and resp.json()["code"] == "BadRequestImageSizeBytes"
+    finally:
+        with cvbench.open_project(trained) as project:
+            project.set_limits(max_image_bytes=default)
+    resp = client.post("/api/predict", files={"image": ("face.png", data, "image/png")})
+    assert resp.status_code == 200, resp.text
+
+
 def test_server_files_and_private_addresses_get_one_neutral_message(client, trained,
                                                                     image_server):
     refused = [

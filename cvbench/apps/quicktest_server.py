@@ -100,7 +100,9 @@ def create_app(project: Project | str | os.PathLike, iteration: str | None = Non
     it = serving_iteration(project, iteration)
     it.model()  # loaded once, before the server answers
     _warm_up(it)
-    max_bytes = int(project.limits.max_image_bytes)
+    def limit() -> int:  # as stored now: the Settings tab may change it while this runs
+        return int(project.limits.max_image_bytes)
+
     lock = threading.Lock()  # one prediction at a time: bounded memory on a small machine
     info = {
         "project": project.name,
@@ -108,7 +110,7 @@ def create_app(project: Project | str | os.PathLike, iteration: str | None = Non
         "publishedName": it.published_name or "",
         "kind": it.kind,
         "tags": list(it.tag_names),
-        "maxImageBytes": max_bytes,
+        "maxImageBytes": limit(),
     }
     page = _PAGE.read_text(encoding="utf-8").replace(
         "__CVBENCH_INFO__", html.escape(json.dumps(info), quote=True))
@@ -117,7 +119,7 @@ def create_app(project: Project | str | os.PathLike, iteration: str | None = Non
         return HTMLResponse(page, headers=_SECURITY_HEADERS)
 
     async def get_info(request: Request) -> Response:
-        return JSONResponse(info, headers=_SECURITY_HEADERS)
+        return JSONResponse({**info, "maxImageBytes": limit()}, headers=_SECURITY_HEADERS)
 
     def predict(data: bytes) -> dict[str, Any]:
         with lock:
@@ -127,6 +129,7 @@ def create_app(project: Project | str | os.PathLike, iteration: str | None = Non
     async def post_predict(request: Request) -> Response:
         from starlette.concurrency import run_in_threadpool
 
+        max_bytes = limit()
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > max_bytes + _FORM_SLACK:
             return _error(413, "BadRequestImageSizeBytes",
