@@ -255,7 +255,10 @@ def _run(detector: Detector, model: nn.Module, loader: Any, *, seconds: float, l
 
         def before_batch(self) -> None:
             frac = self.fraction()
-            if frac >= 1.0:
+            t = time.monotonic() - self.t0
+            # a step that would end past the hard limit is not started (on a busy machine
+            # one step can take seconds)
+            if frac >= 1.0 or (self.steps and t + t / self.steps > limit):
                 raise CancelFitException()
             scale = min(1.0, (frac + 1e-3) / WARMUP) * 0.5 * (1.0 + math.cos(math.pi * frac))
             self.opt.set_hyper("lr", lr * scale)

@@ -472,7 +472,9 @@ class DetectionTask:
                     most = max(QUICK_BUDGET - progress.elapsed - val_cost, 3.0)
                     train_s = max(min(most, QUICK_SECONDS_PER_IMAGE * len(samples) + 10.0),
                                   3.0)
-                    floor = {"min_steps": QUICK_MIN_STEPS, "max_seconds": most}
+                    # the floor's steps may take the rest of the budget but for a tenth:
+                    # validating and saving are slow on a busy machine too
+                    floor = {"min_steps": QUICK_MIN_STEPS, "max_seconds": 0.9 * most}
                 else:
                     train_s = head_seconds
                 progress.stage("head", "training the detector on cached activations")
