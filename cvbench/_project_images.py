@@ -164,6 +164,7 @@ class ImagesMixin(IngestMixin):
             negative_ids = self.store.tags.negative_ids()
             wanted = [t.id for t in tag_objs]
             kind = self.kind  # read once, inside the transaction: set_kind cannot slip in
+            most_tags = self.limits.max_tags_per_image
             if kind == "multiclass" and len(tag_objs) > 1:
                 raise TagError(f"a multiclass project takes one tag per image; got "
                                f"{[t.name for t in tag_objs]}")
@@ -175,10 +176,9 @@ class ImagesMixin(IngestMixin):
                 images.link(image_id, wanted)
                 if kind == "multilabel":
                     n = images.tag_count(image_id)
-                    if n > self.limits.max_tags_per_image:
+                    if n > most_tags:
                         raise TagError(
-                            f"image {image_id} would have {n} tags; the limit is "
-                            f"{self.limits.max_tags_per_image}"
+                            f"image {image_id} would have {n} tags; the limit is {most_tags}"
                         )
             self.store.split.update()
 

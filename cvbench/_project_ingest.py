@@ -21,7 +21,7 @@ from .boxes import Box, RegionInput, clip_box, to_region
 from .errors import ImageError, TagError
 from .sources import ImageSource, is_single_source, read_source, source_label
 from .store.files import sha256_bytes
-from .store.images import THUMBNAIL_SIZE, inspect_image, load_rgb, make_thumbnail
+from .store.images import THUMBNAIL_SIZE, Limits, inspect_image, load_rgb, make_thumbnail
 from .store.repo_images import NewImage
 
 __all__ = ["IngestMixin", "BATCH"]
@@ -91,6 +91,7 @@ class IngestMixin(TagsMixin):
         tag_objs = self._resolve_tags(tags, create=create_tags)
         tag_error = self._check_tag_combination(tag_objs)
 
+        limits = self.limits  # read once: the same limits for the whole batch
         results: list[AddResult | None] = [None] * len(items)
         # regions are resolved before any file is written: a bad tag name is the
         # user's mistake to fix, reported per image
@@ -103,12 +104,12 @@ class IngestMixin(TagsMixin):
                 except (TagError, ValueError) as exc:
                     results[i] = AddResult(source_label(items[i]), "ErrorInvalidTag", str(exc))
                     continue
-                if len(region_lists[i]) > self.limits.max_regions_per_image:
+                if len(region_lists[i]) > limits.max_regions_per_image:
                     results[i] = AddResult(
                         source_label(items[i]),
                         "ErrorRegionLimitExceed",
                         f"{len(region_lists[i])} regions, above the limit of "
-                        f"{self.limits.max_regions_per_image} per image; split the boxes over "
+                        f"{limits.max_regions_per_image} per image; split the boxes over "
                         "fewer tags or raise max_regions_per_image",
                     )
         if tag_error is not None:
@@ -123,14 +124,16 @@ class IngestMixin(TagsMixin):
             for start in range(0, len(todo), BATCH):
                 chunk = todo[start:start + BATCH]
                 prepared = list(pool.map(
-                    lambda i: self._prepare(i, items[i], names[i] if names is not None else None),
+                    lambda i: self._prepare(i, items[i], names[i] if names is not None else None,
+                                            limits),
                     chunk,
                 ))
                 with store.transaction():
                     state = {"images": store.images.count(), "seq": store.meta.get_int("seq")}
                     for p in prepared:
                         results[p.index] = self._insert(
-                            p, tag_objs, region_lists[p.index], region_notes[p.index], state
+                            p, tag_objs, region_lists[p.index], region_notes[p.index], state,
+                            limits.max_images,
                         )
                         p.data = b""
                     store.meta.set("seq", str(state["seq"]))
@@ -166,13 +169,14 @@ class IngestMixin(TagsMixin):
             out.append((tag_obj.id, box))
         return out, "; ".join(notes)
 
-    def _prepare(self, index: int, source: ImageSource, name: str | None) -> _Prepared:
+    def _prepare(self, index: int, source: ImageSource, name: str | None,
+                 limits: Limits) -> _Prepared:
         p = _Prepared(index=index, label=source_label(source), name=name or "")
         files = self.store.files
         try:
-            data, original = read_source(source, self.limits)
+            data, original = read_source(source, limits)
             p.name = name or original
-            info = inspect_image(data, self.limits, decode=False)
+            info = inspect_image(data, limits, decode=False)
             p.sha = sha256_bytes(data)
             p.ext, p.width, p.height, p.size = info.ext, info.width, info.height, len(data)
             p.data = data
@@ -197,7 +201,7 @@ class IngestMixin(TagsMixin):
         return p
 
     def _insert(self, p: _Prepared, tags: list[Tag], regions: list[tuple[str, Box]],
-                note: str, state: dict[str, int]) -> AddResult:
+                note: str, state: dict[str, int], max_images: int) -> AddResult:
         """Write the row of one prepared image (inside the batch's write transaction).
 
         ``state`` carries the image count and the last ``seq`` through the batch, so that
@@ -213,7 +217,7 @@ class IngestMixin(TagsMixin):
                 f"the same image is already in the project as {existing}", existing,
             )
         count = state["images"]
-        if count >= self.limits.max_images:
+        if count >= max_images:
             return AddResult(
                 p.label, "ErrorLimitExceed",
                 f"the project holds {count} images, its limit (max_images); delete images or "

@@ -520,10 +520,11 @@ class Iteration:
         model = self.model()
         task = self.task
         results: list[PredictionResult] = []
+        limits = project.limits  # read once for every image
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             for start in range(0, len(sources), batch_size):
                 chunk = sources[start:start + batch_size]
-                read = list(pool.map(lambda s: read_image(s, project.limits), chunk))
+                read = list(pool.map(lambda s: read_image(s, limits), chunk))
                 outputs = model.predict_images([r.image for r in read])
                 chunk_results = results_of(outputs, uncertainty=task.uncertainty,
                                            project=project.id, iteration=self.id)
