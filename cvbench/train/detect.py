@@ -467,25 +467,26 @@ class DetectionTask:
                     progress=lambda d, t: progress.update(d / t, message=f"activations {d}/{t}"))
                 report.seconds["features"] = time.monotonic() - t0
             if mode == "quick":
-                floor: dict[str, Any] = {}
+                min_steps, most = 0, None  # an explicit time is taken as asked
                 if head_seconds is None:  # the whole run within QUICK_BUDGET
-                    most = max(QUICK_BUDGET - progress.elapsed - val_cost, 3.0)
-                    train_s = max(min(most, QUICK_SECONDS_PER_IMAGE * len(samples) + 10.0),
+                    left = max(QUICK_BUDGET - progress.elapsed - val_cost, 3.0)
+                    train_s = max(min(left, QUICK_SECONDS_PER_IMAGE * len(samples) + 10.0),
                                   3.0)
                     # the floor's steps may take the rest of the budget but for a tenth:
                     # validating and saving are slow on a busy machine too
-                    floor = {"min_steps": QUICK_MIN_STEPS, "max_seconds": 0.9 * most}
+                    min_steps, most = QUICK_MIN_STEPS, 0.9 * left
                 else:
                     train_s = head_seconds
                 progress.stage("head", "training the detector on cached activations")
                 if staged:
                     _fit.train_cached(detector, views, acts, seconds=train_s, progress=progress,
                                       report=report, key="head", lr=lr, wd=wd, seed=seed, k=k,
-                                      **floor)
+                                      min_steps=min_steps, max_seconds=most)
                 else:
                     engine = _fit.maps_runner(detector).note()
                     _fit.train_head(detector, samples, seconds=train_s, progress=progress,
-                                    report=report, lr=lr, wd=wd, seed=seed, **floor)
+                                    report=report, lr=lr, wd=wd, seed=seed,
+                                    min_steps=min_steps, max_seconds=most)
             else:
                 t0 = progress.start
                 quick_s = head_seconds if head_seconds is not None else max(
