@@ -147,6 +147,8 @@ function render({ model, el }) {
       const values = {};
       for (const l of shown) {
         const text = inputs[l.key].value.trim();
+        // a value left as shown keeps its exact bytes (the MB shown are rounded)
+        if (text === cvbLimitShown(l, limits[l.key])) { values[l.key] = limits[l.key]; continue; }
         const number = Number(text);
         const value = l.scale ? Math.round(number * l.scale) : number;
         const { ceiling } = bounds[l.key];

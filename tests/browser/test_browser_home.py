@@ -190,5 +190,17 @@ def test_limits_changed_in_settings_are_saved(browser, tmp_path, artifacts):
                                                                      timeout=30_000)
         with cvbench.open_project(path) as p:
             assert p.limits == Limits()
+
+        # a byte limit that is no round number of MB keeps its bytes when another is saved
+        with cvbench.open_project(path) as p:
+            p.set_limits(max_image_bytes=6_000_000)
+        page.wait_for_function(
+            "() => document.querySelector('.cvb-st-limits-card input[name=max_image_bytes]')"
+            ".value === '5.72'", timeout=30_000)
+        card.locator("input[name=max_tags]").fill("41")
+        card.locator("[data-action=save-limits]").click()
+        page.wait_for_selector(".cvb-settings .cvb-notice:has-text('tags 41')", timeout=30_000)
+        with cvbench.open_project(path) as p:
+            assert (p.limits.max_tags, p.limits.max_image_bytes) == (41, 6_000_000)
         clean(watch)
         page.close()
